@@ -1,0 +1,357 @@
+package event
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/flowbus/flowbus/shared/jsonscan"
+)
+
+// DecodeOptions changes what Decode accepts.
+type DecodeOptions struct {
+	// Wire accepts the attributes only flowbus itself writes on the stream
+	// (flowbusidgen, sequence). Producers may not send them.
+	Wire bool
+	// DefaultSource is used when the event names no source. Empty leaves
+	// source empty, which Validate reports.
+	DefaultSource string
+}
+
+// Decode reads one event from a JSON object in either shape: CloudEvents
+// structured mode (specversion, id, source, type, time, data, extension
+// attributes) or the simple shape (type, workflow_id, timestamp, data,
+// metadata, version). Problems with fields are all reported at once as a
+// *ValidationError; malformed JSON is a *jsonscan.SyntaxError. Data and
+// Extension values point into b.
+func Decode(b []byte, opts DecodeOptions) (Event, error) {
+	var e Event
+	s := jsonscan.New(b)
+	if _, err := s.Value(); err != nil {
+		return Event{}, err
+	}
+	if err := s.End(); err != nil {
+		return Event{}, err
+	}
+	s.Reset(b)
+	if err := decodeObject(s, &e, opts); err != nil {
+		return Event{}, err
+	}
+	return e, nil
+}
+
+func decodeObject(s *jsonscan.Scanner, e *Event, opts DecodeOptions) error {
+	if s.Peek() != '{' {
+		return &ValidationError{Fields: []FieldError{{Field: "event", Reason: "must be a JSON object"}}}
+	}
+	if err := s.BeginObject(); err != nil {
+		return err
+	}
+	v := &ValidationError{}
+	var (
+		haveSpec, haveData, haveTime bool
+		wfField                      string
+	)
+	for first := true; ; first = false {
+		key, more, err := s.NextKey(first)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
+		if s.Null() {
+			continue // null is absent, as the CloudEvents JSON format says
+		}
+		switch k := string(key); k {
+		case "specversion":
+			sv, err := str(s, v, k)
+			if err != nil {
+				return err
+			}
+			haveSpec = true
+			if sv != SpecVersion && sv != "" {
+				v.add(k, fmt.Sprintf("must be %q, got %q", SpecVersion, sv), 0)
+			}
+		case "id":
+			if e.ID, err = str(s, v, k); err != nil {
+				return err
+			}
+			if e.ID == "" {
+				v.add(k, "must not be empty when given", 0)
+			}
+		case "source":
+			if e.Source, err = str(s, v, k); err != nil {
+				return err
+			}
+		case "type":
+			if e.Type, err = str(s, v, k); err != nil {
+				return err
+			}
+		case "subject":
+			if e.Subject, err = str(s, v, k); err != nil {
+				return err
+			}
+		case "time", "timestamp":
+			ts, err := str(s, v, k)
+			if err != nil {
+				return err
+			}
+			if haveTime {
+				v.add(k, "time and timestamp both given", 0)
+			}
+			haveTime = true
+			if ts != "" {
+				t, perr := time.Parse(time.RFC3339Nano, ts)
+				if perr != nil {
+					v.add(k, "must be an RFC 3339 timestamp such as 2024-01-01T00:00:00Z", 0)
+				}
+				e.Time = t.UTC()
+			}
+		case "datacontenttype":
+			if e.DataContentType, err = str(s, v, k); err != nil {
+				return err
+			}
+		case "dataschema":
+			if e.DataSchema, err = str(s, v, k); err != nil {
+				return err
+			}
+		case "data":
+			if haveData {
+				v.add(k, "data and data_base64 both given", 0)
+			}
+			haveData = true
+			if e.Data, err = s.Value(); err != nil {
+				return err
+			}
+		case "data_base64":
+			if haveData {
+				v.add(k, "data and data_base64 both given", 0)
+			}
+			haveData = true
+			if s.Peek() != '"' {
+				v.add(k, "must be a base64 string", 0)
+			}
+			if e.Data, err = s.Value(); err != nil {
+				return err
+			}
+			e.DataBase64 = true
+		case "workflow_id", AttrWorkflowID, AttrPartitionKey:
+			id, err := str(s, v, k)
+			if err != nil {
+				return err
+			}
+			if wfField != "" && id != e.WorkflowID {
+				v.add(k, fmt.Sprintf("disagrees with %s", wfField), 0)
+			}
+			wfField, e.WorkflowID = k, id
+		case "version", AttrVersion:
+			if s.Peek() == '"' {
+				raw, err := s.String()
+				if err != nil {
+					return err
+				}
+				n, perr := strconv.Atoi(raw)
+				if perr != nil || n < 1 {
+					v.add(k, "must be a positive integer", 0)
+				}
+				e.Version = n
+				continue
+			}
+			raw, err := s.Value()
+			if err != nil {
+				return err
+			}
+			n, perr := strconv.Atoi(string(raw))
+			if perr != nil || n < 1 {
+				v.add(k, "must be a positive integer", 0)
+			}
+			e.Version = n
+		case AttrMetadata:
+			if err := decodeMetadata(s, e, v); err != nil {
+				return err
+			}
+		case AttrSequence:
+			raw, err := str(s, v, k)
+			if err != nil {
+				return err
+			}
+			if !opts.Wire {
+				v.add(k, "is assigned by the event store and cannot be set", 0)
+				continue
+			}
+			if e.Sequence, err = strconv.ParseUint(raw, 10, 64); err != nil {
+				v.add(k, "must be a decimal sequence number", 0)
+			}
+		case AttrIDGenerated:
+			raw, err := s.Value()
+			if err != nil {
+				return err
+			}
+			if !opts.Wire {
+				v.add(k, "is reserved for flowbus", 0)
+				continue
+			}
+			e.IDGenerated = string(raw) == "true"
+		default:
+			raw, err := s.Value()
+			if err != nil {
+				return err
+			}
+			if reason := extensionProblem(key, raw); reason != "" {
+				v.add(k, reason, 0)
+				continue
+			}
+			e.Extensions = append(e.Extensions, Extension{Name: k, Value: raw})
+		}
+	}
+	if e.Source == "" && !haveSpec {
+		e.Source = opts.DefaultSource
+	}
+	if err := e.Validate(); err != nil {
+		verr := err.(*ValidationError)
+		v.Fields = append(v.Fields, verr.Fields...)
+	}
+	return v.orNil()
+}
+
+// str reads a string attribute; a value of another JSON type is a field error.
+func str(s *jsonscan.Scanner, v *ValidationError, field string) (string, error) {
+	if s.Peek() != '"' {
+		if _, err := s.Value(); err != nil {
+			return "", err
+		}
+		v.add(field, "must be a string", 0)
+		return "", nil
+	}
+	return s.String()
+}
+
+func decodeMetadata(s *jsonscan.Scanner, e *Event, v *ValidationError) error {
+	switch s.Peek() {
+	case '{':
+		raw, err := s.Value()
+		if err != nil {
+			return err
+		}
+		e.Metadata = raw
+	case '"': // CloudEvents form: the object as a JSON string
+		raw, err := s.StringBytes()
+		if err != nil {
+			return err
+		}
+		inner := jsonscan.New(raw)
+		if inner.Peek() != '{' {
+			v.add(AttrMetadata, "must be a JSON object", 0)
+			return nil
+		}
+		obj, err := inner.Value()
+		if err != nil || inner.End() != nil {
+			v.add(AttrMetadata, "must be a JSON object", 0)
+			return nil
+		}
+		e.Metadata = obj
+	default:
+		if _, err := s.Value(); err != nil {
+			return err
+		}
+		v.add(AttrMetadata, "must be a JSON object", 0)
+	}
+	return nil
+}
+
+// extensionProblem checks an extension attribute against the CloudEvents
+// naming rules and type system (string, number, boolean).
+func extensionProblem(name, raw []byte) string {
+	if len(name) == 0 || len(name) > MaxExtensionName {
+		return fmt.Sprintf("unknown attribute; extension names are 1 to %d characters", MaxExtensionName)
+	}
+	for _, c := range name {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') {
+			return "unknown attribute; extension names use only a-z and 0-9"
+		}
+	}
+	switch raw[0] {
+	case '{', '[':
+		return "extension attributes must be a string, number or boolean"
+	}
+	return ""
+}
+
+// Append writes e as a CloudEvents structured-mode JSON object. With wire set
+// it also writes the attributes only the stream carries.
+func Append(dst []byte, e *Event, wire bool) []byte {
+	dst = append(dst, `{"specversion":"1.0"`...)
+	if e.ID != "" {
+		dst = append(dst, `,"id":`...)
+		dst = jsonscan.AppendString(dst, e.ID)
+	}
+	dst = append(dst, `,"source":`...)
+	dst = jsonscan.AppendString(dst, e.Source)
+	dst = append(dst, `,"type":`...)
+	dst = jsonscan.AppendString(dst, e.Type)
+	if e.Subject != "" {
+		dst = append(dst, `,"subject":`...)
+		dst = jsonscan.AppendString(dst, e.Subject)
+	}
+	if !e.Time.IsZero() {
+		dst = append(dst, `,"time":"`...)
+		dst = e.Time.UTC().AppendFormat(dst, time.RFC3339Nano)
+		dst = append(dst, '"')
+	}
+	if e.DataContentType != "" {
+		dst = append(dst, `,"datacontenttype":`...)
+		dst = jsonscan.AppendString(dst, e.DataContentType)
+	}
+	if e.DataSchema != "" {
+		dst = append(dst, `,"dataschema":`...)
+		dst = jsonscan.AppendString(dst, e.DataSchema)
+	}
+	dst = append(dst, `,"workflowid":`...)
+	dst = jsonscan.AppendString(dst, e.WorkflowID)
+	if e.Version > 0 {
+		dst = append(dst, `,"dataversion":`...)
+		dst = strconv.AppendInt(dst, int64(e.Version), 10)
+	}
+	if len(e.Metadata) > 0 {
+		dst = append(dst, `,"metadata":`...)
+		dst = jsonscan.AppendString(dst, string(e.Metadata))
+	}
+	if e.Sequence > 0 {
+		dst = append(dst, `,"sequence":"`...)
+		dst = AppendSequence(dst, e.Sequence)
+		dst = append(dst, '"')
+	}
+	for _, x := range e.Extensions {
+		dst = append(dst, ',')
+		dst = jsonscan.AppendString(dst, x.Name)
+		dst = append(dst, ':')
+		dst = append(dst, x.Value...)
+	}
+	if wire && e.IDGenerated {
+		dst = append(dst, `,"flowbusidgen":true`...)
+	}
+	if len(e.Data) > 0 {
+		if e.DataBase64 {
+			dst = append(dst, `,"data_base64":`...)
+		} else {
+			dst = append(dst, `,"data":`...)
+		}
+		dst = append(dst, e.Data...)
+	}
+	return append(dst, '}')
+}
+
+// SequenceDigits is the width sequence numbers are zero-padded to, so that
+// they sort as strings, as the CloudEvents sequence extension asks.
+const SequenceDigits = 20
+
+// AppendSequence writes n zero-padded to SequenceDigits digits.
+func AppendSequence(dst []byte, n uint64) []byte {
+	var buf [SequenceDigits]byte
+	for i := len(buf) - 1; i >= 0; i-- {
+		buf[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return append(dst, buf[:]...)
+}
