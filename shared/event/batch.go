@@ -7,6 +7,7 @@ import (
 // Item is one element of a batch: its event, or why it is not one.
 type Item struct {
 	Event Event
+	Raw   []byte // the element as it stands in the input
 	Err   error
 }
 
@@ -25,20 +26,20 @@ func DecodeBatch(b []byte, opts DecodeOptions, wrapped bool) ([]Item, error) {
 	s.Reset(b)
 	switch s.Peek() {
 	case '[':
-		return decodeArray(s, opts)
+		return decodeArray(s, b, opts)
 	case '{':
 		if wrapped {
 			if inner, ok := unwrap(b); ok {
 				s.Reset(inner)
-				return decodeArray(s, opts)
+				return decodeArray(s, inner, opts)
 			}
 		}
 		var e Event
 		err := decodeObject(s, &e, opts)
 		if err != nil {
-			return []Item{{Err: err}}, nil
+			return []Item{{Raw: b, Err: err}}, nil
 		}
-		return []Item{{Event: e}}, nil
+		return []Item{{Event: e, Raw: b}}, nil
 	default:
 		return nil, &jsonscan.SyntaxError{Offset: s.Offset(), Msg: "want an event object or an array of events"}
 	}
@@ -98,7 +99,7 @@ func unwrap(b []byte) ([]byte, bool) {
 	return arr, true
 }
 
-func decodeArray(s *jsonscan.Scanner, opts DecodeOptions) ([]Item, error) {
+func decodeArray(s *jsonscan.Scanner, src []byte, opts DecodeOptions) ([]Item, error) {
 	if err := s.BeginArray(); err != nil {
 		return nil, err
 	}
@@ -113,27 +114,25 @@ func decodeArray(s *jsonscan.Scanner, opts DecodeOptions) ([]Item, error) {
 		}
 		items = append(items, Item{})
 		it := &items[len(items)-1]
+		s.Peek()
+		start := s.Offset()
 		if s.Peek() != '{' {
 			if _, err := s.Value(); err != nil {
 				return nil, err
 			}
+			it.Raw = src[start:s.Offset()]
 			it.Err = &ValidationError{Fields: []FieldError{{Field: "event", Reason: "must be a JSON object"}}}
 			continue
 		}
-		start := s.Offset()
+		// The input was checked to be well formed, so decodeObject reads
+		// the whole object and can only report field errors.
 		if err := decodeObject(s, &it.Event, opts); err != nil {
 			if _, ok := err.(*ValidationError); !ok {
 				return nil, err
 			}
 			it.Err = err
-			// decodeObject stops at the end of the object; make sure of it
-			// even when validation failed midway.
-			if s.Offset() == start {
-				if _, err := s.Value(); err != nil {
-					return nil, err
-				}
-			}
 		}
+		it.Raw = src[start:s.Offset()]
 	}
 }
 

@@ -35,7 +35,7 @@ func TestRoundTripCloudEvents(t *testing.T) {
 		Time: time.Date(2024, 5, 6, 7, 8, 9, 123456789, time.UTC), DataContentType: "application/json",
 		DataSchema: "https://example.com/s.json", Data: []byte(`{"a":"é\n"}`), WorkflowID: "wf-ü",
 		Version: 3, Metadata: []byte(`{"k":"v"}`), Sequence: 42,
-		Extensions: []Extension{{Name: "traceparent", Value: []byte(`"00-abc-01"`)}, {Name: "n", Value: []byte(`5`)}},
+		Extensions:  []Extension{{Name: "traceparent", Value: []byte(`"00-abc-01"`)}, {Name: "n", Value: []byte(`5`)}},
 		IDGenerated: true,
 	}
 	raw := Append(nil, &in, true)

@@ -1,0 +1,42 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/flowbus/flowbus/shared/apigw"
+	"github.com/flowbus/flowbus/shared/ingest"
+)
+
+type handler struct {
+	svc     *ingest.Service
+	maxBody int
+	log     *slog.Logger
+}
+
+// Handle serves POST /events.
+func (h *handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	if m := req.RequestContext.HTTP.Method; m != "" && m != http.MethodPost {
+		resp := apigw.ProblemResponse(apigw.Problem{Type: apigw.TypeMethod, Title: "Method not allowed", Status: 405, Detail: "use POST"})
+		resp.Headers["Allow"] = http.MethodPost
+		return resp, nil
+	}
+	body, p := apigw.Body(&req, h.maxBody)
+	if p != nil {
+		return apigw.ProblemResponse(*p), nil
+	}
+	mt, p := apigw.ParseMediaType(apigw.Header(&req, "content-type"), body)
+	if p != nil {
+		return apigw.ProblemResponse(*p), nil
+	}
+	out := h.svc.Publish(ctx, body, mt)
+	if out.Problem != nil {
+		h.log.InfoContext(ctx, "request refused", "status", out.Status, "problem", out.Problem.Title)
+		return apigw.ProblemResponse(*out.Problem), nil
+	}
+	h.log.InfoContext(ctx, "published", "events", len(out.Response.Entries), "failed", out.Response.FailedEntryCount)
+	return apigw.JSON(out.Status, out.Response), nil
+}

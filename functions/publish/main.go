@@ -1,0 +1,40 @@
+// Command publish is the Lambda behind POST /events: it puts the events of a
+// request on the Kinesis stream, each workflow in order.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+
+	"github.com/flowbus/flowbus/shared/bus"
+	"github.com/flowbus/flowbus/shared/config"
+	"github.com/flowbus/flowbus/shared/ingest"
+	"github.com/flowbus/flowbus/shared/logging"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "publish:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	cfg, err := config.Load(config.Needs{Stream: true})
+	if err != nil {
+		return err
+	}
+	awsCfg, err := config.AWS(context.Background())
+	if err != nil {
+		return err
+	}
+	log := logging.New(cfg.LogLevel, "publish")
+	pub := bus.NewPublisher(kinesis.NewFromConfig(awsCfg), cfg.Stream, bus.Options{})
+	h := &handler{svc: ingest.New(pub, cfg.MaxBatch, cfg.DefaultSource), maxBody: cfg.MaxBodyBytes, log: log}
+	lambda.Start(h.Handle)
+	return nil
+}

@@ -1,0 +1,125 @@
+package config
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+
+	"github.com/flowbus/flowbus/shared/event"
+)
+
+// Environment variables flowbus reads. Endpoints and credentials are the AWS
+// SDK's standard ones: AWS_REGION, AWS_ENDPOINT_URL (LocalStack),
+// AWS_ENDPOINT_URL_KINESIS and AWS_ENDPOINT_URL_DYNAMODB (the local engines).
+const (
+	EnvStream        = "FLOWBUS_STREAM"         // stream name or ARN
+	EnvTable         = "FLOWBUS_TABLE"          // event store table name
+	EnvMaxBodyBytes  = "FLOWBUS_MAX_BODY_BYTES" // largest publish request body
+	EnvMaxBatch      = "FLOWBUS_MAX_BATCH"      // most events per publish request
+	EnvDefaultSource = "FLOWBUS_DEFAULT_SOURCE" // source of simple-shape events that name none
+	EnvLogLevel      = "FLOWBUS_LOG_LEVEL"      // debug, info, warn, error
+)
+
+// Limits a deployment may lower but not raise.
+const (
+	MaxBatchLimit    = 500     // PutRecords records per call, and EventBridge-like request cap
+	MaxBodyLimit     = 6 << 20 // Lambda's synchronous payload limit
+	DefaultBodyBytes = 5 << 20 // PutRecords bytes per call
+)
+
+// Config is every setting of a flowbus function.
+type Config struct {
+	Stream        string
+	Table         string
+	MaxBodyBytes  int
+	MaxBatch      int
+	DefaultSource string
+	LogLevel      string
+}
+
+// Needs says which resources a function uses, so Validate asks only for those.
+type Needs struct {
+	Stream, Table bool
+}
+
+// Load reads the environment and applies defaults. It reports every problem
+// at once.
+func Load(needs Needs) (Config, error) {
+	c := Config{
+		Stream:        os.Getenv(EnvStream),
+		Table:         os.Getenv(EnvTable),
+		DefaultSource: envOr(EnvDefaultSource, event.DefaultSource),
+		LogLevel:      envOr(EnvLogLevel, "info"),
+	}
+	var errs []error
+	var err error
+	if c.MaxBodyBytes, err = envInt(EnvMaxBodyBytes, DefaultBodyBytes); err != nil {
+		errs = append(errs, err)
+	}
+	if c.MaxBatch, err = envInt(EnvMaxBatch, MaxBatchLimit); err != nil {
+		errs = append(errs, err)
+	}
+	errs = append(errs, c.Validate(needs))
+	return c, errors.Join(errs...)
+}
+
+// Validate checks c for what needs asks.
+func (c Config) Validate(needs Needs) error {
+	var errs []error
+	if needs.Stream && c.Stream == "" {
+		errs = append(errs, fmt.Errorf("%s is required", EnvStream))
+	}
+	if needs.Table && c.Table == "" {
+		errs = append(errs, fmt.Errorf("%s is required", EnvTable))
+	}
+	if c.MaxBodyBytes < 1 || c.MaxBodyBytes > MaxBodyLimit {
+		errs = append(errs, fmt.Errorf("%s is %d, want 1 to %d", EnvMaxBodyBytes, c.MaxBodyBytes, MaxBodyLimit))
+	}
+	if c.MaxBatch < 1 || c.MaxBatch > MaxBatchLimit {
+		errs = append(errs, fmt.Errorf("%s is %d, want 1 to %d", EnvMaxBatch, c.MaxBatch, MaxBatchLimit))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("%s is %q, want debug, info, warn or error", EnvLogLevel, c.LogLevel))
+	}
+	return errors.Join(errs...)
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func envInt(name string, def int) (int, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return def, fmt.Errorf("%s is %q, want an integer", name, v)
+	}
+	return n, nil
+}
+
+// AWS loads the SDK configuration: region, credentials and endpoints from
+// the standard chain, which honours AWS_ENDPOINT_URL and
+// AWS_ENDPOINT_URL_<SERVICE>.
+func AWS(ctx context.Context) (aws.Config, error) {
+	cfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("load AWS config: %w", err)
+	}
+	if cfg.Region == "" {
+		return aws.Config{}, errors.New("load AWS config: no region; set AWS_REGION")
+	}
+	return cfg, nil
+}

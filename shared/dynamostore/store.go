@@ -1,0 +1,539 @@
+package dynamostore
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/flowbus/flowbus/shared/event"
+	"github.com/flowbus/flowbus/shared/eventstore"
+)
+
+// API is the part of the DynamoDB client the store uses.
+type API interface {
+	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
+	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
+	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
+}
+
+// Options tunes a Store; zero values take the defaults.
+type Options struct {
+	// LeaseDuration bounds how long a writer may hold a workflow when its
+	// context has no deadline (a Lambda context always has one: the lease
+	// then ends when the invocation must). Default 30s.
+	LeaseDuration time.Duration
+	// MaxItemBytes is the most event data one item holds; larger events are
+	// split over several items (DynamoDB items are at most 400 KB).
+	// Default 350,000.
+	MaxItemBytes int
+	// Concurrency is how many BatchWriteItem calls one Append runs at once.
+	// Default 4.
+	Concurrency int
+}
+
+func (o *Options) setDefaults() {
+	if o.LeaseDuration <= 0 {
+		o.LeaseDuration = 30 * time.Second
+	}
+	if o.MaxItemBytes <= 0 || o.MaxItemBytes > 380_000 {
+		o.MaxItemBytes = 350_000
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 4
+	}
+}
+
+// Store is the DynamoDB event store. Build it once per cold start.
+type Store struct {
+	db    API
+	table string
+	opts  Options
+	now   func() time.Time
+}
+
+var _ eventstore.Store = (*Store)(nil)
+
+// New returns a store on table.
+func New(db API, table string, opts Options) *Store {
+	opts.setDefaults()
+	return &Store{db: db, table: table, opts: opts, now: time.Now}
+}
+
+// isConditionFailed maps DynamoDB's conditional-check failure, in one place.
+func isConditionFailed(err error) bool {
+	var ccf *types.ConditionalCheckFailedException
+	return errors.As(err, &ccf)
+}
+
+// head is the decoded head item.
+type head struct {
+	last   uint64
+	bytes  int64
+	pos    eventstore.Position
+	parked string
+	pn, pd uint64
+}
+
+func decodeHead(item map[string]types.AttributeValue) (head, error) {
+	pos, err := eventstore.ParsePosition(getS(item, aPos))
+	if err != nil {
+		return head{}, err
+	}
+	return head{
+		last: getN(item, aLast), bytes: int64(getN(item, aBytes)), pos: pos,
+		parked: getS(item, aParked), pn: getN(item, aPN), pd: getN(item, aPD),
+	}, nil
+}
+
+// lease is a claim on one workflow's head.
+type lease struct {
+	wf    string
+	token string
+	head  head
+}
+
+// claim takes the workflow's lease, creating the head if needed, and returns
+// the head as it stands. Another live lease gives eventstore.ErrBusy.
+func (st *Store) claim(ctx context.Context, wf string) (*lease, error) {
+	now := st.now()
+	until := now.Add(st.opts.LeaseDuration)
+	if d, ok := ctx.Deadline(); ok {
+		until = d
+	}
+	var tok [12]byte
+	_, _ = crand.Read(tok[:])
+	l := &lease{wf: wf, token: hex.EncodeToString(tok[:])}
+	out, err := st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                aws.String(st.table),
+		Key:                      key(workflowPK(wf), headSK),
+		UpdateExpression:         aws.String("SET #lease = :tok, #until = :until"),
+		ConditionExpression:      aws.String("attribute_not_exists(#until) OR #until < :now"),
+		ExpressionAttributeNames: map[string]string{"#lease": aLease, "#until": aUntil},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":tok": s(l.token), ":until": ni(until.UnixMilli()), ":now": ni(now.UnixMilli()),
+		},
+		ReturnValues: types.ReturnValueAllNew,
+	})
+	if err != nil {
+		if isConditionFailed(err) {
+			return nil, fmt.Errorf("claim %s: %w", wf, eventstore.ErrBusy)
+		}
+		return nil, fmt.Errorf("claim %s: %w", wf, err)
+	}
+	if l.head, err = decodeHead(out.Attributes); err != nil {
+		return nil, fmt.Errorf("claim %s: %w", wf, err)
+	}
+	return l, nil
+}
+
+// release gives a lease up without committing, so a retry need not wait for
+// it to expire. Best effort: an expired lease is as good.
+func (st *Store) release(ctx context.Context, l *lease) {
+	_, _ = st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(st.table),
+		Key:                       key(workflowPK(l.wf), headSK),
+		UpdateExpression:          aws.String("REMOVE #lease, #until"),
+		ConditionExpression:       aws.String("#lease = :tok"),
+		ExpressionAttributeNames:  map[string]string{"#lease": aLease, "#until": aUntil},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":tok": s(l.token)},
+	})
+}
+
+// commit publishes what a lease holder wrote: the head's new state becomes
+// visible in one conditional write, and the lease ends.
+type commit struct {
+	last   uint64
+	pos    eventstore.Position
+	bytes  int64
+	pn, pd uint64
+	parked string // "" unparks
+}
+
+func (st *Store) commit(ctx context.Context, l *lease, c commit) error {
+	names := map[string]string{
+		"#lease": aLease, "#until": aUntil, "#last": aLast, "#pos": aPos,
+		"#bytes": aBytes, "#pn": aPN, "#pd": aPD, "#parked": aParked,
+	}
+	values := map[string]types.AttributeValue{
+		":tok": s(l.token), ":last": n(c.last), ":pos": s(c.pos.String()),
+		":bytes": ni(c.bytes), ":pn": n(c.pn), ":pd": n(c.pd),
+	}
+	expr := "SET #last = :last, #pos = :pos, #bytes = :bytes, #pn = :pn, #pd = :pd"
+	if c.parked != "" {
+		expr += ", #parked = :parked REMOVE #lease, #until"
+		values[":parked"] = s(c.parked)
+	} else {
+		expr += " REMOVE #lease, #until, #parked"
+	}
+	_, err := st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(st.table),
+		Key:                       key(workflowPK(l.wf), headSK),
+		UpdateExpression:          aws.String(expr),
+		ConditionExpression:       aws.String("#lease = :tok"),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
+	})
+	if err != nil {
+		if isConditionFailed(err) {
+			return fmt.Errorf("commit %s: lease lost: %w", l.wf, eventstore.ErrBusy)
+		}
+		return fmt.Errorf("commit %s: %w", l.wf, err)
+	}
+	return nil
+}
+
+// Append implements eventstore.Store.
+func (st *Store) Append(ctx context.Context, wf string, in []eventstore.Incoming) (eventstore.AppendResult, error) {
+	var res eventstore.AppendResult
+	if len(in) == 0 {
+		return res, nil
+	}
+	l, err := st.claim(ctx, wf)
+	if err != nil {
+		return res, err
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			st.release(ctx, l)
+		}
+	}()
+	h := l.head
+
+	// Entries the workflow has already applied come again when Lambda
+	// re-delivers a batch: skip them by stream position.
+	fresh := in[:0:0]
+	for _, x := range in {
+		if h.pos.Covers(x.Pos) {
+			res.Duplicates++
+			continue
+		}
+		fresh = append(fresh, x)
+	}
+	if len(fresh) == 0 {
+		return res, nil
+	}
+
+	var toStore []*event.Event
+	var toPark []eventstore.Incoming
+	if h.parked != "" {
+		toPark = fresh
+	} else {
+		for i, x := range fresh {
+			if x.Problem != nil {
+				toPark = fresh[i:]
+				break
+			}
+			toStore = append(toStore, x.Event)
+		}
+	}
+
+	var items []map[string]types.AttributeValue
+	c := commit{last: h.last, pos: fresh[len(fresh)-1].Pos, bytes: h.bytes, pn: h.pn, pd: h.pd, parked: h.parked}
+	if len(toStore) > 0 {
+		w, err := st.prepareEvents(ctx, wf, h.last, toStore)
+		if err != nil {
+			return res, err
+		}
+		items = append(items, w.items...)
+		res.Stored, res.Duplicates, res.Bytes = w.stored, res.Duplicates+w.dups, w.bytes
+		if w.stored > 0 {
+			res.First, res.Last = h.last+1, h.last+uint64(w.stored)
+		}
+		c.last += uint64(w.stored)
+		c.bytes += int64(w.bytes)
+	}
+	if len(toPark) > 0 {
+		reason := h.parked
+		if reason == "" {
+			reason = toPark[0].Problem.Error()
+			c.parked = reason
+			items = append(items, map[string]types.AttributeValue{
+				attrPK: s(parkedListPK), attrSK: s(wf), aReason: s(reason), aStored: ni(st.now().UnixMilli()),
+			})
+		}
+		for i, x := range toPark {
+			why := "behind an earlier parked entry"
+			if x.Problem != nil {
+				why = x.Problem.Error()
+			}
+			items = append(items, st.parkedItems(wf, c.pn+1+uint64(i), x, why)...)
+		}
+		c.pn += uint64(len(toPark))
+		res.Parked = len(toPark)
+	}
+	if err := st.batchWrite(ctx, items); err != nil {
+		return eventstore.AppendResult{}, fmt.Errorf("append %s: %w", wf, err)
+	}
+	if err := st.commit(ctx, l, c); err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	committed = true
+	return res, nil
+}
+
+// prepared is the items for a run of events and what they amount to.
+type prepared struct {
+	items        []map[string]types.AttributeValue
+	stored, dups int
+	bytes        int
+}
+
+// prepareEvents drops events the workflow already holds and builds the items
+// for the rest at positions last+1, last+2, …
+func (st *Store) prepareEvents(ctx context.Context, wf string, last uint64, evs []*event.Event) (prepared, error) {
+	var p prepared
+	keep, err := st.dedup(ctx, wf, last, evs)
+	if err != nil {
+		return p, err
+	}
+	pk := workflowPK(wf)
+	storedAt := ni(st.now().UnixMilli())
+	var buf []byte
+	seq := last
+	for i, e := range evs {
+		if !keep[i] {
+			p.dups++
+			continue
+		}
+		seq++
+		p.stored++
+		buf = event.Append(buf[:0], e, false)
+		data := append([]byte(nil), buf...)
+		p.bytes += len(data)
+		base := seqSK(seq)
+		first := map[string]types.AttributeValue{
+			attrPK: s(pk), attrSK: s(base), aID: s(e.ID), aType: s(e.Type), aStored: storedAt,
+		}
+		if !e.Time.IsZero() {
+			first[aTime] = s(e.Time.UTC().Format(time.RFC3339Nano))
+		}
+		parts := splitData(data, st.opts.MaxItemBytes)
+		first[aData] = b(parts[0])
+		if len(parts) > 1 {
+			first[aParts] = n(uint64(len(parts)))
+		}
+		p.items = append(p.items, first)
+		for k, part := range parts[1:] {
+			p.items = append(p.items, map[string]types.AttributeValue{attrPK: s(pk), attrSK: s(partSK(base, k+1)), aData: b(part)})
+		}
+		if !e.IDGenerated {
+			p.items = append(p.items, map[string]types.AttributeValue{attrPK: s(pk), attrSK: s(markerPrefix + e.ID), aSeq: n(seq)})
+		}
+	}
+	return p, nil
+}
+
+func splitData(data []byte, max int) [][]byte {
+	if len(data) <= max {
+		return [][]byte{data}
+	}
+	var parts [][]byte
+	for len(data) > max {
+		parts = append(parts, data[:max])
+		data = data[max:]
+	}
+	return append(parts, data)
+}
+
+// dedup reports which events to keep. An event is a duplicate when an
+// earlier event of this run has its id, or when the workflow holds a
+// committed event with its id (found through its marker, then confirmed,
+// since a marker left by a crashed attempt may point past the head or at
+// another event). Ids flowbus generated are unique and need no lookup.
+func (st *Store) dedup(ctx context.Context, wf string, last uint64, evs []*event.Event) ([]bool, error) {
+	keep := make([]bool, len(evs))
+	seen := make(map[string]bool, len(evs))
+	var lookups []string
+	for i, e := range evs {
+		if seen[e.ID] {
+			continue
+		}
+		seen[e.ID] = true
+		keep[i] = true
+		if !e.IDGenerated {
+			lookups = append(lookups, e.ID)
+		}
+	}
+	if len(lookups) == 0 {
+		return keep, nil
+	}
+	pk := workflowPK(wf)
+	keys := make([]map[string]types.AttributeValue, len(lookups))
+	for i, id := range lookups {
+		keys[i] = key(pk, markerPrefix+id)
+	}
+	markers, err := st.batchGet(ctx, keys, attrSK, aSeq)
+	if err != nil {
+		return nil, fmt.Errorf("dedup %s: %w", wf, err)
+	}
+	claimed := make(map[uint64]string) // position → id its marker claims
+	var eventKeys []map[string]types.AttributeValue
+	for _, m := range markers {
+		seq := getN(m, aSeq)
+		if seq == 0 || seq > last {
+			continue // left by an attempt that never committed
+		}
+		claimed[seq] = getS(m, attrSK)[len(markerPrefix):]
+		eventKeys = append(eventKeys, key(pk, seqSK(seq)))
+	}
+	if len(eventKeys) == 0 {
+		return keep, nil
+	}
+	found, err := st.batchGet(ctx, eventKeys, attrSK, aID)
+	if err != nil {
+		return nil, fmt.Errorf("dedup %s: %w", wf, err)
+	}
+	stored := make(map[string]bool, len(found))
+	for _, item := range found {
+		seq, _ := strconv.ParseUint(getS(item, attrSK), 10, 64)
+		if id := getS(item, aID); id != "" && claimed[seq] == id {
+			stored[id] = true
+		}
+	}
+	for i, e := range evs {
+		if keep[i] && stored[e.ID] {
+			keep[i] = false
+		}
+	}
+	return keep, nil
+}
+
+func (st *Store) parkedItems(wf string, nth uint64, x eventstore.Incoming, reason string) []map[string]types.AttributeValue {
+	pk := workflowPK(wf)
+	base := parkedSK(nth)
+	parts := splitData(x.Raw, st.opts.MaxItemBytes)
+	first := map[string]types.AttributeValue{
+		attrPK: s(pk), attrSK: s(base), aData: b(parts[0]), aReason: s(reason),
+		aPos: s(x.Pos.String()), aStored: ni(st.now().UnixMilli()),
+	}
+	if len(parts) > 1 {
+		first[aParts] = n(uint64(len(parts)))
+	}
+	items := []map[string]types.AttributeValue{first}
+	for k, part := range parts[1:] {
+		items = append(items, map[string]types.AttributeValue{attrPK: s(pk), attrSK: s(partSK(base, k+1)), aData: b(part)})
+	}
+	return items
+}
+
+// batchGet reads keys with consistent reads, 100 at a time, following
+// UnprocessedKeys.
+func (st *Store) batchGet(ctx context.Context, keys []map[string]types.AttributeValue, attrs ...string) ([]map[string]types.AttributeValue, error) {
+	names := make(map[string]string, len(attrs))
+	projection := ""
+	for i, a := range attrs {
+		ref := "#p" + strconv.Itoa(i)
+		names[ref] = a
+		if i > 0 {
+			projection += ","
+		}
+		projection += ref
+	}
+	var out []map[string]types.AttributeValue
+	for start := 0; start < len(keys); start += 100 {
+		req := map[string]types.KeysAndAttributes{st.table: {
+			Keys: keys[start:min(start+100, len(keys))], ConsistentRead: aws.Bool(true),
+			ProjectionExpression: aws.String(projection), ExpressionAttributeNames: names,
+		}}
+		for attempt := 0; len(req) > 0; attempt++ {
+			if attempt > 0 {
+				if err := backoff(ctx, attempt); err != nil {
+					return nil, err
+				}
+			}
+			if attempt > 10 {
+				return nil, errors.New("batch get: unprocessed keys after 10 retries")
+			}
+			resp, err := st.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
+			if err != nil {
+				return nil, fmt.Errorf("batch get: %w", err)
+			}
+			out = append(out, resp.Responses[st.table]...)
+			req = resp.UnprocessedKeys
+		}
+	}
+	return out, nil
+}
+
+// batchWrite puts items 25 at a time, several calls at once, retrying
+// UnprocessedItems with backoff.
+func (st *Store) batchWrite(ctx context.Context, items []map[string]types.AttributeValue) error {
+	if len(items) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sem := make(chan struct{}, st.opts.Concurrency)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var first error
+	for start := 0; start < len(items); start += 25 {
+		chunk := items[start:min(start+25, len(items))]
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := st.writeChunk(ctx, chunk); err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
+					cancel()
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return first
+}
+
+func (st *Store) writeChunk(ctx context.Context, chunk []map[string]types.AttributeValue) error {
+	reqs := make([]types.WriteRequest, len(chunk))
+	for i, item := range chunk {
+		reqs[i] = types.WriteRequest{PutRequest: &types.PutRequest{Item: item}}
+	}
+	pending := map[string][]types.WriteRequest{st.table: reqs}
+	for attempt := 0; len(pending[st.table]) > 0; attempt++ {
+		if attempt > 0 {
+			if attempt > 10 {
+				return errors.New("batch write: unprocessed items after 10 retries")
+			}
+			if err := backoff(ctx, attempt); err != nil {
+				return err
+			}
+		}
+		out, err := st.db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: pending})
+		if err != nil {
+			return fmt.Errorf("batch write: %w", err)
+		}
+		pending = out.UnprocessedItems
+	}
+	return nil
+}
+
+// backoff waits a full-jitter delay that grows with attempt.
+func backoff(ctx context.Context, attempt int) error {
+	d := min(25*time.Millisecond<<min(attempt, 10), time.Second)
+	t := time.NewTimer(time.Duration(rand.Int64N(int64(d)) + 1))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
