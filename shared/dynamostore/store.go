@@ -42,6 +42,8 @@ type Options struct {
 	// Concurrency is how many BatchWriteItem calls one Append runs at once.
 	// Default 4.
 	Concurrency int
+	// Now is the clock leases are measured by; default time.Now.
+	Now func() time.Time
 }
 
 func (o *Options) setDefaults() {
@@ -53,6 +55,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = 4
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 }
 
@@ -69,7 +74,7 @@ var _ eventstore.Store = (*Store)(nil)
 // New returns a store on table.
 func New(db API, table string, opts Options) *Store {
 	opts.setDefaults()
-	return &Store{db: db, table: table, opts: opts, now: time.Now}
+	return &Store{db: db, table: table, opts: opts, now: opts.Now}
 }
 
 // isConditionFailed maps DynamoDB's conditional-check failure, in one place.
