@@ -1,0 +1,40 @@
+// Command consume is the Lambda on the Kinesis stream: it stores every event
+// in the DynamoDB event store, each workflow in order, and parks a workflow
+// whose record can never be stored instead of blocking its shard.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/flowbus/flowbus/shared/config"
+	"github.com/flowbus/flowbus/shared/consumer"
+	"github.com/flowbus/flowbus/shared/dynamostore"
+	"github.com/flowbus/flowbus/shared/logging"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "consume:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	cfg, err := config.Load(config.Needs{Table: true})
+	if err != nil {
+		return err
+	}
+	awsCfg, err := config.AWS(context.Background())
+	if err != nil {
+		return err
+	}
+	log := logging.New(cfg.LogLevel, "consume")
+	store := dynamostore.New(dynamodb.NewFromConfig(awsCfg), cfg.Table, dynamostore.Options{})
+	lambda.Start(&handler{consumer: consumer.New(store, log), log: log})
+	return nil
+}
