@@ -65,7 +65,7 @@ func (f *flakyStream) readBack(t *testing.T) map[string][]string {
 	t.Helper()
 	got := make(map[string][]string)
 	for _, r := range f.log {
-		items, err := event.DecodeBatch(r.Data, event.DecodeOptions{Wire: true}, false)
+		items, err := event.DecodeBatch(r.Data, event.DecodeOptions{Wire: true}, false, 0)
 		if err != nil {
 			t.Fatalf("record %s: %v", r.Data, err)
 		}

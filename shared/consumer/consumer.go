@@ -52,7 +52,7 @@ type group struct {
 // parks the workflow rather than blocking the shard.
 func Decode(r kinesisevent.Record) []eventstore.Incoming {
 	pos := eventstore.Position{Shard: r.ShardID, Seq: r.SequenceNumber}
-	items, err := event.DecodeBatch(r.Data, event.DecodeOptions{Wire: true}, false)
+	items, err := event.DecodeBatch(r.Data, event.DecodeOptions{Wire: true}, false, 0)
 	if err != nil {
 		return []eventstore.Incoming{{Raw: r.Data, Pos: pos, Problem: fmt.Errorf("undecodable record: %w", err)}}
 	}

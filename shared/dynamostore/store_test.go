@@ -201,7 +201,7 @@ func TestParkAndResume(t *testing.T) {
 		t.Fatalf("Parked = %d entries, %v; want 6", len(entries), err)
 	}
 	decode := func(raw []byte) ([]*event.Event, error) {
-		items, err := event.DecodeBatch(raw, event.DecodeOptions{Wire: true}, false)
+		items, err := event.DecodeBatch(raw, event.DecodeOptions{Wire: true}, false, 0)
 		if err != nil {
 			return nil, err
 		}

@@ -1,6 +1,9 @@
 package event
 
 import (
+	"errors"
+	"fmt"
+
 	"github.com/flowbus/flowbus/shared/jsonscan"
 )
 
@@ -11,72 +14,45 @@ type Item struct {
 	Err   error
 }
 
+// ErrTooMany is returned by DecodeBatch when a body holds more events than
+// its limit allows.
+var ErrTooMany = errors.New("too many events")
+
 // DecodeBatch reads a body that holds one event object, a JSON array of
 // events (CloudEvents batch mode), or, when wrapped is set, {"events":[...]}.
-// Malformed JSON anywhere fails the whole body before any event is decoded;
-// a well-formed element that is not a valid event gets its own Item.Err.
-func DecodeBatch(b []byte, opts DecodeOptions, wrapped bool) ([]Item, error) {
+// Malformed JSON anywhere fails the whole body; a well-formed element that
+// is not a valid event gets its own Item.Err. More than limit events (when
+// limit > 0) fails with ErrTooMany as soon as the limit is passed.
+func DecodeBatch(b []byte, opts DecodeOptions, wrapped bool, limit int) ([]Item, error) {
 	s := jsonscan.New(b)
-	if _, err := s.Value(); err != nil {
+	var items []Item
+	var err error
+	switch s.Peek() {
+	case '[':
+		items, err = decodeArray(s, b, opts, limit)
+	case '{':
+		if wrapped {
+			if inner, ok := unwrap(b); ok {
+				s.Reset(inner)
+				return decodeArray(s, inner, opts, limit)
+			}
+		}
+		var e Event
+		err = decodeObject(s, &e, opts)
+		if _, invalid := err.(*ValidationError); err == nil || invalid {
+			items = []Item{{Event: e, Raw: b, Err: err}}
+			err = nil
+		}
+	default:
+		return nil, &jsonscan.SyntaxError{Offset: s.Offset(), Msg: "want an event object or an array of events"}
+	}
+	if err != nil {
 		return nil, err
 	}
 	if err := s.End(); err != nil {
 		return nil, err
 	}
-	s.Reset(b)
-	switch s.Peek() {
-	case '[':
-		return decodeArray(s, b, opts)
-	case '{':
-		if wrapped {
-			if inner, ok := unwrap(b); ok {
-				s.Reset(inner)
-				return decodeArray(s, inner, opts)
-			}
-		}
-		var e Event
-		err := decodeObject(s, &e, opts)
-		if err != nil {
-			return []Item{{Raw: b, Err: err}}, nil
-		}
-		return []Item{{Event: e, Raw: b}}, nil
-	default:
-		return nil, &jsonscan.SyntaxError{Offset: s.Offset(), Msg: "want an event object or an array of events"}
-	}
-}
-
-// CountBatch returns how many events DecodeBatch would return, reading only
-// the top level, so a caller can refuse an oversized batch before decoding.
-func CountBatch(b []byte, wrapped bool) (int, error) {
-	s := jsonscan.New(b)
-	switch s.Peek() {
-	case '[':
-	case '{':
-		inner, ok := unwrap(b)
-		if !wrapped || !ok {
-			return 1, nil
-		}
-		s.Reset(inner)
-	default:
-		return 0, &jsonscan.SyntaxError{Offset: s.Offset(), Msg: "want an event object or an array of events"}
-	}
-	if err := s.BeginArray(); err != nil {
-		return 0, err
-	}
-	n := 0
-	for first := true; ; first = false {
-		more, err := s.NextElement(first)
-		if err != nil {
-			return 0, err
-		}
-		if !more {
-			return n, nil
-		}
-		if _, err := s.Value(); err != nil {
-			return 0, err
-		}
-		n++
-	}
+	return items, nil
 }
 
 // unwrap returns the array of an object whose only member is "events".
@@ -99,7 +75,7 @@ func unwrap(b []byte) ([]byte, bool) {
 	return arr, true
 }
 
-func decodeArray(s *jsonscan.Scanner, src []byte, opts DecodeOptions) ([]Item, error) {
+func decodeArray(s *jsonscan.Scanner, src []byte, opts DecodeOptions, limit int) ([]Item, error) {
 	if err := s.BeginArray(); err != nil {
 		return nil, err
 	}
@@ -111,6 +87,9 @@ func decodeArray(s *jsonscan.Scanner, src []byte, opts DecodeOptions) ([]Item, e
 		}
 		if !more {
 			return items, nil
+		}
+		if limit > 0 && len(items) == limit {
+			return nil, fmt.Errorf("%w: more than %d", ErrTooMany, limit)
 		}
 		items = append(items, Item{})
 		it := &items[len(items)-1]
@@ -124,8 +103,8 @@ func decodeArray(s *jsonscan.Scanner, src []byte, opts DecodeOptions) ([]Item, e
 			it.Err = &ValidationError{Fields: []FieldError{{Field: "event", Reason: "must be a JSON object"}}}
 			continue
 		}
-		// The input was checked to be well formed, so decodeObject reads
-		// the whole object and can only report field errors.
+		// decodeObject reads the whole object before it reports field
+		// errors; any other error is malformed JSON.
 		if err := decodeObject(s, &it.Event, opts); err != nil {
 			if _, ok := err.(*ValidationError); !ok {
 				return nil, err

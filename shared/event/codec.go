@@ -27,14 +27,23 @@ type DecodeOptions struct {
 func Decode(b []byte, opts DecodeOptions) (Event, error) {
 	var e Event
 	s := jsonscan.New(b)
-	if _, err := s.Value(); err != nil {
+	if s.Peek() != '{' {
+		if _, err := s.Value(); err != nil {
+			return Event{}, err
+		}
+		if err := s.End(); err != nil {
+			return Event{}, err
+		}
+		return Event{}, &ValidationError{Fields: []FieldError{{Field: "event", Reason: "must be a JSON object"}}}
+	}
+	err := decodeObject(s, &e, opts)
+	if _, invalid := err.(*ValidationError); err != nil && !invalid {
 		return Event{}, err
 	}
-	if err := s.End(); err != nil {
-		return Event{}, err
+	if endErr := s.End(); endErr != nil {
+		return Event{}, endErr
 	}
-	s.Reset(b)
-	if err := decodeObject(s, &e, opts); err != nil {
+	if err != nil {
 		return Event{}, err
 	}
 	return e, nil
@@ -47,7 +56,7 @@ func decodeObject(s *jsonscan.Scanner, e *Event, opts DecodeOptions) error {
 	if err := s.BeginObject(); err != nil {
 		return err
 	}
-	v := &ValidationError{}
+	v := &fieldErrors{}
 	var (
 		haveSpec, haveData, haveTime bool
 		wfField                      string
@@ -63,8 +72,9 @@ func decodeObject(s *jsonscan.Scanner, e *Event, opts DecodeOptions) error {
 		if s.Null() {
 			continue // null is absent, as the CloudEvents JSON format says
 		}
-		switch k := string(key); k {
+		switch string(key) {
 		case "specversion":
+			k := "specversion"
 			sv, err := str(s, v, k)
 			if err != nil {
 				return err
@@ -74,6 +84,7 @@ func decodeObject(s *jsonscan.Scanner, e *Event, opts DecodeOptions) error {
 				v.add(k, fmt.Sprintf("must be %q, got %q", SpecVersion, sv), 0)
 			}
 		case "id":
+			k := "id"
 			if e.ID, err = str(s, v, k); err != nil {
 				return err
 			}
@@ -81,44 +92,51 @@ func decodeObject(s *jsonscan.Scanner, e *Event, opts DecodeOptions) error {
 				v.add(k, "must not be empty when given", 0)
 			}
 		case "source":
-			if e.Source, err = str(s, v, k); err != nil {
+			if e.Source, err = str(s, v, "source"); err != nil {
 				return err
 			}
 		case "type":
-			if e.Type, err = str(s, v, k); err != nil {
+			if e.Type, err = str(s, v, "type"); err != nil {
 				return err
 			}
 		case "subject":
-			if e.Subject, err = str(s, v, k); err != nil {
+			if e.Subject, err = str(s, v, "subject"); err != nil {
 				return err
 			}
 		case "time", "timestamp":
-			ts, err := str(s, v, k)
-			if err != nil {
-				return err
-			}
+			k := keyName(key)
 			if haveTime {
 				v.add(k, "time and timestamp both given", 0)
 			}
 			haveTime = true
-			if ts != "" {
-				t, perr := time.Parse(time.RFC3339Nano, ts)
-				if perr != nil {
+			if s.Peek() != '"' {
+				if _, err := str(s, v, k); err != nil {
+					return err
+				}
+				continue
+			}
+			ts, err := s.StringBytes()
+			if err != nil {
+				return err
+			}
+			if len(ts) > 0 {
+				t, ok := parseTime(ts)
+				if !ok {
 					v.add(k, "must be an RFC 3339 timestamp such as 2024-01-01T00:00:00Z", 0)
 				}
-				e.Time = t.UTC()
+				e.Time = t
 			}
 		case "datacontenttype":
-			if e.DataContentType, err = str(s, v, k); err != nil {
+			if e.DataContentType, err = str(s, v, "datacontenttype"); err != nil {
 				return err
 			}
 		case "dataschema":
-			if e.DataSchema, err = str(s, v, k); err != nil {
+			if e.DataSchema, err = str(s, v, "dataschema"); err != nil {
 				return err
 			}
 		case "data":
 			if haveData {
-				v.add(k, "data and data_base64 both given", 0)
+				v.add("data", "data and data_base64 both given", 0)
 			}
 			haveData = true
 			if e.Data, err = s.Value(); err != nil {
@@ -126,17 +144,18 @@ func decodeObject(s *jsonscan.Scanner, e *Event, opts DecodeOptions) error {
 			}
 		case "data_base64":
 			if haveData {
-				v.add(k, "data and data_base64 both given", 0)
+				v.add("data_base64", "data and data_base64 both given", 0)
 			}
 			haveData = true
 			if s.Peek() != '"' {
-				v.add(k, "must be a base64 string", 0)
+				v.add("data_base64", "must be a base64 string", 0)
 			}
 			if e.Data, err = s.Value(); err != nil {
 				return err
 			}
 			e.DataBase64 = true
 		case "workflow_id", AttrWorkflowID, AttrPartitionKey:
+			k := keyName(key)
 			id, err := str(s, v, k)
 			if err != nil {
 				return err
@@ -146,6 +165,7 @@ func decodeObject(s *jsonscan.Scanner, e *Event, opts DecodeOptions) error {
 			}
 			wfField, e.WorkflowID = k, id
 		case "version", AttrVersion:
+			k := keyName(key)
 			if s.Peek() == '"' {
 				raw, err := s.String()
 				if err != nil {
@@ -172,6 +192,7 @@ func decodeObject(s *jsonscan.Scanner, e *Event, opts DecodeOptions) error {
 				return err
 			}
 		case AttrSequence:
+			k := AttrSequence
 			raw, err := str(s, v, k)
 			if err != nil {
 				return err
@@ -184,6 +205,7 @@ func decodeObject(s *jsonscan.Scanner, e *Event, opts DecodeOptions) error {
 				v.add(k, "must be a decimal sequence number", 0)
 			}
 		case AttrIDGenerated:
+			k := AttrIDGenerated
 			raw, err := s.Value()
 			if err != nil {
 				return err
@@ -199,24 +221,32 @@ func decodeObject(s *jsonscan.Scanner, e *Event, opts DecodeOptions) error {
 				return err
 			}
 			if reason := extensionProblem(key, raw); reason != "" {
-				v.add(k, reason, 0)
+				v.add(string(key), reason, 0)
 				continue
 			}
-			e.Extensions = append(e.Extensions, Extension{Name: k, Value: raw})
+			e.Extensions = append(e.Extensions, Extension{Name: string(key), Value: raw})
 		}
 	}
 	if e.Source == "" && !haveSpec {
 		e.Source = opts.DefaultSource
 	}
-	if err := e.Validate(); err != nil {
-		verr := err.(*ValidationError)
-		v.Fields = append(v.Fields, verr.Fields...)
+	e.validate(v)
+	return v.err()
+}
+
+// keyName returns the attribute name for a key among a few known spellings
+// without allocating.
+func keyName(key []byte) string {
+	for _, name := range [...]string{"time", "timestamp", "workflow_id", AttrWorkflowID, AttrPartitionKey, "version", AttrVersion} {
+		if string(key) == name {
+			return name
+		}
 	}
-	return v.orNil()
+	return string(key)
 }
 
 // str reads a string attribute; a value of another JSON type is a field error.
-func str(s *jsonscan.Scanner, v *ValidationError, field string) (string, error) {
+func str(s *jsonscan.Scanner, v *fieldErrors, field string) (string, error) {
 	if s.Peek() != '"' {
 		if _, err := s.Value(); err != nil {
 			return "", err
@@ -227,7 +257,7 @@ func str(s *jsonscan.Scanner, v *ValidationError, field string) (string, error) 
 	return s.String()
 }
 
-func decodeMetadata(s *jsonscan.Scanner, e *Event, v *ValidationError) error {
+func decodeMetadata(s *jsonscan.Scanner, e *Event, v *fieldErrors) error {
 	switch s.Peek() {
 	case '{':
 		raw, err := s.Value()

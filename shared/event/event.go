@@ -107,43 +107,53 @@ func (e *ValidationError) Error() string {
 // Unwrap makes errors.Is(err, ErrInvalid) true.
 func (e *ValidationError) Unwrap() error { return ErrInvalid }
 
-func (e *ValidationError) add(field, reason string, limit int) {
-	e.Fields = append(e.Fields, FieldError{Field: field, Reason: reason, Limit: limit})
+// fieldErrors collects problems, allocating only when there is one.
+type fieldErrors struct {
+	fields []FieldError
 }
 
-func (e *ValidationError) orNil() error {
-	if e == nil || len(e.Fields) == 0 {
+func (v *fieldErrors) add(field, reason string, limit int) {
+	v.fields = append(v.fields, FieldError{Field: field, Reason: reason, Limit: limit})
+}
+
+func (v *fieldErrors) err() error {
+	if len(v.fields) == 0 {
 		return nil
 	}
-	return e
+	return &ValidationError{Fields: v.fields}
 }
 
 // Validate checks the attributes of e against the CloudEvents rules and the
 // flowbus limits. An empty id is allowed: the publisher generates one.
 func (e *Event) Validate() error {
-	v := &ValidationError{}
-	bounded := func(field, val string, limit int, required bool) {
-		switch {
-		case val == "" && required:
-			v.add(field, "is required", 0)
-		case len(val) > limit:
-			v.add(field, fmt.Sprintf("is %d bytes, more than the limit", len(val)), limit)
-		}
-	}
-	bounded("workflow_id", e.WorkflowID, MaxWorkflowIDBytes, true)
-	bounded("type", e.Type, MaxTypeBytes, true)
-	bounded("source", e.Source, MaxSourceBytes, true)
-	bounded("id", e.ID, MaxIDBytes, false)
-	bounded("subject", e.Subject, MaxSubjectBytes, false)
-	bounded("datacontenttype", e.DataContentType, MaxContentType, false)
-	bounded("dataschema", e.DataSchema, MaxDataSchemaBytes, false)
+	var v fieldErrors
+	e.validate(&v)
+	return v.err()
+}
+
+func (e *Event) validate(v *fieldErrors) {
+	bounded(v, "workflow_id", e.WorkflowID, MaxWorkflowIDBytes, true)
+	bounded(v, "type", e.Type, MaxTypeBytes, true)
+	bounded(v, "source", e.Source, MaxSourceBytes, true)
+	bounded(v, "id", e.ID, MaxIDBytes, false)
+	bounded(v, "subject", e.Subject, MaxSubjectBytes, false)
+	bounded(v, "datacontenttype", e.DataContentType, MaxContentType, false)
+	bounded(v, "dataschema", e.DataSchema, MaxDataSchemaBytes, false)
 	if e.Version < 0 {
 		v.add("version", "must be a positive integer", 0)
 	}
 	if len(e.Extensions) > MaxExtensions {
 		v.add("extensions", fmt.Sprintf("%d extension attributes, more than the limit", len(e.Extensions)), MaxExtensions)
 	}
-	return v.orNil()
+}
+
+func bounded(v *fieldErrors, field, val string, limit int, required bool) {
+	switch {
+	case val == "" && required:
+		v.add(field, "is required", 0)
+	case len(val) > limit:
+		v.add(field, fmt.Sprintf("is %d bytes, more than the limit", len(val)), limit)
+	}
 }
 
 // MaxEncodedBytes is the largest encoded size e may have: a record holding

@@ -103,9 +103,12 @@ func TestDecodeRejects(t *testing.T) {
 }
 
 func TestDecodeMalformedJSON(t *testing.T) {
-	for _, in := range []string{``, `{`, `{"type":}`, `{"type":"a",}`, `{"a":"b"} x`, `{"a":"\x01"}`, `{"a":tru}`, `{"a":01}`} {
+	for _, in := range []string{``, `{`, `{"type":}`, `{"type":"a",}`, `{"a":"b"} x`, `{"a":"\x01"}`, `{"a":tru}`, `{"a":01}`, `[{"type":"a"},{"type":`, `[{"type":"a","workflow_id":"w"}] [`, `{"type":"a","workflow_id":"w"} {}`} {
 		if _, err := Decode([]byte(in), publicOpts); !errors.Is(err, jsonscan.ErrSyntax) {
 			t.Errorf("Decode(%q) = %v, want a syntax error", in, err)
+		}
+		if _, err := DecodeBatch([]byte(in), publicOpts, true, 0); in != "" && !errors.Is(err, jsonscan.ErrSyntax) {
+			t.Errorf("DecodeBatch(%q) = %v, want a syntax error", in, err)
 		}
 	}
 }
@@ -128,7 +131,7 @@ func TestDecodeBatchShapes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			items, err := DecodeBatch([]byte(tt.in), publicOpts, tt.wrapped)
+			items, err := DecodeBatch([]byte(tt.in), publicOpts, tt.wrapped, 0)
 			if err != nil {
 				t.Fatalf("DecodeBatch: %v", err)
 			}
@@ -139,9 +142,10 @@ func TestDecodeBatchShapes(t *testing.T) {
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("validity (-want +got):\n%s", diff)
 			}
-			n, err := CountBatch([]byte(tt.in), tt.wrapped)
-			if err != nil || n != len(tt.want) {
-				t.Errorf("CountBatch = %d, %v; want %d", n, err, len(tt.want))
+			if len(tt.want) > 1 {
+				if _, err := DecodeBatch([]byte(tt.in), publicOpts, tt.wrapped, len(tt.want)-1); !errors.Is(err, ErrTooMany) {
+					t.Errorf("DecodeBatch with limit %d = %v, want ErrTooMany", len(tt.want)-1, err)
+				}
 			}
 		})
 	}
@@ -172,7 +176,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"specversion":"1.0","id":"x","source":"/s","type":"t","workflowid":"w","data_base64":"AAEC","ext":"\u00e9\ud83d\ude00"}`))
 	f.Add([]byte(`[{"type":"a","workflow_id":"w"},{"events":[]}]`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		items, err := DecodeBatch(b, DecodeOptions{DefaultSource: DefaultSource}, true)
+		items, err := DecodeBatch(b, DecodeOptions{DefaultSource: DefaultSource}, true, 0)
 		if err != nil {
 			return
 		}

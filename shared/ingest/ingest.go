@@ -77,20 +77,16 @@ func (s *Service) Publish(ctx context.Context, body []byte, mt apigw.MediaType) 
 	if mt != apigw.MediaJSON {
 		opts.DefaultSource = "" // CloudEvents name their source
 	}
-	n, err := event.CountBatch(body, wrapped)
-	if err != nil {
-		return malformed(err)
-	}
-	if n > s.maxBatch {
+	items, err := event.DecodeBatch(body, opts, wrapped, s.maxBatch)
+	if errors.Is(err, event.ErrTooMany) {
 		return problem(apigw.Problem{Type: apigw.TypeTooLarge, Title: "Too many events", Status: 413,
-			Detail: fmt.Sprintf("the request holds %d events; send at most %d per request", n, s.maxBatch), Limit: s.maxBatch})
+			Detail: fmt.Sprintf("the request holds more than %d events; send at most %d per request", s.maxBatch, s.maxBatch), Limit: s.maxBatch})
 	}
-	if n == 0 {
-		return problem(apigw.Problem{Type: apigw.TypeEmpty, Title: "No events", Status: 400, Detail: "the request holds no events"})
-	}
-	items, err := event.DecodeBatch(body, opts, wrapped)
 	if err != nil {
 		return malformed(err)
+	}
+	if len(items) == 0 {
+		return problem(apigw.Problem{Type: apigw.TypeEmpty, Title: "No events", Status: 400, Detail: "the request holds no events"})
 	}
 
 	now := s.now().UTC()

@@ -404,11 +404,29 @@ func (s *Scanner) skip(depth int) error {
 	}
 }
 
+// plain marks the bytes a string may hold without a closer look: not the
+// quote, the backslash, control characters or the start of a multi-byte
+// UTF-8 sequence.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // skipString validates a string without building it.
 func (s *Scanner) skipString() error {
 	s.pos++ // opening quote
 	b := s.buf
 	for s.pos < len(b) {
+		// Runs of plain bytes, eight at a time where possible.
+		for s.pos+8 <= len(b) && plain[b[s.pos]] && plain[b[s.pos+1]] && plain[b[s.pos+2]] && plain[b[s.pos+3]] &&
+			plain[b[s.pos+4]] && plain[b[s.pos+5]] && plain[b[s.pos+6]] && plain[b[s.pos+7]] {
+			s.pos += 8
+		}
+		if s.pos >= len(b) {
+			break
+		}
 		c := b[s.pos]
 		switch {
 		case c == '"':

@@ -1,0 +1,78 @@
+# flowbus: `make dev` runs it locally, `make test` tests it. Both start the
+# local AWS engines (kinesis-mock and dynalite, from localstack/) themselves.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+GO        ?= go
+FUNCTIONS := publish consume
+ENGINES   := ./localstack/engines.sh
+# What the Lambda runtime needs: provided.al2023 on arm64, no RPC, stripped.
+LAMBDA_ENV   := CGO_ENABLED=0 GOOS=linux GOARCH=arm64
+LAMBDA_FLAGS := -tags lambda.norpc -trimpath -buildvcs=false -ldflags='-s -w -buildid='
+MAX_BOOTSTRAP_BYTES := 10485760
+FUZZTIME ?= 10s
+
+.PHONY: all build test unit integration fuzz sizes bench dev engines engines-stop provision clean \
+	$(addprefix build-,PublishFunction ConsumeFunction)
+
+all: build
+
+## build: one arm64 bootstrap per function in bin/<function>/bootstrap
+build:
+	@for fn in $(FUNCTIONS); do \
+		$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o bin/$$fn/bootstrap ./functions/$$fn; \
+	done
+
+# sam build (BuildMethod: makefile) calls build-<LogicalId> with ARTIFACTS_DIR set.
+build-PublishFunction:
+	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/publish
+build-ConsumeFunction:
+	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/consume
+
+## test: unit and integration tests against the local engines, fuzzing, binary sizes
+test:
+	@$(ENGINES) start >/dev/null
+	@trap '$(ENGINES) stop >/dev/null' EXIT; \
+	. localstack/.run/env; \
+	export FLOWBUS_REQUIRE_ENGINES=1; \
+	$(GO) vet ./...; \
+	$(GO) test -count=1 -timeout 10m ./...; \
+	$(MAKE) --no-print-directory fuzz sizes
+
+## fuzz: a short run of every fuzz target (FUZZTIME each)
+fuzz:
+	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./shared/event/
+	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./shared/kinesisevent/
+
+## sizes: every bootstrap must stay under 10 MiB
+sizes: build
+	@for fn in $(FUNCTIONS); do \
+		size=$$(stat -c %s bin/$$fn/bootstrap); \
+		printf '%-10s %9d bytes (%s MiB)\n' $$fn $$size $$(awk "BEGIN{printf \"%.2f\", $$size/1048576}"); \
+		if [ $$size -gt $(MAX_BOOTSTRAP_BYTES) ]; then echo "$$fn bootstrap is over 10 MiB" >&2; exit 1; fi; \
+	done
+
+## bench: the benchmarks docs/benchmarks.md records
+bench:
+	@$(ENGINES) start >/dev/null
+	@trap '$(ENGINES) stop >/dev/null' EXIT; \
+	. localstack/.run/env; \
+	export FLOWBUS_REQUIRE_ENGINES=1; \
+	$(GO) test -run='^$$' -bench=. -benchmem -count=1 -timeout 20m ./...
+
+## engines / engines-stop: start or stop kinesis-mock and dynalite on loopback
+engines:
+	@$(ENGINES) start
+engines-stop:
+	@$(ENGINES) stop
+
+## provision: create the stream and table on the engines (idempotent)
+provision:
+	@. localstack/.run/env; $(GO) run ./infra/provision
+
+## dev: start the engines, create the stream and table, print the endpoints
+dev: engines provision
+	@echo "engines running; load their endpoints with: . localstack/.run/env   (stop them with: make engines-stop)"
+
+clean:
+	rm -rf bin .aws-sam
