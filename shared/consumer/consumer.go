@@ -50,9 +50,9 @@ type group struct {
 // Decode turns record data into the store's entries. It never fails: what
 // cannot be decoded or validated becomes an entry with a Problem, which
 // parks the workflow rather than blocking the shard.
-func Decode(r kinesisevent.Record) []eventstore.Incoming {
+func Decode(r kinesisevent.Record, intern *event.Interner) []eventstore.Incoming {
 	pos := eventstore.Position{Shard: r.ShardID, Seq: r.SequenceNumber}
-	items, err := event.DecodeBatch(r.Data, event.DecodeOptions{Wire: true}, false, 0)
+	items, err := event.DecodeBatch(r.Data, event.DecodeOptions{Wire: true, Intern: intern}, false, 0)
 	if err != nil {
 		return []eventstore.Incoming{{Raw: r.Data, Pos: pos, Problem: fmt.Errorf("undecodable record: %w", err)}}
 	}
@@ -88,6 +88,7 @@ func (c *Consumer) Handle(ctx context.Context, records []kinesisevent.Record) (e
 	st := Stats{Records: len(records)}
 	var groups []*group
 	byKey := make(map[string]*group)
+	intern := event.NewInterner()
 	for _, r := range records {
 		g := byKey[r.PartitionKey]
 		if g == nil {
@@ -95,7 +96,7 @@ func (c *Consumer) Handle(ctx context.Context, records []kinesisevent.Record) (e
 			byKey[r.PartitionKey] = g
 			groups = append(groups, g)
 		}
-		g.in = append(g.in, Decode(r)...)
+		g.in = append(g.in, Decode(r, intern)...)
 	}
 
 	var mu sync.Mutex

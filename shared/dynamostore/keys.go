@@ -33,7 +33,6 @@ const (
 const (
 	aID     = "id"
 	aType   = "type"
-	aTime   = "time"
 	aStored = "at"
 	aData   = "ev"
 	aParts  = "parts"

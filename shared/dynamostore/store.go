@@ -300,14 +300,25 @@ type prepared struct {
 // prepareEvents drops events the workflow already holds and builds the items
 // for the rest at positions last+1, last+2, …
 func (st *Store) prepareEvents(ctx context.Context, wf string, last uint64, evs []*event.Event) (prepared, error) {
-	var p prepared
+	p := prepared{items: make([]map[string]types.AttributeValue, 0, len(evs)+1)}
 	keep, err := st.dedup(ctx, wf, last, evs)
 	if err != nil {
 		return p, err
 	}
-	pk := workflowPK(wf)
+	pk := s(workflowPK(wf)) // one value shared by every item: values are never modified
 	storedAt := ni(st.now().UnixMilli())
-	var buf []byte
+	// One arena for every event's bytes; each item's slice stays valid when
+	// the arena grows, since growing copies and never writes into old bytes.
+	arena := make([]byte, 0, 1200*len(evs))
+	typeValues := make(map[string]types.AttributeValue, 4) // one value per event type
+	sks := sortKeys(last+1, len(evs))
+	// Attribute values in slabs: one allocation for all instead of one each.
+	strs := make([]types.AttributeValueMemberS, 0, 2*len(evs))
+	bins := make([]types.AttributeValueMemberB, 0, len(evs))
+	str := func(v string) types.AttributeValue {
+		strs = append(strs, types.AttributeValueMemberS{Value: v})
+		return &strs[len(strs)-1]
+	}
 	seq := last
 	for i, e := range evs {
 		if !keep[i] {
@@ -316,30 +327,47 @@ func (st *Store) prepareEvents(ctx context.Context, wf string, last uint64, evs 
 		}
 		seq++
 		p.stored++
-		buf = event.Append(buf[:0], e, false)
-		data := append([]byte(nil), buf...)
+		start := len(arena)
+		arena = event.Append(arena, e, false)
+		data := arena[start:len(arena):len(arena)]
 		p.bytes += len(data)
-		base := seqSK(seq)
-		first := map[string]types.AttributeValue{
-			attrPK: s(pk), attrSK: s(base), aID: s(e.ID), aType: s(e.Type), aStored: storedAt,
-		}
-		if !e.Time.IsZero() {
-			first[aTime] = s(e.Time.UTC().Format(time.RFC3339Nano))
-		}
+		base := sks[(seq-last-1)*event.SequenceDigits : (seq-last)*event.SequenceDigits]
 		parts := splitData(data, st.opts.MaxItemBytes)
-		first[aData] = b(parts[0])
+		bins = append(bins, types.AttributeValueMemberB{Value: parts[0]})
+		first := map[string]types.AttributeValue{
+			attrPK: pk, attrSK: str(base), aID: str(e.ID), aType: typeValue(typeValues, e.Type), aStored: storedAt, aData: &bins[len(bins)-1],
+		}
 		if len(parts) > 1 {
 			first[aParts] = n(uint64(len(parts)))
 		}
 		p.items = append(p.items, first)
 		for k, part := range parts[1:] {
-			p.items = append(p.items, map[string]types.AttributeValue{attrPK: s(pk), attrSK: s(partSK(base, k+1)), aData: b(part)})
+			p.items = append(p.items, map[string]types.AttributeValue{attrPK: pk, attrSK: s(partSK(base, k+1)), aData: b(part)})
 		}
 		if !e.IDGenerated {
-			p.items = append(p.items, map[string]types.AttributeValue{attrPK: s(pk), attrSK: s(markerPrefix + e.ID), aSeq: n(seq)})
+			p.items = append(p.items, map[string]types.AttributeValue{attrPK: pk, attrSK: s(markerPrefix + e.ID), aSeq: n(seq)})
 		}
 	}
 	return p, nil
+}
+
+// sortKeys returns the sort keys of count positions from first on, end to
+// end in one string, so each key is a substring and costs no allocation.
+func sortKeys(first uint64, count int) string {
+	buf := make([]byte, 0, count*event.SequenceDigits)
+	for i := range count {
+		buf = event.AppendSequence(buf, first+uint64(i))
+	}
+	return string(buf)
+}
+
+func typeValue(cache map[string]types.AttributeValue, typ string) types.AttributeValue {
+	v, ok := cache[typ]
+	if !ok {
+		v = s(typ)
+		cache[typ] = v
+	}
+	return v
 }
 
 func splitData(data []byte, max int) [][]byte {
@@ -361,17 +389,19 @@ func splitData(data []byte, max int) [][]byte {
 // another event). Ids flowbus generated are unique and need no lookup.
 func (st *Store) dedup(ctx context.Context, wf string, last uint64, evs []*event.Event) ([]bool, error) {
 	keep := make([]bool, len(evs))
-	seen := make(map[string]bool, len(evs))
+	seen := make(map[string]bool)
 	var lookups []string
 	for i, e := range evs {
+		keep[i] = true
+		if e.IDGenerated {
+			continue // unique by construction
+		}
 		if seen[e.ID] {
+			keep[i] = false
 			continue
 		}
 		seen[e.ID] = true
-		keep[i] = true
-		if !e.IDGenerated {
-			lookups = append(lookups, e.ID)
-		}
+		lookups = append(lookups, e.ID)
 	}
 	if len(lookups) == 0 {
 		return keep, nil
@@ -508,8 +538,10 @@ func (st *Store) batchWrite(ctx context.Context, items []map[string]types.Attrib
 
 func (st *Store) writeChunk(ctx context.Context, chunk []map[string]types.AttributeValue) error {
 	reqs := make([]types.WriteRequest, len(chunk))
+	puts := make([]types.PutRequest, len(chunk))
 	for i, item := range chunk {
-		reqs[i] = types.WriteRequest{PutRequest: &types.PutRequest{Item: item}}
+		puts[i].Item = item
+		reqs[i] = types.WriteRequest{PutRequest: &puts[i]}
 	}
 	pending := map[string][]types.WriteRequest{st.table: reqs}
 	for attempt := 0; len(pending[st.table]) > 0; attempt++ {

@@ -16,6 +16,9 @@ type DecodeOptions struct {
 	// DefaultSource is used when the event names no source. Empty leaves
 	// source empty, which Validate reports.
 	DefaultSource string
+	// Intern, when set, shares the strings of source, type and workflow id
+	// across the events of a batch.
+	Intern *Interner
 }
 
 // Decode reads one event from a JSON object in either shape: CloudEvents
@@ -92,11 +95,11 @@ func decodeObject(s *jsonscan.Scanner, e *Event, opts DecodeOptions) error {
 				v.add(k, "must not be empty when given", 0)
 			}
 		case "source":
-			if e.Source, err = str(s, v, "source"); err != nil {
+			if e.Source, err = internedStr(s, v, "source", opts.Intern); err != nil {
 				return err
 			}
 		case "type":
-			if e.Type, err = str(s, v, "type"); err != nil {
+			if e.Type, err = internedStr(s, v, "type", opts.Intern); err != nil {
 				return err
 			}
 		case "subject":
@@ -156,7 +159,7 @@ func decodeObject(s *jsonscan.Scanner, e *Event, opts DecodeOptions) error {
 			e.DataBase64 = true
 		case "workflow_id", AttrWorkflowID, AttrPartitionKey:
 			k := keyName(key)
-			id, err := str(s, v, k)
+			id, err := internedStr(s, v, k, opts.Intern)
 			if err != nil {
 				return err
 			}
@@ -255,6 +258,18 @@ func str(s *jsonscan.Scanner, v *fieldErrors, field string) (string, error) {
 		return "", nil
 	}
 	return s.String()
+}
+
+// internedStr is str through an Interner.
+func internedStr(s *jsonscan.Scanner, v *fieldErrors, field string, in *Interner) (string, error) {
+	if s.Peek() != '"' {
+		return str(s, v, field)
+	}
+	b, err := s.StringBytes()
+	if err != nil {
+		return "", err
+	}
+	return in.String(b), nil
 }
 
 func decodeMetadata(s *jsonscan.Scanner, e *Event, v *fieldErrors) error {

@@ -63,7 +63,7 @@ type Outcome struct {
 // Publish reads body as mt and puts its valid events on the stream. Nothing
 // is written when the body as a whole is refused.
 func (s *Service) Publish(ctx context.Context, body []byte, mt apigw.MediaType) Outcome {
-	opts := event.DecodeOptions{DefaultSource: s.defaultSource}
+	opts := event.DecodeOptions{DefaultSource: s.defaultSource, Intern: event.NewInterner()}
 	wrapped := mt == apigw.MediaJSON
 	first := jsonscan.New(body).Peek()
 	switch {
