@@ -56,12 +56,6 @@ func (c *capture) PutRecords(_ context.Context, in *kinesis.PutRecordsInput, _ .
 // lambdaPayload publishes n events of size bytes over workflows through the
 // real publisher and returns the Lambda event for the records it wrote.
 func lambdaPayload(b *testing.B, n, size, workflows int, aggregate bool) []byte {
-	c := &capture{}
-	opts := bus.Options{}
-	if !aggregate {
-		opts.MaxRecordBytes = size + 200 // one event per record
-	}
-	p := bus.NewPublisher(c, "s", opts)
 	ids := event.NewIDSource()
 	data := []byte(`{"payload":"` + strings.Repeat("x", size-14) + `"}`)
 	var evs []*event.Event
@@ -69,6 +63,17 @@ func lambdaPayload(b *testing.B, n, size, workflows int, aggregate bool) []byte 
 		evs = append(evs, &event.Event{ID: ids.New(time.Now()), IDGenerated: true, Source: "/bench", Type: "workflow.step.completed",
 			WorkflowID: fmt.Sprintf("order-%04d", i%workflows), Time: time.Now(), Data: data})
 	}
+	maxRecord := 0
+	if !aggregate {
+		maxRecord = size + 300 // one event per record
+	}
+	return lambdaPayloadOf(b, evs, maxRecord)
+}
+
+// lambdaPayloadOf publishes evs and returns the Lambda event for the records.
+func lambdaPayloadOf(b *testing.B, evs []*event.Event, maxRecordBytes int) []byte {
+	c := &capture{}
+	p := bus.NewPublisher(c, "s", bus.Options{MaxRecordBytes: maxRecordBytes})
 	for _, r := range p.Publish(context.Background(), evs) {
 		if r.Err != nil {
 			b.Fatal(r.Err)

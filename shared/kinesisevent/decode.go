@@ -315,7 +315,9 @@ func (s *scanner) data(r *rawRecord) error {
 	return nil
 }
 
-// checkData fully validates a data string that will not be decoded.
+// checkData validates a data string that is replaced by a later one, as
+// encoding/json does: it must be a valid string and decode with
+// base64.StdEncoding (which skips '\r' and '\n').
 func (s *scanner) checkData(sp span) error {
 	t := scanner{buf: s.buf, pos: sp.start - 1}
 	v, err := t.scanString()
@@ -326,7 +328,7 @@ func (s *scanner) checkData(sp span) error {
 	if !v.plain {
 		src = appendUnquoted(nil, src)
 	}
-	_, err = decodeBase64(make([]byte, base64.StdEncoding.DecodedLen(len(src))), src)
+	_, err = base64.StdEncoding.Decode(make([]byte, base64.StdEncoding.DecodedLen(len(src))), src)
 	return err
 }
 

@@ -2,13 +2,14 @@ package kinesisevent
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 func TestDecodeMatchesEncodingJSON(t *testing.T) {
@@ -51,9 +52,13 @@ func TestDecodeSharesStrings(t *testing.T) {
 	if got[0].ShardID != "shardId-000000000006" {
 		t.Errorf("ShardID = %q, want %q", got[0].ShardID, "shardId-000000000006")
 	}
+	// Equal shard ids and ARNs are one string.
 	for i := 1; i < len(got); i++ {
-		if a, b := got[i].EventSourceARN, got[0].EventSourceARN; a != b || (len(a) > 0 && &[]byte(a)[0] != nil && strings.Compare(a, b) != 0) {
-			t.Errorf("record %d: EventSourceARN = %q, want %q", i, a, b)
+		if unsafe.StringData(got[i].EventSourceARN) != unsafe.StringData(got[0].EventSourceARN) {
+			t.Errorf("record %d: EventSourceARN %q is a copy of record 0's", i, got[i].EventSourceARN)
+		}
+		if unsafe.StringData(got[i].ShardID) != unsafe.StringData(got[0].ShardID) {
+			t.Errorf("record %d: ShardID %q is a copy of record 0's", i, got[i].ShardID)
 		}
 	}
 	// Appending to one record's data must not overwrite the next one's.
@@ -136,6 +141,11 @@ func TestDecodeShapes(t *testing.T) {
 			[]Record{{PartitionKey: "b", Data: []byte{1}, ShardID: "y"}},
 		},
 		{
+			"replaced data is checked as encoding/json does",
+			`{"Records":[{"kinesis":{"data":"AAAA\nAAAA","data":"\u0041\/8="}}]}`,
+			[]Record{{Data: []byte{0x03, 0xff}}},
+		},
+		{
 			"eventID without colon",
 			`{"Records":[{"kinesis":{"data":""},"eventID":"shardId-7"}]}`,
 			[]Record{{Data: []byte{}, ShardID: "shardId-7"}},
@@ -164,6 +174,17 @@ func TestDecodeShapes(t *testing.T) {
 				t.Errorf("Decode = %#v, want %#v", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestDecodeNestingLimit(t *testing.T) {
+	// encoding/json accepts 10000 levels, the top-level object included.
+	for _, depth := range []int{maxDepth - 1, maxDepth, maxDepth + 1} {
+		payload := []byte(`{"x":` + strings.Repeat("[", depth-1) + strings.Repeat("]", depth-1) + `}`)
+		_, err := Decode(payload)
+		if got, want := err == nil, json.Valid(payload); got != want {
+			t.Errorf("depth %d: Decode error %v; encoding/json accepts: %v", depth, err, want)
+		}
 	}
 }
 
@@ -198,6 +219,10 @@ func TestDecodeTimestamp(t *testing.T) {
 		}
 		if got := time.Unix(sec, nsec); !got.Equal(tc.want) {
 			t.Errorf("parseEpoch(%s) = %v, want %v", tc.num, got.UTC(), tc.want.UTC())
+		}
+		// The general path agrees with the fast one.
+		if sec2, nsec2, ok := parseEpochExp([]byte(tc.num)); !ok || sec2 != sec || nsec2 != nsec {
+			t.Errorf("parseEpochExp(%s) = %d, %d, %v; parseEpoch %d, %d", tc.num, sec2, nsec2, ok, sec, nsec)
 		}
 	}
 	for _, num := range []string{"1e18", "1000000000000000000", "-1e18", "1e400", "123456789e10"} {
@@ -308,5 +333,3 @@ func TestDecodeErrorTypes(t *testing.T) {
 		t.Errorf("error %v: want a base64.CorruptInputError(1)", err)
 	}
 }
-
-var _ = cmpopts.EquateEmpty

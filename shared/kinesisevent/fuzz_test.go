@@ -1,7 +1,6 @@
 package kinesisevent
 
 import (
-	"fmt"
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
@@ -28,14 +27,20 @@ import (
 // zero time; encoding/json: the Unix epoch), and timestamps are compared
 // within float64 precision.
 func FuzzDecode(f *testing.F) {
-	f.Add(testPayload(1, 0, 1))
-	f.Add(testPayload(2, 5, 2))
-	f.Add(prettyPayload(2, 3, 3))
+	// Seeds are kept short: the fuzzer minimizes each new interesting input,
+	// which costs about the square of its length.
 	for _, s := range []string{
+		`{"Records":[{"kinesis":{"kinesisSchemaVersion":"1.0","partitionKey":"pk","sequenceNumber":"49","data":"aGk=",` +
+			`"approximateArrivalTimestamp":1545084650.987},"eventSource":"aws:kinesis","eventVersion":"1.0","eventID":"shardId-0:49",` +
+			`"eventName":"aws:kinesis:record","invokeIdentityArn":"arn:r","awsRegion":"us-east-2","eventSourceARN":"arn:s"}]}`,
+		`{"Records":[{"kinesis":{"data":"","partitionKey":"a"},"eventID":"s:1","eventSourceARN":"x"},` +
+			`{"kinesis":{"data":"AAEC"},"eventID":"s:2","eventSourceARN":"x"},{"kinesis":{"data":"AA=="},"eventID":"t"}]}`,
+		" {\n \"Records\" : [ {\"kinesis\" : {\"data\" : \"YWJj\" , \"approximateArrivalTimestamp\" : 1.5 } } ] }\t",
 		`{"Records":[{"kinesis":{"data":"aGk=","partitionKey":"\u00e9\ud83d\ude00\ud800","approximateArrivalTimestamp":1.5e9},"eventID":"s:1","eventSourceARN":"a"}]}`,
 		`{"Records":[{"kinesis":{"data":"AA==","data":"AQ==","partitionKey":null},"kinesis":{"sequenceNumber":"1"},"x":[{},[],"\"",1e5,true,null]}]}`,
 		`{"Records":[{"kinesis":{"data":"","approximateArrivalTimestamp":-0.000000001}},{"kinesis":{"data":"YQ=="}}],"Records":null}`,
 		`{"Records":null}`,
+		`{"Records":[{"kinesis":{"data":"AAAA\nAAAA","data":"\u0041\/8="}}]}`,
 		`null`,
 		`{"Records":[{"kinesis":{"data":"AA\nAA=="}}]}`,
 		`{"Records":[{"kinesis":{"data":"!!"}}]}`,
@@ -47,8 +52,6 @@ func FuzzDecode(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, payload []byte) {
-		wd := time.AfterFunc(2*time.Second, func() { panic(fmt.Sprintf("WATCHDOG %q", payload)) })
-		defer wd.Stop()
 		got, err := Decode(payload)
 		if err != nil && got != nil {
 			t.Fatalf("Decode returned %d records and error %v", len(got), err)
@@ -136,7 +139,7 @@ func newOracle(payload []byte) oracle {
 	o := oracle{want: fromEvents(ev), times: make([]timeCheck, len(ev.Records))}
 	for i, r := range sh.Records {
 		var data string
-		if len(r.Kinesis.Data) == 0 || json.Unmarshal(r.Kinesis.Data, &data) != nil {
+		if raw := r.Kinesis.Data; len(raw) == 0 || string(raw) == "null" || json.Unmarshal(raw, &data) != nil {
 			return oracle{reject: "record without data"} // absent or null
 		}
 		if strings.ContainsAny(data, "\r\n") {

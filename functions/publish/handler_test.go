@@ -1,0 +1,225 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/flowbus/flowbus/shared/apigw"
+	"github.com/flowbus/flowbus/shared/bus"
+	"github.com/flowbus/flowbus/shared/event"
+	"github.com/flowbus/flowbus/shared/ingest"
+	"github.com/flowbus/flowbus/shared/testenv"
+)
+
+// recorder is a publisher that keeps what it is given.
+type recorder struct{ got []*event.Event }
+
+func (r *recorder) Publish(_ context.Context, evs []*event.Event) []bus.Result {
+	r.got = append(r.got, evs...)
+	res := make([]bus.Result, len(evs))
+	for i := range res {
+		res[i] = bus.Result{SequenceNumber: "4959", ShardID: "shardId-000000000000"}
+	}
+	return res
+}
+
+func newHandler(pub ingest.Publisher) lambda.Handler {
+	h := &handler{svc: ingest.New(pub, 500, event.DefaultSource), maxBody: 1 << 20, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	return lambda.NewHandler(h.Handle)
+}
+
+func invoke(t *testing.T, h lambda.Handler, req events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
+	t.Helper()
+	raw, err := json.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := h.Invoke(context.Background(), raw)
+	if err != nil {
+		t.Fatalf("invoke: %v", err)
+	}
+	var resp events.APIGatewayV2HTTPResponse
+	if err := json.Unmarshal(out, &resp); err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+func sample(t *testing.T, name string) events.APIGatewayV2HTTPRequest {
+	t.Helper()
+	raw, err := os.ReadFile("../../events/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var req events.APIGatewayV2HTTPRequest
+	if err := json.Unmarshal(raw, &req); err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+func TestSampleEvents(t *testing.T) {
+	for _, tt := range []struct {
+		file   string
+		events int
+	}{{"publish.json", 3}, {"publish-cloudevent.json", 1}, {"publish-base64.json", 1}} {
+		t.Run(tt.file, func(t *testing.T) {
+			pub := &recorder{}
+			resp := invoke(t, newHandler(pub), sample(t, tt.file))
+			if resp.StatusCode != 202 {
+				t.Fatalf("status %d: %s", resp.StatusCode, resp.Body)
+			}
+			var body ingest.Response
+			if err := json.Unmarshal([]byte(resp.Body), &body); err != nil {
+				t.Fatal(err)
+			}
+			if body.FailedEntryCount != 0 || len(body.Entries) != tt.events || len(pub.got) != tt.events {
+				t.Fatalf("answer %s, %d events published; want %d", resp.Body, len(pub.got), tt.events)
+			}
+			for i, e := range pub.got {
+				if e.ID == "" || e.Time.IsZero() || body.Entries[i].ID != e.ID {
+					t.Errorf("event %d: id %q time %v, entry %+v", i, e.ID, e.Time, body.Entries[i])
+				}
+			}
+		})
+	}
+}
+
+func TestRefusedBodies(t *testing.T) {
+	one := `{"type":"a","workflow_id":"w"}`
+	tests := []struct {
+		name        string
+		contentType string
+		body        string
+		base64      bool
+		method      string
+		status      int
+		problemType string
+	}{
+		{"malformed JSON", "application/json", `{"type":`, false, "", 400, apigw.TypeMalformed},
+		{"trailing garbage", "application/json", one + ` x`, false, "", 400, apigw.TypeMalformed},
+		{"malformed element", "application/json", `[` + one + `,{"type":}]`, false, "", 400, apigw.TypeMalformed},
+		{"empty body", "application/json", "", false, "", 400, apigw.TypeEmpty},
+		{"blank body", "application/json", "  \n", false, "", 400, apigw.TypeEmpty},
+		{"empty array", "application/json", "[]", false, "", 400, apigw.TypeEmpty},
+		{"not JSON at top", "application/json", `"hello"`, false, "", 400, apigw.TypeMalformed},
+		{"wrong content type", "text/xml", `<event/>`, false, "", 415, apigw.TypeMediaType},
+		{"form without JSON", "application/x-www-form-urlencoded", `a=b`, false, "", 415, apigw.TypeMediaType},
+		{"bad charset", "application/json; charset=latin1", one, false, "", 415, apigw.TypeMediaType},
+		{"oversize body", "application/json", `{"type":"a","workflow_id":"w","data":"` + strings.Repeat("x", 1<<20) + `"}`, false, "", 413, apigw.TypeTooLarge},
+		{"oversize base64 body", "application/json", base64.StdEncoding.EncodeToString([]byte(strings.Repeat(" ", 2<<20))), true, "", 413, apigw.TypeTooLarge},
+		{"bad base64", "application/json", "!!!", true, "", 400, apigw.TypeMalformed},
+		{"too many events", "application/json", "[" + strings.TrimSuffix(strings.Repeat(one+",", 501), ",") + "]", false, "", 413, apigw.TypeTooLarge},
+		{"cloudevent as array", "application/cloudevents+json", "[" + one + "]", false, "", 400, apigw.TypeMalformed},
+		{"batch as object", "application/cloudevents-batch+json", one, false, "", 400, apigw.TypeMalformed},
+		{"single invalid event", "application/json", `{"type":"a"}`, false, "", 400, apigw.TypeInvalid},
+		{"cloudevent without specversion", "application/cloudevents+json", `{"id":"1","source":"s","type":"a","workflowid":"w"}`, false, "", 400, apigw.TypeInvalid},
+		{"GET", "application/json", one, false, "GET", 405, apigw.TypeMethod},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pub := &recorder{}
+			req := events.APIGatewayV2HTTPRequest{Headers: map[string]string{"content-type": tt.contentType}, Body: tt.body, IsBase64Encoded: tt.base64}
+			req.RequestContext.HTTP.Method = "POST"
+			if tt.method != "" {
+				req.RequestContext.HTTP.Method = tt.method
+			}
+			resp := invoke(t, newHandler(pub), req)
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tt.status, resp.Body)
+			}
+			if ct := resp.Headers["Content-Type"]; ct != apigw.ContentTypeProblem {
+				t.Errorf("content type %q, want %q", ct, apigw.ContentTypeProblem)
+			}
+			var p apigw.Problem
+			if err := json.Unmarshal([]byte(resp.Body), &p); err != nil {
+				t.Fatalf("body %s: %v", resp.Body, err)
+			}
+			if p.Type != tt.problemType || p.Status != tt.status || p.Title == "" {
+				t.Errorf("problem %+v, want type %s and status %d", p, tt.problemType, tt.status)
+			}
+			if p.Status == 413 && p.Limit == 0 {
+				t.Errorf("problem %+v names no limit", p)
+			}
+			if len(pub.got) != 0 {
+				t.Errorf("%d events published from a refused body", len(pub.got))
+			}
+		})
+	}
+}
+
+func TestMixedBatchSendsTheValidOnes(t *testing.T) {
+	pub := &recorder{}
+	body := `[{"type":"a","workflow_id":"w","id":"ok-1"},{"type":"a"},{"type":"a","workflow_id":"` + strings.Repeat("w", 300) + `"},{"type":"b","workflow_id":"w","id":"ok-2"}]`
+	req := events.APIGatewayV2HTTPRequest{Headers: map[string]string{"content-type": "application/json"}, Body: body}
+	resp := invoke(t, newHandler(pub), req)
+	if resp.StatusCode != 202 {
+		t.Fatalf("status %d: %s", resp.StatusCode, resp.Body)
+	}
+	var got ingest.Response
+	if err := json.Unmarshal([]byte(resp.Body), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.FailedEntryCount != 2 {
+		t.Errorf("failed_entry_count %d, want 2", got.FailedEntryCount)
+	}
+	var codes []string
+	for _, e := range got.Entries {
+		codes = append(codes, e.ErrorCode)
+	}
+	if diff := cmp.Diff([]string{"", ingest.CodeInvalid, ingest.CodeInvalid, ""}, codes); diff != "" {
+		t.Errorf("entry codes (-want +got):\n%s", diff)
+	}
+	if e := got.Entries[2]; len(e.Errors) != 1 || e.Errors[0].Field != "workflow_id" || e.Errors[0].Limit != event.MaxWorkflowIDBytes {
+		t.Errorf("entry 2 errors %+v, want workflow_id with its limit", e.Errors)
+	}
+	if len(pub.got) != 2 || pub.got[0].ID != "ok-1" || pub.got[1].ID != "ok-2" {
+		t.Errorf("published %d events, want ok-1 and ok-2", len(pub.got))
+	}
+}
+
+// TestPublishToStream sends the sample request through the real publisher to
+// the Kinesis engine and reads the records back.
+func TestPublishToStream(t *testing.T) {
+	cfg := testenv.AWS(t)
+	kc, stream := testenv.Stream(t, cfg, 1)
+	h := newHandler(bus.NewPublisher(kc, stream, bus.Options{}))
+	resp := invoke(t, h, sample(t, "publish.json"))
+	if resp.StatusCode != 202 {
+		t.Fatalf("status %d: %s", resp.StatusCode, resp.Body)
+	}
+	// A refused body writes nothing.
+	bad := sample(t, "publish.json")
+	bad.Body = bad.Body[:len(bad.Body)-2]
+	if resp := invoke(t, h, bad); resp.StatusCode != 400 {
+		t.Fatalf("truncated body: status %d", resp.StatusCode)
+	}
+	_, _, recs := testenv.ReadShard(t, kc, stream)
+	var types []string
+	for _, r := range recs {
+		items, err := event.DecodeBatch(r.Data, event.DecodeOptions{Wire: true}, false, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range items {
+			if it.Event.WorkflowID != *r.PartitionKey {
+				t.Errorf("event of %s in a record keyed %s", it.Event.WorkflowID, *r.PartitionKey)
+			}
+			types = append(types, it.Event.WorkflowID+" "+it.Event.Type)
+		}
+	}
+	want := []string{"order-123 workflow.started", "order-123 workflow.step.completed", "order-124 workflow.started"}
+	if diff := cmp.Diff(want, types); diff != "" {
+		t.Errorf("stream (-want +got):\n%s", diff)
+	}
+}

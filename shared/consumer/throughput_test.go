@@ -1,0 +1,151 @@
+package consumer
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/flowbus/flowbus/shared/dynamostore"
+	"github.com/flowbus/flowbus/shared/event"
+	"github.com/flowbus/flowbus/shared/kinesisevent"
+	"github.com/flowbus/flowbus/shared/testenv"
+)
+
+// countingDB counts the items and calls that reach DynamoDB.
+type countingDB struct {
+	dynamostore.API
+	items, calls atomic.Int64
+}
+
+func (c *countingDB) BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, o ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error) {
+	for _, reqs := range in.RequestItems {
+		c.items.Add(int64(len(reqs)))
+	}
+	c.calls.Add(1)
+	return c.API.BatchWriteItem(ctx, in, o...)
+}
+
+func (c *countingDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, o ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	c.calls.Add(1)
+	return c.API.UpdateItem(ctx, in, o...)
+}
+
+func (c *countingDB) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, o ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
+	c.calls.Add(1)
+	return c.API.BatchGetItem(ctx, in, o...)
+}
+
+// rawBatchWrites is dynalite's own pace: items of itemBytes written with
+// BatchWriteItem, 25 per call, conc calls at once, for about d.
+func rawBatchWrites(b *testing.B, db dynamostore.API, table string, itemBytes, conc int, d time.Duration) float64 {
+	ctx := context.Background()
+	payload := []byte(strings.Repeat("r", itemBytes))
+	var written atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; time.Since(start) < d; n++ {
+				reqs := make([]types.WriteRequest, 25)
+				for i := range reqs {
+					reqs[i] = types.WriteRequest{PutRequest: &types.PutRequest{Item: map[string]types.AttributeValue{
+						"pk": &types.AttributeValueMemberS{Value: fmt.Sprintf("w#raw-%d", w)},
+						"sk": &types.AttributeValueMemberS{Value: fmt.Sprintf("%020d", n*25+i)},
+						"ev": &types.AttributeValueMemberB{Value: payload},
+					}}}
+				}
+				out, err := db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{table: reqs}})
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				written.Add(int64(25 - len(out.UnprocessedItems[table])))
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(written.Load()) / time.Since(start).Seconds()
+}
+
+// BenchmarkStoreThroughput measures, in one run against the engine, events
+// stored per second by the consume path (decode the Lambda event, append each
+// workflow's events) and dynalite's own BatchWriteItem items per second for
+// items of the same size, and reports their ratio (target ≥ 0.5) and the
+// DynamoDB items written per event (target ≤ 1 plus a small per-workflow
+// cost).
+func BenchmarkStoreThroughput(b *testing.B) {
+	cfg := testenv.AWS(b)
+	for _, tc := range []struct {
+		name        string
+		producerIDs bool
+	}{{"generated-ids", false}, {"producer-ids", true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			db, table := testenv.Table(b, cfg)
+			counting := &countingDB{API: db}
+			store := dynamostore.New(counting, table, dynamostore.Options{})
+			c := New(store, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			const batches, perBatch, workflows = 20, 500, 20
+			payloads := make([][]byte, batches)
+			for i := range payloads {
+				payloads[i] = lambdaPayload(b, perBatch, 1024, workflows, true)
+				if tc.producerIDs {
+					payloads[i] = producerIDs(b, payloads[i])
+				}
+			}
+			b.ResetTimer()
+			var stored int
+			start := time.Now()
+			for range b.N {
+				for _, p := range payloads {
+					recs, err := kinesisevent.Decode(p)
+					if err != nil {
+						b.Fatal(err)
+					}
+					resp, st := c.Handle(context.Background(), recs)
+					if len(resp.BatchItemFailures) > 0 {
+						b.Fatalf("failures: %v", resp.BatchItemFailures)
+					}
+					stored += st.Stored
+				}
+			}
+			elapsed := time.Since(start)
+			b.StopTimer()
+			consumeRate := float64(stored) / elapsed.Seconds()
+			rawRate := rawBatchWrites(b, db, table, 1100, 4, 3*time.Second)
+			b.ReportMetric(consumeRate, "events/s")
+			b.ReportMetric(rawRate, "raw-items/s")
+			b.ReportMetric(consumeRate/rawRate, "ratio")
+			b.ReportMetric(float64(counting.items.Load())/float64(stored), "items/event")
+			b.ReportMetric(float64(counting.calls.Load())/float64(b.N*batches*workflows), "calls/workflow-batch")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
+
+// producerIDs rewrites a payload's events so their ids count as chosen by
+// the producer (the store then keeps an id marker for each).
+func producerIDs(b *testing.B, payload []byte) []byte {
+	recs, err := kinesisevent.Decode(payload)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var evs []*event.Event
+	for _, r := range recs {
+		for _, x := range Decode(r, nil) {
+			x.Event.IDGenerated = false
+			evs = append(evs, x.Event)
+		}
+	}
+	return lambdaPayloadOf(b, evs, 0)
+}
