@@ -70,6 +70,9 @@ func lambdaPayload(b *testing.B, n, size, workflows int, aggregate bool) []byte 
 	return lambdaPayloadOf(b, evs, maxRecord)
 }
 
+// nextSeq numbers records across payloads, as a shard does.
+var nextSeq int
+
 // lambdaPayloadOf publishes evs and returns the Lambda event for the records.
 func lambdaPayloadOf(b *testing.B, evs []*event.Event, maxRecordBytes int) []byte {
 	c := &capture{}
@@ -81,11 +84,13 @@ func lambdaPayloadOf(b *testing.B, evs []*event.Event, maxRecordBytes int) []byt
 	}
 	ev := events.KinesisEvent{}
 	for _, r := range c.recs {
+		nextSeq++
+		seq := fmt.Sprintf("4959033827149025660855969253836157109592157598913%07d", nextSeq)
 		ev.Records = append(ev.Records, events.KinesisEventRecord{
-			AwsRegion: "us-east-1", EventID: "shardId-000000000000:" + fmt.Sprint(len(ev.Records)), EventName: "aws:kinesis:record",
+			AwsRegion: "us-east-1", EventID: "shardId-000000000000:" + seq, EventName: "aws:kinesis:record",
 			EventSource: "aws:kinesis", EventSourceArn: "arn:aws:kinesis:us-east-1:000000000000:stream/flowbus-events", EventVersion: "1.0",
 			Kinesis: events.KinesisRecord{Data: r.Data, PartitionKey: aws.ToString(r.PartitionKey), KinesisSchemaVersion: "1.0",
-				SequenceNumber: fmt.Sprintf("4959033827149025660855969253836157109592157598913%07d", len(ev.Records))},
+				SequenceNumber: seq},
 		})
 	}
 	raw, err := json.Marshal(ev)

@@ -22,31 +22,40 @@ type Record struct {
 
 // Decode parses a Lambda Kinesis event payload. Records are returned in payload order.
 //
-// It reads the payload in one pass, checking all of it is JSON, then decodes
-// the records. A payload without a "Records" member, or the literal null,
-// gives no records and no error. Malformed JSON, or a field the decoder reads
-// holding the wrong JSON type, is reported as a *SyntaxError with the byte
-// offset; a record without a kinesis object or without base64 data (standard
-// alphabet, padded, as Lambda sends) is reported with its index.
+// It scans the payload once, checking all of it is JSON and noting where
+// each record's values are, then decodes the records. A payload without a
+// "Records" member, or with "Records": null, or the literal null, gives no
+// records and no error. Malformed JSON, nesting deeper than 10000, or a
+// member Decode reads (or events.KinesisEvent types) holding the wrong JSON
+// type, is a *SyntaxError giving the byte offset and what was expected. A
+// record without a kinesis object or without data is an error naming the
+// record; so is data that is not standard, padded base64 (as Lambda sends;
+// "" is empty data), wrapping the base64.CorruptInputError. Unknown members
+// are skipped, nulls are absent values, and a repeated member's last value
+// wins (repeated kinesis objects merge), as with encoding/json. ShardID is the
+// whole eventID when it has no ':'.
 //
 // Allocation: the records, one array holding all their data and one string
 // holding all their partition keys, sequence numbers, shard ids and source
-// ARNs (ShardID and EventSourceARN equal to the previous record's share its
-// string). Record.Data slices are capped, so appending to one copies it
-// rather than overwriting the next record's data. Nothing returned points
-// into payload.
+// ARNs (a ShardID or EventSourceARN equal to the previous record's shares its
+// string). The string is built with a strings.Builder, so no unsafe
+// conversion is involved. Record.Data slices are capped, so appending to one
+// copies it rather than overwriting the next record's data. Nothing returned
+// points into payload. A pooled scratch slice makes Decode safe for
+// concurrent use and allocation-free apart from the above.
 //
 // Differences from encoding/json with events.KinesisEvent, all on input
 // Lambda never sends:
 //   - keys match exactly ("Records", "kinesis", "data", ...), not case-insensitively;
 //   - a second non-null "Records" member is an error (encoding/json merges them);
-//   - null is an absent value everywhere: a null approximateArrivalTimestamp
-//     gives the zero time (encoding/json gives the Unix epoch);
+//   - a null approximateArrivalTimestamp gives the zero time (encoding/json
+//     gives the Unix epoch);
 //   - the timestamp is read exactly from its decimal digits, truncated to the
-//     nanosecond (encoding/json goes through float64, which is off by up to
-//     about 240ns for current dates), and must be below 1e18 seconds;
-//   - data containing '\r' or '\n' is rejected (encoding/json, through
-//     base64.StdEncoding, skips them); data null or absent is an error.
+//     nanosecond (encoding/json goes through float64, off by up to about
+//     120ns for current dates), and must be below 1e18 seconds;
+//   - data holding '\r' or '\n' is rejected (encoding/json, through
+//     base64.StdEncoding, skips them); null or absent data is an error
+//     (encoding/json gives nil).
 func Decode(payload []byte) ([]Record, error) {
 	p := rawPool.Get().(*[]rawRecord)
 	raws, found, sz, err := parse(payload, (*p)[:0])

@@ -2,8 +2,11 @@ package kinesisevent
 
 import (
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"math/bits"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -68,11 +71,12 @@ func TestDecodeSharesStrings(t *testing.T) {
 		t.Errorf("append to record 0 data changed record 1 data (-got +want):\n%s", diff)
 	}
 	// Nothing points into the payload.
+	want := decodeEncodingJSON(t, payload)
 	for i := range payload {
 		payload[i] = 'x'
 	}
-	if got[0].ShardID != "shardId-000000000006" {
-		t.Errorf("after payload reuse, ShardID = %q", got[0].ShardID)
+	if diff := cmp.Diff(got, want, cmp.Comparer(closeTime(time.Microsecond))); diff != "" {
+		t.Errorf("after the payload is overwritten (-got +want):\n%s", diff)
 	}
 }
 
@@ -331,5 +335,37 @@ func TestDecodeErrorTypes(t *testing.T) {
 	var ce base64.CorruptInputError
 	if !errors.As(err, &ce) || ce != 1 {
 		t.Errorf("error %v: want a base64.CorruptInputError(1)", err)
+	}
+}
+
+// TestSpecial checks the word-at-a-time test scanString relies on: the
+// lowest flagged byte is the first control character, '"' or '\\'.
+func TestSpecial(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	interesting := []byte{0, 1, 0x1f, 0x20, 0x21, '"', '\\', 0x7f, 0x80, 0xa2, 0xdc, 0xff, 'a'}
+	var w [8]byte
+	for n := 0; n < 1_000_000; n++ {
+		for i := range w {
+			if rng.IntN(2) == 0 {
+				w[i] = interesting[rng.IntN(len(interesting))]
+			} else {
+				w[i] = byte(rng.Uint32())
+			}
+		}
+		want := 8
+		for i, c := range w {
+			if c < 0x20 || c == '"' || c == '\\' {
+				want = i
+				break
+			}
+		}
+		m := special(binary.LittleEndian.Uint64(w[:]))
+		got := bits.TrailingZeros64(m) >> 3
+		if m == 0 {
+			got = 8
+		}
+		if got != want {
+			t.Fatalf("special(% x): first special byte %d, want %d", w, got, want)
+		}
 	}
 }
