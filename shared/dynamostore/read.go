@@ -262,7 +262,7 @@ func (st *Store) Resume(ctx context.Context, wf string, decode eventstore.Decode
 	}
 	var items []map[string]types.AttributeValue
 	if len(evs) > 0 {
-		p, err := st.prepareEvents(ctx, wf, h.last, evs)
+		p, err := st.prepareEvents(ctx, wf, h.last, evs, nil)
 		if err != nil {
 			return res, err
 		}

@@ -233,6 +233,7 @@ func (st *Store) Append(ctx context.Context, wf string, in []eventstore.Incoming
 	}
 
 	var toStore []*event.Event
+	var raws [][]byte
 	var toPark []eventstore.Incoming
 	if h.parked != "" {
 		toPark = fresh
@@ -243,13 +244,14 @@ func (st *Store) Append(ctx context.Context, wf string, in []eventstore.Incoming
 				break
 			}
 			toStore = append(toStore, x.Event)
+			raws = append(raws, x.Raw)
 		}
 	}
 
 	var items []map[string]types.AttributeValue
 	c := commit{last: h.last, pos: fresh[len(fresh)-1].Pos, bytes: h.bytes, pn: h.pn, pd: h.pd, parked: h.parked}
 	if len(toStore) > 0 {
-		w, err := st.prepareEvents(ctx, wf, h.last, toStore)
+		w, err := st.prepareEvents(ctx, wf, h.last, toStore, raws)
 		if err != nil {
 			return res, err
 		}
@@ -298,8 +300,10 @@ type prepared struct {
 }
 
 // prepareEvents drops events the workflow already holds and builds the items
-// for the rest at positions last+1, last+2, …
-func (st *Store) prepareEvents(ctx context.Context, wf string, last uint64, evs []*event.Event) (prepared, error) {
+// for the rest at positions last+1, last+2, … raws, when given, holds each
+// event's JSON as it came off the stream, stored as is instead of encoding
+// the event again (readers decode it either way).
+func (st *Store) prepareEvents(ctx context.Context, wf string, last uint64, evs []*event.Event, raws [][]byte) (prepared, error) {
 	p := prepared{items: make([]map[string]types.AttributeValue, 0, len(evs)+1)}
 	keep, err := st.dedup(ctx, wf, last, evs)
 	if err != nil {
@@ -309,7 +313,10 @@ func (st *Store) prepareEvents(ctx context.Context, wf string, last uint64, evs 
 	storedAt := ni(st.now().UnixMilli())
 	// One arena for every event's bytes; each item's slice stays valid when
 	// the arena grows, since growing copies and never writes into old bytes.
-	arena := make([]byte, 0, 1200*len(evs))
+	var arena []byte
+	if raws == nil {
+		arena = make([]byte, 0, 1200*len(evs))
+	}
 	typeValues := make(map[string]types.AttributeValue, 4) // one value per event type
 	sks := sortKeys(last+1, len(evs))
 	// Attribute values in slabs: one allocation for all instead of one each.
@@ -327,9 +334,14 @@ func (st *Store) prepareEvents(ctx context.Context, wf string, last uint64, evs 
 		}
 		seq++
 		p.stored++
-		start := len(arena)
-		arena = event.Append(arena, e, false)
-		data := arena[start:len(arena):len(arena)]
+		var data []byte
+		if raws != nil {
+			data = raws[i]
+		} else {
+			start := len(arena)
+			arena = event.Append(arena, e, false)
+			data = arena[start:len(arena):len(arena)]
+		}
 		p.bytes += len(data)
 		base := sks[(seq-last-1)*event.SequenceDigits : (seq-last)*event.SequenceDigits]
 		parts := splitData(data, st.opts.MaxItemBytes)
