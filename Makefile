@@ -4,7 +4,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 
 GO        ?= go
-FUNCTIONS := publish consume
+FUNCTIONS := publish consume replay
 ENGINES   := ./localstack/engines.sh
 # What the Lambda runtime needs: provided.al2023 on arm64, no RPC, stripped.
 LAMBDA_ENV   := CGO_ENABLED=0 GOOS=linux GOARCH=arm64
@@ -13,7 +13,7 @@ MAX_BOOTSTRAP_BYTES := 10485760
 FUZZTIME ?= 10s
 
 .PHONY: all build test unit integration fuzz sizes bench dev engines engines-stop provision clean \
-	$(addprefix build-,PublishFunction ConsumeFunction)
+	$(addprefix build-,PublishFunction ConsumeFunction ReplayFunction)
 
 all: build
 
@@ -28,6 +28,8 @@ build-PublishFunction:
 	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/publish
 build-ConsumeFunction:
 	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/consume
+build-ReplayFunction:
+	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/replay
 
 ## test: unit and integration tests against the local engines, fuzzing, binary sizes
 test:

@@ -145,6 +145,9 @@ func (st *Store) Read(ctx context.Context, wf string, q eventstore.Query) (event
 		if err != nil {
 			return false, fmt.Errorf("read %s: event %d: %w", wf, it.seq, err)
 		}
+		if !q.MatchesTime(e.Time) {
+			return false, nil
+		}
 		e.Sequence = it.seq
 		page.Events = append(page.Events, e)
 		return len(page.Events) >= limit, nil

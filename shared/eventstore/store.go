@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/flowbus/flowbus/shared/event"
 )
@@ -101,6 +102,13 @@ type Query struct {
 	After uint64   // return positions > After
 	Limit int      // page size; 0 means DefaultLimit
 	Types []string // exact types, or prefixes written "workflow.*"; empty means all
+	// From and To select events whose time is in [From, To); zero means open.
+	From, To time.Time
+}
+
+// MatchesTime reports whether t is in the query's time window.
+func (q Query) MatchesTime(t time.Time) bool {
+	return (q.From.IsZero() || !t.Before(q.From)) && (q.To.IsZero() || t.Before(q.To))
 }
 
 // Limits of Read.

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/flowbus/flowbus/shared/apigw"
+	"github.com/flowbus/flowbus/shared/event"
+	"github.com/flowbus/flowbus/shared/eventstore"
+)
+
+type handler struct {
+	store eventstore.Store
+	log   *slog.Logger
+}
+
+// Handle serves GET /workflows/{workflow_id}/events.
+func (h *handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	if m := req.RequestContext.HTTP.Method; m != "" && m != http.MethodGet {
+		resp := apigw.ProblemResponse(apigw.Problem{Type: apigw.TypeMethod, Title: "Method not allowed", Status: 405, Detail: "use GET"})
+		resp.Headers["Allow"] = http.MethodGet
+		return resp, nil
+	}
+	wf := req.PathParameters["workflow_id"]
+	q, fields := parseQuery(req)
+	if wf == "" {
+		fields = append(fields, event.FieldError{Field: "workflow_id", Reason: "is required"})
+	} else if len(wf) > event.MaxWorkflowIDBytes {
+		fields = append(fields, event.FieldError{Field: "workflow_id", Reason: "is longer than the limit", Limit: event.MaxWorkflowIDBytes})
+	}
+	if len(fields) > 0 {
+		return apigw.ProblemResponse(apigw.Problem{Type: apigw.TypeInvalid, Title: "Invalid query", Status: 400, Errors: fields}), nil
+	}
+	page, err := h.store.Read(ctx, wf, q)
+	if err != nil {
+		h.log.ErrorContext(ctx, "read failed", "workflow_id", wf, "error", err)
+		return apigw.ProblemResponse(apigw.Problem{Type: apigw.TypeUnavailable, Title: "Event store unavailable", Status: 503, Detail: "try again"}), nil
+	}
+	batch := strings.Contains(apigw.Header(&req, "accept"), string(apigw.MediaCloudEventsBatch))
+	body := encodePage(page, batch)
+	ct := "application/json"
+	if batch {
+		ct = string(apigw.MediaCloudEventsBatch)
+	}
+	headers := map[string]string{"Content-Type": ct}
+	if page.Next != 0 {
+		headers["Link"] = "<?after=" + cursor(page.Next) + ">; rel=\"next\""
+	}
+	return events.APIGatewayV2HTTPResponse{StatusCode: 200, Headers: headers, Body: string(body)}, nil
+}
+
+// encodePage writes {"events":[...],"next":…} or, for a CloudEvents batch, the
+// bare array.
+func encodePage(page eventstore.Page, batch bool) []byte {
+	var out []byte
+	if !batch {
+		out = append(out, `{"events":`...)
+	}
+	out = append(out, '[')
+	for i := range page.Events {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = event.Append(out, &page.Events[i], false)
+	}
+	out = append(out, ']')
+	if batch {
+		return out
+	}
+	out = append(out, `,"next":`...)
+	if page.Next == 0 {
+		out = append(out, "null"...)
+	} else {
+		out = append(out, '"')
+		out = append(out, cursor(page.Next)...)
+		out = append(out, '"')
+	}
+	return append(out, '}')
+}
+
+// cursor makes an opaque cursor from a position; readers must not rely on
+// its form.
+func cursor(after uint64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("v1:" + strconv.FormatUint(after, 10)))
+}
+
+func parseCursor(s string) (uint64, bool) {
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return 0, false
+	}
+	n, ok := strings.CutPrefix(string(raw), "v1:")
+	if !ok {
+		return 0, false
+	}
+	after, err := strconv.ParseUint(n, 10, 64)
+	return after, err == nil
+}
+
+// parseQuery reads after, limit, type (repeatable, "workflow.*" for a
+// prefix), from and to. API Gateway joins repeated parameters with commas.
+func parseQuery(req events.APIGatewayV2HTTPRequest) (eventstore.Query, []event.FieldError) {
+	var q eventstore.Query
+	var fields []event.FieldError
+	p := req.QueryStringParameters
+	if v, ok := p["after"]; ok {
+		after, valid := parseCursor(v)
+		if !valid {
+			fields = append(fields, event.FieldError{Field: "after", Reason: "is not a cursor this API gave out"})
+		}
+		q.After = after
+	}
+	if v, ok := p["limit"]; ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > eventstore.MaxLimit {
+			fields = append(fields, event.FieldError{Field: "limit", Reason: "must be an integer from 1 to the limit", Limit: eventstore.MaxLimit})
+		}
+		q.Limit = n
+	}
+	if v, ok := p["type"]; ok {
+		for _, t := range strings.Split(v, ",") {
+			if t == "" || len(t) > event.MaxTypeBytes || strings.Count(t, "*") > 1 || (strings.Contains(t, "*") && !strings.HasSuffix(t, "*")) {
+				fields = append(fields, event.FieldError{Field: "type", Reason: "must be a type, or a prefix ending in *", Limit: event.MaxTypeBytes})
+				continue
+			}
+			q.Types = append(q.Types, t)
+		}
+	}
+	for _, f := range []struct {
+		name string
+		dst  *time.Time
+	}{{"from", &q.From}, {"to", &q.To}} {
+		if v, ok := p[f.name]; ok {
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				fields = append(fields, event.FieldError{Field: f.name, Reason: "must be an RFC 3339 time such as 2024-01-01T00:00:00Z"})
+			}
+			*f.dst = t
+		}
+	}
+	if !q.From.IsZero() && !q.To.IsZero() && !q.From.Before(q.To) {
+		fields = append(fields, event.FieldError{Field: "to", Reason: "must be after from"})
+	}
+	return q, fields
+}
