@@ -11,6 +11,10 @@ import (
 	"github.com/flowbus/flowbus/shared/ingest"
 )
 
+// routes are the HTTP API routes this function serves; template.yaml must
+// route exactly these here (checked by infra/template's tests).
+var routes = []string{"POST /events"}
+
 type handler struct {
 	svc     *ingest.Service
 	maxBody int
@@ -19,6 +23,9 @@ type handler struct {
 
 // Handle serves POST /events.
 func (h *handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	if p := apigw.CheckRoute(&req, routes); p != nil {
+		return apigw.ProblemResponse(*p), nil
+	}
 	if m := req.RequestContext.HTTP.Method; m != "" && m != http.MethodPost {
 		resp := apigw.ProblemResponse(apigw.Problem{Type: apigw.TypeMethod, Title: "Method not allowed", Status: 405, Detail: "use POST"})
 		resp.Headers["Allow"] = http.MethodPost

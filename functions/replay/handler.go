@@ -16,6 +16,10 @@ import (
 	"github.com/flowbus/flowbus/shared/eventstore"
 )
 
+// routes are the HTTP API routes this function serves; template.yaml must
+// route exactly these here (checked by infra/template's tests).
+var routes = []string{"GET /workflows/{workflow_id}/events"}
+
 type handler struct {
 	store eventstore.Store
 	log   *slog.Logger
@@ -23,6 +27,9 @@ type handler struct {
 
 // Handle serves GET /workflows/{workflow_id}/events.
 func (h *handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	if p := apigw.CheckRoute(&req, routes); p != nil {
+		return apigw.ProblemResponse(*p), nil
+	}
 	if m := req.RequestContext.HTTP.Method; m != "" && m != http.MethodGet {
 		resp := apigw.ProblemResponse(apigw.Problem{Type: apigw.TypeMethod, Title: "Method not allowed", Status: 405, Detail: "use GET"})
 		resp.Headers["Allow"] = http.MethodGet

@@ -61,6 +61,21 @@ func JSON(status int, v any) events.APIGatewayV2HTTPResponse {
 	}
 }
 
+// CheckRoute refuses a request API Gateway routed here by a route this
+// function does not serve (a template out of step with the code). A request
+// without a route key (a hand-made event) passes.
+func CheckRoute(req *events.APIGatewayV2HTTPRequest, routes []string) *Problem {
+	if req.RouteKey == "" || req.RouteKey == "$default" {
+		return nil
+	}
+	for _, r := range routes {
+		if r == req.RouteKey {
+			return nil
+		}
+	}
+	return &Problem{Type: TypeNotFound, Title: "No such route", Status: 404, Detail: "this function does not serve " + req.RouteKey}
+}
+
 // Header returns a request header; HTTP API lowercases header names, but a
 // hand-written event may not.
 func Header(req *events.APIGatewayV2HTTPRequest, name string) string {

@@ -1,0 +1,411 @@
+package template
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/awslabs/goformation/v7/intrinsics"
+)
+
+// Local account and region: what ARNs resolve to when the template runs here.
+const (
+	Account = "000000000000"
+	Region  = "us-east-1"
+)
+
+// Template is the part of template.yaml the local runtime uses.
+type Template struct {
+	Functions map[string]*Function // by logical id
+	Routes    []Route
+	Streams   map[string]*Stream // by logical id
+	Tables    map[string]*Table
+	Queues    map[string]*Queue
+}
+
+// Function is one AWS::Serverless::Function, Globals merged in.
+type Function struct {
+	LogicalID string
+	CodeURI   string // relative to the template's folder
+	Env       map[string]string
+	MemoryMB  int
+	Timeout   time.Duration
+	Kinesis   []KinesisEvent
+}
+
+// Route is one HttpApi event of a function.
+type Route struct {
+	Method, Path string
+	Function     string // logical id
+}
+
+// KinesisEvent is a function's Kinesis event source mapping.
+type KinesisEvent struct {
+	Name                    string
+	Stream                  string // logical id
+	StartingPosition        string
+	BatchSize               int
+	MaximumBatchingWindow   time.Duration
+	ParallelizationFactor   int
+	BisectOnFunctionError   bool
+	MaximumRetryAttempts    int // -1 means until the record expires
+	MaximumRecordAge        time.Duration
+	ReportBatchItemFailures bool
+	FilterPatterns          []string
+	OnFailure               string // logical id of the destination queue, "" if none
+	Enabled                 bool
+}
+
+// Stream is an AWS::Kinesis::Stream.
+type Stream struct {
+	LogicalID, Name string
+	Shards          int // 0 means on-demand
+}
+
+// Table is an AWS::DynamoDB::Table.
+type Table struct{ LogicalID, Name string }
+
+// Queue is an AWS::SQS::Queue.
+type Queue struct{ LogicalID, Name string }
+
+// ARN returns the stream's ARN in the local account.
+func (s *Stream) ARN() string {
+	return fmt.Sprintf("arn:aws:kinesis:%s:%s:stream/%s", Region, Account, s.Name)
+}
+
+// Load reads a SAM template, resolving parameters (defaults, or overrides),
+// conditions and the intrinsic functions the local runtime needs: Ref and
+// GetAtt to the template's own resources resolve to their local names and ARNs.
+func Load(path string, overrides map[string]string) (*Template, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read template: %w", err)
+	}
+	doc, err := Resolve(raw, overrides)
+	if err != nil {
+		return nil, fmt.Errorf("template %s: %w", path, err)
+	}
+	t, err := build(doc)
+	if err != nil {
+		return nil, fmt.Errorf("template %s: %w", path, err)
+	}
+	return t, nil
+}
+
+// Resolve processes the intrinsic functions of a template and returns it as
+// generic JSON values.
+func Resolve(raw []byte, overrides map[string]string) (map[string]any, error) {
+	params := make(map[string]any, len(overrides))
+	for k, v := range overrides {
+		params[k] = v
+	}
+	out, err := intrinsics.ProcessYAML(raw, &intrinsics.ProcessorOptions{
+		ParameterOverrides: params,
+		EvaluateConditions: true,
+		IntrinsicHandlerOverrides: map[string]intrinsics.IntrinsicHandler{
+			"Ref":        ref,
+			"Fn::GetAtt": getAtt,
+			"Fn::Sub":    sub,
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(out, &doc); err != nil {
+		return nil, err
+	}
+	return doc, nil
+}
+
+// nameProperty is the property that names each resource type Ref returns.
+var nameProperty = map[string]string{
+	"AWS::Kinesis::Stream":     "Name",
+	"AWS::DynamoDB::Table":     "TableName",
+	"AWS::SQS::Queue":          "QueueName",
+	"AWS::Logs::LogGroup":      "LogGroupName",
+	"AWS::IAM::Role":           "RoleName",
+	"AWS::Serverless::HttpApi": "",
+}
+
+func pseudo(name string) (any, bool) {
+	switch name {
+	case "AWS::AccountId":
+		return Account, true
+	case "AWS::Region":
+		return Region, true
+	case "AWS::Partition":
+		return "aws", true
+	case "AWS::URLSuffix":
+		return "amazonaws.com", true
+	case "AWS::StackName":
+		return "flowbus", true
+	case "AWS::NoValue":
+		return nil, true
+	}
+	return nil, false
+}
+
+func section(template any, name string) map[string]any {
+	t, _ := template.(map[string]any)
+	s, _ := t[name].(map[string]any)
+	return s
+}
+
+// ref resolves a parameter to its value and a resource to its local
+// physical name (its name property, or its logical id).
+func ref(_ string, input any, template any) any {
+	name, ok := input.(string)
+	if !ok {
+		return nil
+	}
+	if v, ok := pseudo(name); ok {
+		return v
+	}
+	if p, ok := section(template, "Parameters")[name].(map[string]any); ok {
+		return p["Default"]
+	}
+	if r, ok := section(template, "Resources")[name].(map[string]any); ok {
+		typ, _ := r["Type"].(string)
+		props, _ := r["Properties"].(map[string]any)
+		if prop := nameProperty[typ]; prop != "" {
+			switch v := props[prop].(type) {
+			case string:
+				return v
+			case map[string]any:
+				if p, ok := v["Ref"].(string); ok {
+					if s, ok := ref("Ref", p, template).(string); ok {
+						return s
+					}
+				}
+				if p, ok := v["Fn::Sub"].(string); ok {
+					if s, ok := sub("Fn::Sub", p, template).(string); ok {
+						return s
+					}
+				}
+			}
+		}
+		return name
+	}
+	return nil
+}
+
+// getAtt resolves X.Arn of the template's resources to local ARNs.
+func getAtt(_ string, input any, template any) any {
+	var logical, attr string
+	switch v := input.(type) {
+	case []any:
+		if len(v) != 2 {
+			return nil
+		}
+		logical, _ = v[0].(string)
+		attr, _ = v[1].(string)
+	case string:
+		logical, attr, _ = strings.Cut(v, ".")
+	}
+	r, ok := section(template, "Resources")[logical].(map[string]any)
+	if !ok || attr != "Arn" {
+		return nil
+	}
+	name, _ := ref("Ref", logical, template).(string)
+	switch r["Type"] {
+	case "AWS::Kinesis::Stream":
+		return fmt.Sprintf("arn:aws:kinesis:%s:%s:stream/%s", Region, Account, name)
+	case "AWS::DynamoDB::Table":
+		return fmt.Sprintf("arn:aws:dynamodb:%s:%s:table/%s", Region, Account, name)
+	case "AWS::SQS::Queue":
+		return fmt.Sprintf("arn:aws:sqs:%s:%s:%s", Region, Account, name)
+	case "AWS::Logs::LogGroup":
+		return fmt.Sprintf("arn:aws:logs:%s:%s:log-group:%s:*", Region, Account, name)
+	case "AWS::IAM::Role":
+		return fmt.Sprintf("arn:aws:iam::%s:role/%s", Account, name)
+	}
+	return nil
+}
+
+// sub resolves ${Name} and ${Name.Arn} in Fn::Sub strings.
+func sub(_ string, input any, template any) any {
+	s, ok := input.(string)
+	if !ok {
+		return nil
+	}
+	var b strings.Builder
+	for {
+		i := strings.Index(s, "${")
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		j := strings.IndexByte(s[i:], '}')
+		if j < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		b.WriteString(s[:i])
+		name := s[i+2 : i+j]
+		var v any
+		if strings.Contains(name, ".") && !strings.HasPrefix(name, "AWS::") {
+			v = getAtt("Fn::GetAtt", name, template)
+		} else {
+			v = ref("Ref", name, template)
+		}
+		fmt.Fprint(&b, v)
+		s = s[i+j+1:]
+	}
+}
+
+func build(doc map[string]any) (*Template, error) {
+	t := &Template{Functions: map[string]*Function{}, Streams: map[string]*Stream{}, Tables: map[string]*Table{}, Queues: map[string]*Queue{}}
+	globals, _ := section(doc, "Globals")["Function"].(map[string]any)
+	resources := section(doc, "Resources")
+	ids := make([]string, 0, len(resources))
+	for id := range resources {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	var errs []error
+	for _, id := range ids {
+		r, _ := resources[id].(map[string]any)
+		props, _ := r["Properties"].(map[string]any)
+		switch r["Type"] {
+		case "AWS::Kinesis::Stream":
+			name, _ := props["Name"].(string)
+			t.Streams[id] = &Stream{LogicalID: id, Name: name, Shards: asInt(props["ShardCount"], 0)}
+		case "AWS::DynamoDB::Table":
+			name, _ := props["TableName"].(string)
+			t.Tables[id] = &Table{LogicalID: id, Name: name}
+		case "AWS::SQS::Queue":
+			name, _ := props["QueueName"].(string)
+			t.Queues[id] = &Queue{LogicalID: id, Name: name}
+		case "AWS::Serverless::Function":
+			f, routes, err := function(id, props, globals, doc)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			t.Functions[id] = f
+			t.Routes = append(t.Routes, routes...)
+		}
+	}
+	return t, errors.Join(errs...)
+}
+
+func function(id string, props, globals map[string]any, doc map[string]any) (*Function, []Route, error) {
+	f := &Function{LogicalID: id, Env: map[string]string{}}
+	f.CodeURI, _ = props["CodeUri"].(string)
+	if f.CodeURI == "" {
+		return nil, nil, fmt.Errorf("%s: CodeUri must be a local folder", id)
+	}
+	for _, src := range []map[string]any{globals, props} {
+		env, _ := src["Environment"].(map[string]any)
+		vars, _ := env["Variables"].(map[string]any)
+		for k, v := range vars {
+			if v == nil {
+				continue
+			}
+			f.Env[k] = fmt.Sprint(v)
+		}
+	}
+	f.MemoryMB = asInt(props["MemorySize"], asInt(globals["MemorySize"], 128))
+	f.Timeout = time.Duration(asInt(props["Timeout"], asInt(globals["Timeout"], 3))) * time.Second
+	var routes []Route
+	events, _ := props["Events"].(map[string]any)
+	names := make([]string, 0, len(events))
+	for n := range events {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		ev, _ := events[name].(map[string]any)
+		p, _ := ev["Properties"].(map[string]any)
+		switch ev["Type"] {
+		case "HttpApi":
+			method, _ := p["Method"].(string)
+			path, _ := p["Path"].(string)
+			routes = append(routes, Route{Method: strings.ToUpper(method), Path: path, Function: id})
+		case "Kinesis":
+			k := KinesisEvent{
+				Name: name, StartingPosition: str(p["StartingPosition"]), BatchSize: asInt(p["BatchSize"], 100),
+				MaximumBatchingWindow: time.Duration(asInt(p["MaximumBatchingWindowInSeconds"], 0)) * time.Second,
+				ParallelizationFactor: asInt(p["ParallelizationFactor"], 1), BisectOnFunctionError: asBool(p["BisectBatchOnFunctionError"], false),
+				MaximumRetryAttempts: asInt(p["MaximumRetryAttempts"], -1), MaximumRecordAge: time.Duration(asInt(p["MaximumRecordAgeInSeconds"], -1)) * time.Second,
+				Enabled: asBool(p["Enabled"], true),
+			}
+			if asInt(p["MaximumRecordAgeInSeconds"], -1) == -1 {
+				k.MaximumRecordAge = -1
+			}
+			k.Stream = logicalIDOfARN(str(p["Stream"]), doc)
+			if types, ok := p["FunctionResponseTypes"].([]any); ok {
+				for _, ft := range types {
+					if ft == "ReportBatchItemFailures" {
+						k.ReportBatchItemFailures = true
+					}
+				}
+			}
+			if fc, ok := p["FilterCriteria"].(map[string]any); ok {
+				filters, _ := fc["Filters"].([]any)
+				for _, fl := range filters {
+					if m, ok := fl.(map[string]any); ok {
+						if pat := str(m["Pattern"]); pat != "" {
+							k.FilterPatterns = append(k.FilterPatterns, pat)
+						}
+					}
+				}
+			}
+			if dc, ok := p["DestinationConfig"].(map[string]any); ok {
+				if of, ok := dc["OnFailure"].(map[string]any); ok {
+					k.OnFailure = logicalIDOfARN(str(of["Destination"]), doc)
+				}
+			}
+			if k.Stream == "" {
+				return nil, nil, fmt.Errorf("%s: Kinesis event %s: the stream is not a resource of this template", id, name)
+			}
+			f.Kinesis = append(f.Kinesis, k)
+		}
+	}
+	return f, routes, nil
+}
+
+// logicalIDOfARN finds the resource whose local ARN is arn.
+func logicalIDOfARN(arn string, doc map[string]any) string {
+	for id := range section(doc, "Resources") {
+		if getAtt("Fn::GetAtt", id+".Arn", doc) == arn {
+			return id
+		}
+	}
+	return ""
+}
+
+func str(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+func asInt(v any, def int) int {
+	switch n := v.(type) {
+	case float64:
+		return int(n)
+	case string:
+		if i, err := strconv.Atoi(n); err == nil {
+			return i
+		}
+	}
+	return def
+}
+
+func asBool(v any, def bool) bool {
+	switch b := v.(type) {
+	case bool:
+		return b
+	case string:
+		if p, err := strconv.ParseBool(b); err == nil {
+			return p
+		}
+	}
+	return def
+}
