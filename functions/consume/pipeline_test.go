@@ -136,7 +136,7 @@ func TestPipeline(t *testing.T) {
 	ctx := context.Background()
 
 	flaky := &flakyKinesis{real: kc, rng: rand.New(rand.NewPCG(7, 7)), failRate: 0.3}
-	svc := ingest.New(bus.NewPublisher(flaky, stream, bus.Options{MaxAttempts: 30, MaxRecordBytes: 4096}), 500, "/test")
+	svc := ingest.New(bus.NewPublisher(flaky, stream, bus.Options{MaxAttempts: 30, MaxRecordBytes: 4096}), 500, "/test", nil)
 
 	// 50 workflows × 100 events, interleaved, in requests of 250 events.
 	const workflows, perWorkflow = 50, 100

@@ -18,6 +18,7 @@ import (
 	"github.com/flowbus/flowbus/shared/bus"
 	"github.com/flowbus/flowbus/shared/event"
 	"github.com/flowbus/flowbus/shared/ingest"
+	"github.com/flowbus/flowbus/shared/schema"
 	"github.com/flowbus/flowbus/shared/testenv"
 )
 
@@ -34,7 +35,7 @@ func (r *recorder) Publish(_ context.Context, evs []*event.Event) []bus.Result {
 }
 
 func newHandler(pub ingest.Publisher) lambda.Handler {
-	h := &handler{svc: ingest.New(pub, 500, event.DefaultSource), maxBody: 1 << 20, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	h := &handler{svc: ingest.New(pub, 500, event.DefaultSource, schema.Default()), maxBody: 1 << 20, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	return lambda.NewHandler(h.Handle)
 }
 
@@ -221,5 +222,32 @@ func TestPublishToStream(t *testing.T) {
 	want := []string{"order-123 workflow.started", "order-123 workflow.step.completed", "order-124 workflow.started"}
 	if diff := cmp.Diff(want, types); diff != "" {
 		t.Errorf("stream (-want +got):\n%s", diff)
+	}
+}
+
+func TestSchemaValidation(t *testing.T) {
+	schemas := schema.NewRegistry(schema.AcceptUnknown)
+	schema.RegisterWorkflowEvents(schemas)
+	pub := &recorder{}
+	h := &handler{svc: ingest.New(pub, 500, event.DefaultSource, schemas), maxBody: 1 << 20, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	body := `[{"type":"workflow.started","workflow_id":"w","version":2,"data":{"status":"running"}},
+	          {"type":"workflow.started","workflow_id":"w","version":2,"data":{}},
+	          {"type":"workflow.started","workflow_id":"w","version":9}]`
+	resp := invoke(t, lambda.NewHandler(h.Handle), events.APIGatewayV2HTTPRequest{Headers: map[string]string{"content-type": "application/json"}, Body: body})
+	var got ingest.Response
+	if err := json.Unmarshal([]byte(resp.Body), &got); err != nil || resp.StatusCode != 202 {
+		t.Fatalf("status %d: %s", resp.StatusCode, resp.Body)
+	}
+	var fields []string
+	for _, e := range got.Entries {
+		for _, f := range e.Errors {
+			fields = append(fields, f.Field)
+		}
+	}
+	if diff := cmp.Diff([]string{"data.status", "version"}, fields); diff != "" {
+		t.Errorf("refused fields (-want +got):\n%s", diff)
+	}
+	if len(pub.got) != 1 {
+		t.Errorf("%d events published, want the valid one", len(pub.got))
 	}
 }

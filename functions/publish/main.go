@@ -14,6 +14,7 @@ import (
 	"github.com/flowbus/flowbus/shared/config"
 	"github.com/flowbus/flowbus/shared/ingest"
 	"github.com/flowbus/flowbus/shared/logging"
+	"github.com/flowbus/flowbus/shared/schema"
 )
 
 func main() {
@@ -34,7 +35,7 @@ func run() error {
 	}
 	log := logging.New(cfg.LogLevel, "publish")
 	pub := bus.NewPublisher(kinesis.NewFromConfig(awsCfg), cfg.Stream, bus.Options{})
-	h := &handler{svc: ingest.New(pub, cfg.MaxBatch, cfg.DefaultSource), maxBody: cfg.MaxBodyBytes, log: log}
+	h := &handler{svc: ingest.New(pub, cfg.MaxBatch, cfg.DefaultSource, schema.Default()), maxBody: cfg.MaxBodyBytes, log: log}
 	lambda.Start(h.Handle)
 	return nil
 }

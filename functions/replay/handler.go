@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"github.com/flowbus/flowbus/shared/apigw"
 	"github.com/flowbus/flowbus/shared/event"
 	"github.com/flowbus/flowbus/shared/eventstore"
+	"github.com/flowbus/flowbus/shared/schema"
 )
 
 // routes are the HTTP API routes this function serves; template.yaml must
@@ -21,8 +23,9 @@ import (
 var routes = []string{"GET /workflows/{workflow_id}/events"}
 
 type handler struct {
-	store eventstore.Store
-	log   *slog.Logger
+	store   eventstore.Store
+	schemas *schema.Registry
+	log     *slog.Logger
 }
 
 // Handle serves GET /workflows/{workflow_id}/events.
@@ -37,6 +40,14 @@ func (h *handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	}
 	wf := req.PathParameters["workflow_id"]
 	q, fields := parseQuery(req)
+	upcast := false
+	switch v := req.QueryStringParameters["upcast"]; v {
+	case "", "none":
+	case "latest":
+		upcast = true
+	default:
+		fields = append(fields, event.FieldError{Field: "upcast", Reason: "must be latest or none"})
+	}
 	if wf == "" {
 		fields = append(fields, event.FieldError{Field: "workflow_id", Reason: "is required"})
 	} else if len(wf) > event.MaxWorkflowIDBytes {
@@ -49,6 +60,14 @@ func (h *handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	if err != nil {
 		h.log.ErrorContext(ctx, "read failed", "workflow_id", wf, "error", err)
 		return apigw.ProblemResponse(apigw.Problem{Type: apigw.TypeUnavailable, Title: "Event store unavailable", Status: 503, Detail: "try again"}), nil
+	}
+	if upcast {
+		for i := range page.Events {
+			if err := h.schemas.Upcast(&page.Events[i]); err != nil {
+				return apigw.ProblemResponse(apigw.Problem{Type: apigw.TypeUpcast, Title: "Cannot upcast", Status: 422,
+					Detail: fmt.Sprintf("event %d: %v", page.Events[i].Sequence, err)}), nil
+			}
+		}
 	}
 	batch := strings.Contains(apigw.Header(&req, "accept"), string(apigw.MediaCloudEventsBatch))
 	body := encodePage(page, batch)

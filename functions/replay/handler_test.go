@@ -18,6 +18,7 @@ import (
 	"github.com/flowbus/flowbus/shared/dynamostore"
 	"github.com/flowbus/flowbus/shared/event"
 	"github.com/flowbus/flowbus/shared/eventstore"
+	"github.com/flowbus/flowbus/shared/schema"
 	"github.com/flowbus/flowbus/shared/testenv"
 )
 
@@ -60,7 +61,9 @@ func get(t *testing.T, h lambda.Handler, wf string, query map[string]string, acc
 }
 
 func newHandler(store eventstore.Store) lambda.Handler {
-	return lambda.NewHandler((&handler{store: store, log: slog.New(slog.NewTextHandler(io.Discard, nil))}).Handle)
+	schemas := schema.NewRegistry(schema.AcceptUnknown)
+	schema.RegisterWorkflowEvents(schemas)
+	return lambda.NewHandler((&handler{store: store, schemas: schemas, log: slog.New(slog.NewTextHandler(io.Discard, nil))}).Handle)
 }
 
 func TestPagesInOrder(t *testing.T) {
@@ -170,5 +173,47 @@ func TestSampleEvent(t *testing.T) {
 	var p pageBody
 	if json.Unmarshal(out, &resp) != nil || json.Unmarshal([]byte(resp.Body), &p) != nil || resp.StatusCode != 200 || len(p.Events) != 40 {
 		t.Errorf("sample: %d, %d events; want 200 and the 40 workflow.* events", resp.StatusCode, len(p.Events))
+	}
+}
+
+func TestUpcastLatest(t *testing.T) {
+	db, table := testenv.Table(t, testenv.AWS(t))
+	store := dynamostore.New(db, table, dynamostore.Options{})
+	evs := []*event.Event{
+		{ID: "a", Source: "/t", Type: "workflow.started", WorkflowID: "wf"},                                                  // WorkflowEventV1
+		{ID: "b", Source: "/t", Type: "workflow.completed", WorkflowID: "wf", Version: 2, Data: []byte(`{"status":"done"}`)}, // WorkflowEventV2
+		{ID: "c", Source: "/t", Type: "workflow.failed", WorkflowID: "bad", Data: []byte(`{"why":"?"}`)},                     // v1 with data: no upcast
+	}
+	for i, e := range evs {
+		in := []eventstore.Incoming{{Event: e, Raw: event.Append(nil, e, true), Pos: eventstore.Position{Shard: "s", Seq: fmt.Sprint(i + 1)}}}
+		if _, err := store.Append(context.Background(), e.WorkflowID, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := newHandler(store)
+	read := func(wf, upcast string) (int, []map[string]any) {
+		resp := get(t, h, wf, map[string]string{"upcast": upcast}, "")
+		var p pageBody
+		_ = json.Unmarshal([]byte(resp.Body), &p)
+		return resp.StatusCode, p.Events
+	}
+	status, got := read("wf", "latest")
+	if status != 200 || len(got) != 2 {
+		t.Fatalf("status %d, %d events", status, len(got))
+	}
+	for _, e := range got {
+		data, _ := e["data"].(map[string]any)
+		if e["dataversion"] != float64(2) || data["status"] == nil {
+			t.Errorf("event %v not at version 2 with a status", e)
+		}
+	}
+	if _, stored := read("wf", "none"); stored[0]["dataversion"] != nil || stored[0]["data"] != nil {
+		t.Errorf("the store's copy changed: %v", stored[0])
+	}
+	if status, _ := read("bad", "latest"); status != 422 {
+		t.Errorf("an event the upcaster cannot take: status %d, want 422", status)
+	}
+	if status, _ := read("wf", "oldest"); status != 400 {
+		t.Errorf("upcast=oldest: status %d, want 400", status)
 	}
 }

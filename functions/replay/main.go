@@ -13,6 +13,7 @@ import (
 	"github.com/flowbus/flowbus/shared/config"
 	"github.com/flowbus/flowbus/shared/dynamostore"
 	"github.com/flowbus/flowbus/shared/logging"
+	"github.com/flowbus/flowbus/shared/schema"
 )
 
 func main() {
@@ -32,7 +33,7 @@ func run() error {
 		return err
 	}
 	store := dynamostore.New(dynamodb.NewFromConfig(awsCfg), cfg.Table, dynamostore.Options{})
-	h := &handler{store: store, log: logging.New(cfg.LogLevel, "replay")}
+	h := &handler{store: store, schemas: schema.Default(), log: logging.New(cfg.LogLevel, "replay")}
 	lambda.Start(h.Handle)
 	return nil
 }

@@ -36,6 +36,7 @@ const (
 	TypeNotFound    = "https://flowbus.dev/problems/not-found"
 	TypeUnavailable = "https://flowbus.dev/problems/unavailable"
 	TypeInternal    = "https://flowbus.dev/problems/internal"
+	TypeUpcast      = "https://flowbus.dev/problems/cannot-upcast"
 )
 
 // ProblemResponse answers with a problem details body.

@@ -54,7 +54,7 @@ func BenchmarkPublishCPU(b *testing.B) {
 		b.Run(fmt.Sprintf("event=%dB", size), func(b *testing.B) {
 			const n = 500
 			req := body(n, size, 20)
-			svc := New(bus.NewPublisher(&instantKinesis{}, "s", bus.Options{}), 500, "/bench")
+			svc := New(bus.NewPublisher(&instantKinesis{}, "s", bus.Options{}), 500, "/bench", nil)
 			ctx := context.Background()
 			b.SetBytes(int64(len(req)))
 			b.ReportAllocs()

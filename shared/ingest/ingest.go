@@ -10,6 +10,7 @@ import (
 	"github.com/flowbus/flowbus/shared/bus"
 	"github.com/flowbus/flowbus/shared/event"
 	"github.com/flowbus/flowbus/shared/jsonscan"
+	"github.com/flowbus/flowbus/shared/schema"
 )
 
 // Publisher is what ingest needs of bus.Publisher.
@@ -45,11 +46,13 @@ type Service struct {
 	now           func() time.Time
 	maxBatch      int
 	defaultSource string
+	schemas       *schema.Registry
 }
 
-// New returns a Service.
-func New(pub Publisher, maxBatch int, defaultSource string) *Service {
-	return &Service{pub: pub, ids: event.NewIDSource(), now: time.Now, maxBatch: maxBatch, defaultSource: defaultSource}
+// New returns a Service; schemas validates each event's data for its type
+// and version (nil checks none).
+func New(pub Publisher, maxBatch int, defaultSource string, schemas *schema.Registry) *Service {
+	return &Service{pub: pub, ids: event.NewIDSource(), now: time.Now, maxBatch: maxBatch, defaultSource: defaultSource, schemas: schemas}
 }
 
 // Outcome is what Publish did with a body: the status to answer, and either
@@ -100,6 +103,9 @@ func (s *Service) Publish(ctx context.Context, body []byte, mt apigw.MediaType) 
 			if _, ok := specGiven(it.Raw); !ok {
 				it.Err = &event.ValidationError{Fields: []event.FieldError{{Field: "specversion", Reason: "is required for CloudEvents"}}}
 			}
+		}
+		if it.Err == nil && s.schemas != nil {
+			it.Err = s.schemas.Validate(&it.Event)
 		}
 		if it.Err != nil {
 			entries[i] = invalidEntry(it.Event.ID, it.Err)

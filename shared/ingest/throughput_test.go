@@ -46,7 +46,7 @@ func BenchmarkPublishThroughput(b *testing.B) {
 	var rate, naiveRate float64
 	for range b.N { // each round takes seconds: b.N stays 1
 		kc, stream := testenv.Stream(b, cfg, 1)
-		svc := New(bus.NewPublisher(kc, stream, bus.Options{}), 500, "/bench")
+		svc := New(bus.NewPublisher(kc, stream, bus.Options{}), 500, "/bench", nil)
 		start := time.Now()
 		for _, req := range reqs {
 			out := svc.Publish(ctx, req, apigw.MediaJSON)

@@ -1,0 +1,45 @@
+package schema
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// The design note's two versions of a workflow event
+// (../shared/design/event-bus-integration.md, "Event Versioning"):
+// WorkflowEventV1 is type, workflow_id and timestamp, with no data;
+// WorkflowEventV2 adds version = 2 and data.
+//
+// RegisterWorkflowEvents registers them for every "workflow.*" type; the
+// upcaster gives a version 1 event the data version 2 requires. They are an
+// example: Default does not include them, since most producers send
+// workflow.* events with data and no version.
+
+// WorkflowTypes is the pattern the design note's events are registered under.
+const WorkflowTypes = "workflow.*"
+
+// RegisterWorkflowEvents registers WorkflowEventV1, WorkflowEventV2 and the
+// upcaster between them.
+func RegisterWorkflowEvents(r *Registry) {
+	r.Register(WorkflowTypes, 1, Schema{NoData: true})
+	r.Register(WorkflowTypes, 2, Schema{AllowExtra: true, Fields: map[string]Field{
+		"status": {Kind: String, Required: true},
+	}})
+	r.RegisterUpcaster(WorkflowTypes, 1, upcastWorkflowV1)
+}
+
+// upcastWorkflowV1 gives a version 1 event the data version 2 requires.
+// Version 1 carried no data, so the status is "unknown": the upcaster may
+// not invent what the event never said.
+func upcastWorkflowV1(data json.RawMessage) (json.RawMessage, error) {
+	if len(data) != 0 && string(data) != "null" && string(data) != "{}" {
+		return nil, fmt.Errorf("version 1 carries no data, got %d bytes", len(data))
+	}
+	return json.RawMessage(`{"status":"unknown","upcast_from":1}`), nil
+}
+
+// Default is the registry flowbus's functions use. Register your types and
+// versions here; types without a schema are accepted as they are.
+func Default() *Registry {
+	return NewRegistry(AcceptUnknown)
+}
