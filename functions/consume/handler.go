@@ -27,6 +27,6 @@ func (h *handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	}
 	resp, st := h.consumer.Handle(ctx, records)
 	h.log.InfoContext(ctx, "batch stored", "records", st.Records, "events", st.Events, "stored", st.Stored,
-		"duplicates", st.Duplicates, "parked", st.Parked, "failed_workflows", st.Failed)
+		"duplicates", st.Duplicates, "parked", st.Parked, "replayed", st.Replayed, "failed_workflows", st.Failed)
 	return json.Marshal(resp)
 }

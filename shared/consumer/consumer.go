@@ -12,6 +12,7 @@ import (
 	"github.com/flowbus/flowbus/shared/event"
 	"github.com/flowbus/flowbus/shared/eventstore"
 	"github.com/flowbus/flowbus/shared/kinesisevent"
+	"github.com/flowbus/flowbus/shared/replay"
 )
 
 // DefaultConcurrency is how many workflows of one batch are stored at once.
@@ -26,6 +27,7 @@ type Stats struct {
 	Parked     int
 	Failed     int // workflows left for Lambda to retry
 	Bytes      int
+	Replayed   int // replayed events seen: already stored, never stored again
 }
 
 // Consumer stores batches. Build it once per cold start.
@@ -49,17 +51,19 @@ type group struct {
 
 // Decode turns record data into the store's entries. It never fails: what
 // cannot be decoded or validated becomes an entry with a Problem, which
-// parks the workflow rather than blocking the shard.
-func Decode(r kinesisevent.Record, intern *event.Interner) []eventstore.Incoming {
+// parks the workflow rather than blocking the shard. Replayed events (they
+// carry the replay marker) are left out and counted: the store holds them
+// already.
+func Decode(r kinesisevent.Record, intern *event.Interner) (in []eventstore.Incoming, replayed int) {
 	pos := eventstore.Position{Shard: r.ShardID, Seq: r.SequenceNumber}
 	items, err := event.DecodeBatch(r.Data, event.DecodeOptions{Wire: true, Intern: intern}, false, 0)
 	if err != nil {
-		return []eventstore.Incoming{{Raw: r.Data, Pos: pos, Problem: fmt.Errorf("undecodable record: %w", err)}}
+		return []eventstore.Incoming{{Raw: r.Data, Pos: pos, Problem: fmt.Errorf("undecodable record: %w", err)}}, 0
 	}
 	if len(items) == 0 {
-		return []eventstore.Incoming{{Raw: r.Data, Pos: pos, Problem: errors.New("undecodable record: no events")}}
+		return []eventstore.Incoming{{Raw: r.Data, Pos: pos, Problem: errors.New("undecodable record: no events")}}, 0
 	}
-	in := make([]eventstore.Incoming, len(items))
+	in = make([]eventstore.Incoming, 0, len(items))
 	for i := range items {
 		it := &items[i]
 		x := eventstore.Incoming{Raw: it.Raw, Pos: pos}
@@ -71,12 +75,15 @@ func Decode(r kinesisevent.Record, intern *event.Interner) []eventstore.Incoming
 			x.Problem = fmt.Errorf("event %s has workflow id %q but its record's partition key is %q", it.Event.ID, it.Event.WorkflowID, r.PartitionKey)
 		case it.Event.ID == "":
 			x.Problem = errors.New("event has no id")
+		case replay.IsReplayed(&it.Event):
+			replayed++
+			continue
 		default:
 			x.Event = &it.Event
 		}
-		in[i] = x
+		in = append(in, x)
 	}
-	return in
+	return in, replayed
 }
 
 // Handle stores a batch. Workflows run concurrently, each strictly in order.
@@ -96,7 +103,9 @@ func (c *Consumer) Handle(ctx context.Context, records []kinesisevent.Record) (e
 			byKey[r.PartitionKey] = g
 			groups = append(groups, g)
 		}
-		g.in = append(g.in, Decode(r, intern)...)
+		in, replayed := Decode(r, intern)
+		g.in = append(g.in, in...)
+		st.Replayed += replayed
 	}
 
 	var mu sync.Mutex

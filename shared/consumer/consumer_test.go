@@ -22,11 +22,12 @@ func TestDecodeMarksWhatCanNeverBeStored(t *testing.T) {
 		{"empty batch", "wf", "[]", []bool{true}},
 		{"invalid event in a batch", "wf", `[` + good + `,{"type":"t"}]`, []bool{false, true}},
 		{"key mismatch", "other", good, []bool{true}},
+		{"replayed events left out", "wf", `[` + good + `,{"specversion":"1.0","id":"b","source":"/s","type":"t","workflowid":"wf","replayid":"r1"}]`, []bool{false}},
 		{"no id", "wf", `{"specversion":"1.0","source":"/s","type":"t","workflowid":"wf"}`, []bool{true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			in := Decode(kinesisevent.Record{PartitionKey: tt.key, SequenceNumber: "1", ShardID: "shardId-0", Data: []byte(tt.data)}, event.NewInterner())
+			in, _ := Decode(kinesisevent.Record{PartitionKey: tt.key, SequenceNumber: "1", ShardID: "shardId-0", Data: []byte(tt.data)}, event.NewInterner())
 			if len(in) != len(tt.problems) {
 				t.Fatalf("%d entries, want %d", len(in), len(tt.problems))
 			}

@@ -155,7 +155,8 @@ func producerIDs(b *testing.B, payload []byte) []byte {
 	}
 	var evs []*event.Event
 	for _, r := range recs {
-		for _, x := range Decode(r, nil) {
+		in, _ := Decode(r, nil)
+		for _, x := range in {
 			x.Event.IDGenerated = false
 			evs = append(evs, x.Event)
 		}

@@ -1,0 +1,202 @@
+package replay
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/flowbus/flowbus/shared/event"
+)
+
+// State is where a replay stands.
+type State string
+
+// States of a replay.
+const (
+	Pending   State = "pending"
+	Running   State = "running"
+	Completed State = "completed"
+	Failed    State = "failed"
+	Cancelled State = "cancelled"
+)
+
+// Terminal reports whether nothing more will happen to a replay in s.
+func (s State) Terminal() bool { return s == Completed || s == Failed || s == Cancelled }
+
+// Spec says what to replay and where.
+type Spec struct {
+	WorkflowID string     `json:"workflow_id,omitempty"`
+	Types      []string   `json:"types,omitempty"`
+	From       *time.Time `json:"from,omitempty"`
+	To         *time.Time `json:"to,omitempty"`
+	Target     Target     `json:"target"`
+}
+
+// Target is where replayed events go: the bus stream itself (so every
+// consumer sees them again) or another Kinesis stream.
+type Target struct {
+	Stream string `json:"stream,omitempty"` // name or ARN; "" is the bus stream
+}
+
+// Record is a replay and its progress.
+type Record struct {
+	ID              string    `json:"replay_id"`
+	Spec            Spec      `json:"spec"`
+	State           State     `json:"state"`
+	Events          int64     `json:"events_replayed"`
+	Position        string    `json:"last_position,omitempty"`
+	Error           string    `json:"error,omitempty"`
+	CancelRequested bool      `json:"cancel_requested,omitempty"`
+	Created         time.Time `json:"created"`
+	Updated         time.Time `json:"updated"`
+	version         int64
+}
+
+// ErrNotFound and ErrConflict are what Records answers for a missing record
+// and for a write that lost to another one.
+var (
+	ErrNotFound = errors.New("no such replay")
+	ErrConflict = errors.New("replay changed meanwhile")
+)
+
+// DynamoAPI is the part of the DynamoDB client Records uses.
+type DynamoAPI interface {
+	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+}
+
+// Records keeps replay records in the event store's table, under partition
+// keys of their own ("replay#<id>"), beside the workflows.
+type Records struct {
+	db    DynamoAPI
+	table string
+}
+
+// NewRecords returns Records on table.
+func NewRecords(db DynamoAPI, table string) *Records { return &Records{db: db, table: table} }
+
+func recordKey(id string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{
+		"pk": &types.AttributeValueMemberS{Value: "replay#" + id},
+		"sk": &types.AttributeValueMemberS{Value: "r"},
+	}
+}
+
+// Get returns a replay's record.
+func (r *Records) Get(ctx context.Context, id string) (*Record, error) {
+	out, err := r.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(r.table), Key: recordKey(id), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return nil, fmt.Errorf("get replay %s: %w", id, err)
+	}
+	if out.Item == nil {
+		return nil, fmt.Errorf("get replay %s: %w", id, ErrNotFound)
+	}
+	doc, _ := out.Item["doc"].(*types.AttributeValueMemberS)
+	ver, _ := out.Item["version"].(*types.AttributeValueMemberN)
+	if doc == nil || ver == nil {
+		return nil, fmt.Errorf("get replay %s: malformed record", id)
+	}
+	var rec Record
+	if err := json.Unmarshal([]byte(doc.Value), &rec); err != nil {
+		return nil, fmt.Errorf("get replay %s: %w", id, err)
+	}
+	rec.version, _ = strconv.ParseInt(ver.Value, 10, 64)
+	return &rec, nil
+}
+
+// Save writes rec if nobody wrote it since it was read (or, for a new
+// record, if it does not exist yet).
+func (r *Records) Save(ctx context.Context, rec *Record) error {
+	doc, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("save replay %s: %w", rec.ID, err)
+	}
+	item := recordKey(rec.ID)
+	item["doc"] = &types.AttributeValueMemberS{Value: string(doc)}
+	item["state"] = &types.AttributeValueMemberS{Value: string(rec.State)}
+	item["version"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(rec.version+1, 10)}
+	in := &dynamodb.PutItemInput{TableName: aws.String(r.table), Item: item}
+	if rec.version == 0 {
+		in.ConditionExpression = aws.String("attribute_not_exists(pk)")
+	} else {
+		in.ConditionExpression = aws.String("#v = :v")
+		in.ExpressionAttributeNames = map[string]string{"#v": "version"}
+		in.ExpressionAttributeValues = map[string]types.AttributeValue{":v": &types.AttributeValueMemberN{Value: strconv.FormatInt(rec.version, 10)}}
+	}
+	if _, err := r.db.PutItem(ctx, in); err != nil {
+		var ccf *types.ConditionalCheckFailedException
+		if errors.As(err, &ccf) {
+			return fmt.Errorf("save replay %s: %w", rec.ID, ErrConflict)
+		}
+		return fmt.Errorf("save replay %s: %w", rec.ID, err)
+	}
+	rec.version++
+	return nil
+}
+
+var ids = event.NewIDSource()
+
+// Validate checks a spec; every problem is reported.
+func (s Spec) Validate() []event.FieldError {
+	var errs []event.FieldError
+	if len(s.WorkflowID) > event.MaxWorkflowIDBytes {
+		errs = append(errs, event.FieldError{Field: "workflow_id", Reason: "is longer than the limit", Limit: event.MaxWorkflowIDBytes})
+	}
+	if s.WorkflowID == "" && (s.From == nil || s.To == nil) {
+		errs = append(errs, event.FieldError{Field: "from", Reason: "a replay across workflows needs both from and to"})
+	}
+	if s.From != nil && s.To != nil && !s.From.Before(*s.To) {
+		errs = append(errs, event.FieldError{Field: "to", Reason: "must be after from"})
+	}
+	for _, t := range s.Types {
+		if t == "" || len(t) > event.MaxTypeBytes {
+			errs = append(errs, event.FieldError{Field: "types", Reason: "each type must be 1 to 256 bytes", Limit: event.MaxTypeBytes})
+		}
+	}
+	if len(s.Target.Stream) > 2048 {
+		errs = append(errs, event.FieldError{Field: "target.stream", Reason: "is longer than the limit", Limit: 2048})
+	}
+	return errs
+}
+
+// Create saves a new pending replay of spec.
+func (r *Records) Create(ctx context.Context, spec Spec, now time.Time) (*Record, error) {
+	rec := &Record{ID: ids.New(now), Spec: spec, State: Pending, Created: now.UTC(), Updated: now.UTC()}
+	if err := r.Save(ctx, rec); err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
+// Cancel asks a replay to stop. A pending one is cancelled at once; a running
+// one stops at its next page.
+func (r *Records) Cancel(ctx context.Context, id string, now time.Time) (*Record, error) {
+	for range 5 {
+		rec, err := r.Get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if rec.State.Terminal() {
+			return rec, nil
+		}
+		rec.CancelRequested, rec.Updated = true, now.UTC()
+		if rec.State == Pending {
+			rec.State = Cancelled
+		}
+		err = r.Save(ctx, rec)
+		if err == nil {
+			return rec, nil
+		}
+		if !errors.Is(err, ErrConflict) {
+			return nil, err
+		}
+	}
+	return nil, fmt.Errorf("cancel replay %s: %w", id, ErrConflict)
+}

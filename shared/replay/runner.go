@@ -1,0 +1,181 @@
+package replay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/flowbus/flowbus/shared/bus"
+	"github.com/flowbus/flowbus/shared/event"
+	"github.com/flowbus/flowbus/shared/eventstore"
+)
+
+// Attribute names of the replay marker, CloudEvents extension attributes
+// like EventBridge's replay-name: consumers tell replayed events from live
+// ones by them. The event keeps its id, its original time and its position
+// (sequence).
+const (
+	AttrReplayID   = "replayid"
+	AttrReplayedAt = "replayedat"
+)
+
+// IsReplayed reports whether e carries the replay marker.
+func IsReplayed(e *event.Event) bool {
+	_, ok := e.Extension(AttrReplayID)
+	return ok
+}
+
+// Source is where replayed events are read: a workflow's history, or every
+// workflow's events page by page.
+type Source interface {
+	Read(ctx context.Context, workflowID string, q eventstore.Query) (eventstore.Page, error)
+	ScanEvents(ctx context.Context, cursor string, limit int, fn func(event.Event) error) (string, error)
+}
+
+// Publisher puts events on one stream, keeping each workflow's order.
+type Publisher interface {
+	Publish(ctx context.Context, events []*event.Event) []bus.Result
+}
+
+// ErrPaused means a run stopped because its invocation is about to end; the
+// replay goes on in the next.
+var ErrPaused = errors.New("replay paused: time is up for this invocation")
+
+// Runner works on replays. Build it once per cold start.
+type Runner struct {
+	Records    *Records
+	Source     Source
+	Publishers func(stream string) Publisher // "" is the bus stream
+	PageSize   int                           // events per step; default 500
+	Margin     time.Duration                 // stop this long before the deadline; default 5s
+	Now        func() time.Time
+}
+
+func (r *Runner) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// Run works on a replay until it is done, cancelled, failed, or ctx's
+// deadline comes within Margin (ErrPaused: call Run again, from another
+// invocation). Progress is saved after every page, so a run that dies
+// re-publishes at most one page.
+func (r *Runner) Run(ctx context.Context, id string) (*Record, error) {
+	margin := r.Margin
+	if margin == 0 {
+		margin = 5 * time.Second
+	}
+	pageSize := r.PageSize
+	if pageSize <= 0 {
+		pageSize = 500
+	}
+	for {
+		rec, err := r.Records.Get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if rec.State.Terminal() {
+			return rec, nil
+		}
+		if rec.CancelRequested {
+			rec.State, rec.Updated = Cancelled, r.now()
+			return rec, r.Records.Save(ctx, rec)
+		}
+		if d, ok := ctx.Deadline(); ok && time.Until(d) < margin {
+			return rec, ErrPaused
+		}
+		done, err := r.step(ctx, rec, pageSize)
+		if err != nil && ctx.Err() != nil {
+			return rec, ErrPaused // the invocation ended mid-page: the page is done again next time
+		}
+		if err != nil {
+			rec.Error = err.Error()
+			rec.State = Failed
+			rec.Updated = r.now()
+			if serr := r.Records.Save(ctx, rec); serr != nil {
+				return nil, errors.Join(err, serr)
+			}
+			return rec, err
+		}
+		rec.State, rec.Updated = Running, r.now()
+		if done {
+			rec.State = Completed
+		}
+		if err := r.Records.Save(ctx, rec); err != nil {
+			if errors.Is(err, ErrConflict) {
+				continue // cancelled meanwhile: the next loop sees it
+			}
+			return nil, err
+		}
+		if done {
+			return rec, nil
+		}
+	}
+}
+
+// step replays one page and moves rec's position past it.
+func (r *Runner) step(ctx context.Context, rec *Record, pageSize int) (done bool, err error) {
+	spec := rec.Spec
+	q := eventstore.Query{Types: spec.Types, Limit: pageSize}
+	if spec.From != nil {
+		q.From = *spec.From
+	}
+	if spec.To != nil {
+		q.To = *spec.To
+	}
+	var evs []*event.Event
+	var next string
+	if spec.WorkflowID != "" {
+		if rec.Position != "" {
+			if q.After, err = strconv.ParseUint(rec.Position, 10, 64); err != nil {
+				return false, fmt.Errorf("position %q: %w", rec.Position, err)
+			}
+		}
+		page, err := r.Source.Read(ctx, spec.WorkflowID, q)
+		if err != nil {
+			return false, err
+		}
+		for i := range page.Events {
+			evs = append(evs, &page.Events[i])
+		}
+		switch {
+		case page.Next != 0:
+			next = strconv.FormatUint(page.Next, 10)
+		case len(evs) > 0:
+			next = strconv.FormatUint(evs[len(evs)-1].Sequence, 10)
+		default:
+			next = rec.Position
+		}
+		done = page.Next == 0
+	} else {
+		next, err = r.Source.ScanEvents(ctx, rec.Position, pageSize, func(e event.Event) error {
+			if eventstore.Matches(q.Types, e.Type) && q.MatchesTime(e.Time) {
+				evs = append(evs, &e)
+			}
+			return nil
+		})
+		if err != nil {
+			return false, err
+		}
+		done = next == ""
+	}
+	if len(evs) > 0 {
+		mark := []byte(`"` + rec.ID + `"`)
+		at := []byte(`"` + r.now().UTC().Format(time.RFC3339Nano) + `"`)
+		for _, e := range evs {
+			e.Extensions = append(e.Extensions, event.Extension{Name: AttrReplayID, Value: mark}, event.Extension{Name: AttrReplayedAt, Value: at})
+		}
+		for _, res := range r.Publishers(spec.Target.Stream).Publish(ctx, evs) {
+			if res.Err != nil {
+				return false, fmt.Errorf("publish: %w", res.Err)
+			}
+		}
+	}
+	rec.Events += int64(len(evs))
+	rec.Position = next
+	return done, nil
+}
