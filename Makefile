@@ -11,8 +11,10 @@ LAMBDA_ENV   := CGO_ENABLED=0 GOOS=linux GOARCH=arm64
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -buildvcs=false -ldflags='-s -w -buildid='
 MAX_BOOTSTRAP_BYTES := 10485760
 FUZZTIME ?= 10s
+# The Lambda Runtime Interface Emulator, the one SAM runs in its containers.
+RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
 
-.PHONY: all build test unit integration fuzz sizes bench dev engines engines-stop provision clean \
+.PHONY: all build test unit integration fuzz sizes bench dev invoke rie engines engines-stop provision clean \
 	$(addprefix build-,PublishFunction ConsumeFunction ReplayFunction)
 
 all: build
@@ -31,8 +33,12 @@ build-ConsumeFunction:
 build-ReplayFunction:
 	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/replay
 
+## rie: install the pinned Lambda Runtime Interface Emulator
+rie:
+	@$(GO) install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION)
+
 ## test: unit and integration tests against the local engines, fuzzing, binary sizes
-test:
+test: rie
 	@$(ENGINES) start >/dev/null
 	@trap '$(ENGINES) stop >/dev/null' EXIT; \
 	. localstack/.run/env; \
@@ -72,9 +78,18 @@ engines-stop:
 provision:
 	@. localstack/.run/env; $(GO) run ./infra/provision
 
-## dev: start the engines, create the stream and table, print the endpoints
-dev: engines provision
-	@echo "engines running; load their endpoints with: . localstack/.run/env   (stop them with: make engines-stop)"
+## dev: run flowbus locally from template.yaml (engines, functions under RIE, HTTP API on :3000, Kinesis mappings)
+dev: rie
+	@$(ENGINES) start >/dev/null
+	@trap '$(ENGINES) stop >/dev/null' EXIT; \
+	. localstack/.run/env; \
+	$(GO) run ./infra/cmd/dev $(DEV_FLAGS)
+
+## invoke: run one function once, as sam local invoke does: make invoke FN=publish EVENT=events/publish.json
+invoke: rie
+	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=<function> EVENT=<file>" >&2; exit 2; }
+	@if [ -f localstack/.run/env ]; then . localstack/.run/env; fi; \
+	$(GO) run ./infra/cmd/invoke -fn $(FN) -event $(EVENT)
 
 clean:
 	rm -rf bin .aws-sam

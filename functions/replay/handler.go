@@ -15,29 +15,63 @@ import (
 	"github.com/flowbus/flowbus/shared/apigw"
 	"github.com/flowbus/flowbus/shared/event"
 	"github.com/flowbus/flowbus/shared/eventstore"
+	"github.com/flowbus/flowbus/shared/replay"
 	"github.com/flowbus/flowbus/shared/schema"
 )
 
 // routes are the HTTP API routes this function serves; template.yaml must
 // route exactly these here (checked by infra/template's tests).
-var routes = []string{"GET /workflows/{workflow_id}/events"}
-
-type handler struct {
-	store   eventstore.Store
-	schemas *schema.Registry
-	log     *slog.Logger
+var routes = []string{
+	"GET /workflows/{workflow_id}/events",
+	"POST /replays",
+	"GET /replays/{replay_id}",
+	"DELETE /replays/{replay_id}",
 }
 
-// Handle serves GET /workflows/{workflow_id}/events.
+// Continuer starts another invocation to go on with a replay.
+type Continuer interface {
+	Continue(ctx context.Context, id string) error
+}
+
+type handler struct {
+	store     eventstore.Store
+	schemas   *schema.Registry
+	records   *replay.Records
+	runner    *replay.Runner
+	continuer Continuer
+	log       *slog.Logger
+}
+
+// Handle serves the HTTP API routes.
 func (h *handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	if p := apigw.CheckRoute(&req, routes); p != nil {
 		return apigw.ProblemResponse(*p), nil
 	}
-	if m := req.RequestContext.HTTP.Method; m != "" && m != http.MethodGet {
-		resp := apigw.ProblemResponse(apigw.Problem{Type: apigw.TypeMethod, Title: "Method not allowed", Status: 405, Detail: "use GET"})
-		resp.Headers["Allow"] = http.MethodGet
-		return resp, nil
+	method := req.RequestContext.HTTP.Method
+	switch {
+	case req.PathParameters["replay_id"] != "" && method == http.MethodGet:
+		return h.getReplay(ctx, req.PathParameters["replay_id"]), nil
+	case req.PathParameters["replay_id"] != "" && method == http.MethodDelete:
+		return h.cancelReplay(ctx, req.PathParameters["replay_id"]), nil
+	case strings.HasSuffix(req.RouteKey, "/replays") || (req.RouteKey == "" && method == http.MethodPost):
+		if method != http.MethodPost {
+			return methodNotAllowed(http.MethodPost), nil
+		}
+		return h.startReplay(ctx, req), nil
+	case method != "" && method != http.MethodGet:
+		return methodNotAllowed(http.MethodGet), nil
 	}
+	return h.readEvents(ctx, req), nil
+}
+
+func methodNotAllowed(allow string) events.APIGatewayV2HTTPResponse {
+	resp := apigw.ProblemResponse(apigw.Problem{Type: apigw.TypeMethod, Title: "Method not allowed", Status: 405, Detail: "use " + allow})
+	resp.Headers["Allow"] = allow
+	return resp
+}
+
+// readEvents serves GET /workflows/{workflow_id}/events.
+func (h *handler) readEvents(ctx context.Context, req events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
 	wf := req.PathParameters["workflow_id"]
 	q, fields := parseQuery(req)
 	upcast := false
@@ -54,18 +88,18 @@ func (h *handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 		fields = append(fields, event.FieldError{Field: "workflow_id", Reason: "is longer than the limit", Limit: event.MaxWorkflowIDBytes})
 	}
 	if len(fields) > 0 {
-		return apigw.ProblemResponse(apigw.Problem{Type: apigw.TypeInvalid, Title: "Invalid query", Status: 400, Errors: fields}), nil
+		return apigw.ProblemResponse(apigw.Problem{Type: apigw.TypeInvalid, Title: "Invalid query", Status: 400, Errors: fields})
 	}
 	page, err := h.store.Read(ctx, wf, q)
 	if err != nil {
 		h.log.ErrorContext(ctx, "read failed", "workflow_id", wf, "error", err)
-		return apigw.ProblemResponse(apigw.Problem{Type: apigw.TypeUnavailable, Title: "Event store unavailable", Status: 503, Detail: "try again"}), nil
+		return unavailable()
 	}
 	if upcast {
 		for i := range page.Events {
 			if err := h.schemas.Upcast(&page.Events[i]); err != nil {
 				return apigw.ProblemResponse(apigw.Problem{Type: apigw.TypeUpcast, Title: "Cannot upcast", Status: 422,
-					Detail: fmt.Sprintf("event %d: %v", page.Events[i].Sequence, err)}), nil
+					Detail: fmt.Sprintf("event %d: %v", page.Events[i].Sequence, err)})
 			}
 		}
 	}
@@ -79,7 +113,11 @@ func (h *handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	if page.Next != 0 {
 		headers["Link"] = "<?after=" + cursor(page.Next) + ">; rel=\"next\""
 	}
-	return events.APIGatewayV2HTTPResponse{StatusCode: 200, Headers: headers, Body: string(body)}, nil
+	return events.APIGatewayV2HTTPResponse{StatusCode: 200, Headers: headers, Body: string(body)}
+}
+
+func unavailable() events.APIGatewayV2HTTPResponse {
+	return apigw.ProblemResponse(apigw.Problem{Type: apigw.TypeUnavailable, Title: "Event store unavailable", Status: 503, Detail: "try again"})
 }
 
 // encodePage writes {"events":[...],"next":…} or, for a CloudEvents batch, the

@@ -31,6 +31,14 @@ func seed(t *testing.T, wf string, n int) *dynamostore.Store {
 	t.Helper()
 	db, table := testenv.Table(t, testenv.AWS(t))
 	store := dynamostore.New(db, table, dynamostore.Options{})
+	seedInto(t, store, wf, n)
+	return store
+}
+
+// seedInto stores n events of wf, one a minute from 2024-01-01, typed in
+// turn workflow.started, workflow.step, task.done.
+func seedInto(t *testing.T, store *dynamostore.Store, wf string, n int) {
+	t.Helper()
 	var in []eventstore.Incoming
 	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := range n {
@@ -41,7 +49,6 @@ func seed(t *testing.T, wf string, n int) *dynamostore.Store {
 	if _, err := store.Append(context.Background(), wf, in); err != nil {
 		t.Fatal(err)
 	}
-	return store
 }
 
 func get(t *testing.T, h lambda.Handler, wf string, query map[string]string, accept string) events.APIGatewayV2HTTPResponse {
@@ -64,6 +71,14 @@ func newHandler(store eventstore.Store) lambda.Handler {
 	schemas := schema.NewRegistry(schema.AcceptUnknown)
 	schema.RegisterWorkflowEvents(schemas)
 	return lambda.NewHandler((&handler{store: store, schemas: schemas, log: slog.New(slog.NewTextHandler(io.Discard, nil))}).Handle)
+}
+
+// queued is a Continuer that keeps the replays it was asked to go on with.
+type queued struct{ ids []string }
+
+func (q *queued) Continue(_ context.Context, id string) error {
+	q.ids = append(q.ids, id)
+	return nil
 }
 
 func TestPagesInOrder(t *testing.T) {

@@ -1,18 +1,26 @@
-// Command replay is the Lambda behind GET /workflows/{workflow_id}/events:
-// a workflow's history from the event store, in order, page by page.
+// Command replay is the Lambda behind the read and replay routes: a
+// workflow's history in order (GET /workflows/{workflow_id}/events), and
+// replays of stored events back onto a stream (POST /replays,
+// GET and DELETE /replays/{replay_id}), which go on in further asynchronous
+// invocations of this function when they outlive one.
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"sync"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
+	"github.com/flowbus/flowbus/shared/bus"
 	"github.com/flowbus/flowbus/shared/config"
 	"github.com/flowbus/flowbus/shared/dynamostore"
 	"github.com/flowbus/flowbus/shared/logging"
+	"github.com/flowbus/flowbus/shared/replay"
 	"github.com/flowbus/flowbus/shared/schema"
 )
 
@@ -24,16 +32,40 @@ func main() {
 }
 
 func run() error {
-	cfg, err := config.Load(config.Needs{Table: true})
+	cfg, err := config.Load(config.Needs{Stream: true, Table: true})
 	if err != nil {
 		return err
+	}
+	self := os.Getenv("AWS_LAMBDA_FUNCTION_NAME")
+	if self == "" {
+		return errors.New("AWS_LAMBDA_FUNCTION_NAME is not set: run under Lambda or the Runtime Interface Emulator")
 	}
 	awsCfg, err := config.AWS(context.Background())
 	if err != nil {
 		return err
 	}
-	store := dynamostore.New(dynamodb.NewFromConfig(awsCfg), cfg.Table, dynamostore.Options{})
-	h := &handler{store: store, schemas: schema.Default(), log: logging.New(cfg.LogLevel, "replay")}
-	lambda.Start(h.Handle)
+	db := dynamodb.NewFromConfig(awsCfg)
+	kc := kinesis.NewFromConfig(awsCfg)
+	store := dynamostore.New(db, cfg.Table, dynamostore.Options{})
+	records := replay.NewRecords(db, cfg.Table)
+	var mu sync.Mutex
+	publishers := map[string]replay.Publisher{}
+	runner := &replay.Runner{Records: records, Source: store, Publishers: func(stream string) replay.Publisher {
+		if stream == "" {
+			stream = cfg.Stream
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if p, ok := publishers[stream]; ok {
+			return p
+		}
+		p := bus.NewPublisher(kc, stream, bus.Options{})
+		publishers[stream] = p
+		return p
+	}}
+	log := logging.New(cfg.LogLevel, "replay")
+	h := &handler{store: store, schemas: schema.Default(), records: records, runner: runner,
+		continuer: replay.NewContinuer(awsCfg, self), log: log}
+	lambda.Start(invoker{h: h, api: lambda.NewHandler(h.Handle).Invoke, log: log})
 	return nil
 }

@@ -125,12 +125,13 @@ func Resolve(raw []byte, overrides map[string]string) (map[string]any, error) {
 
 // nameProperty is the property that names each resource type Ref returns.
 var nameProperty = map[string]string{
-	"AWS::Kinesis::Stream":     "Name",
-	"AWS::DynamoDB::Table":     "TableName",
-	"AWS::SQS::Queue":          "QueueName",
-	"AWS::Logs::LogGroup":      "LogGroupName",
-	"AWS::IAM::Role":           "RoleName",
-	"AWS::Serverless::HttpApi": "",
+	"AWS::Kinesis::Stream":      "Name",
+	"AWS::DynamoDB::Table":      "TableName",
+	"AWS::SQS::Queue":           "QueueName",
+	"AWS::Logs::LogGroup":       "LogGroupName",
+	"AWS::IAM::Role":            "RoleName",
+	"AWS::Serverless::HttpApi":  "",
+	"AWS::Serverless::Function": "FunctionName",
 }
 
 func pseudo(name string) (any, bool) {
@@ -224,6 +225,8 @@ func getAtt(_ string, input any, template any) any {
 		return fmt.Sprintf("arn:aws:logs:%s:%s:log-group:%s:*", Region, Account, name)
 	case "AWS::IAM::Role":
 		return fmt.Sprintf("arn:aws:iam::%s:role/%s", Account, name)
+	case "AWS::Serverless::Function":
+		return fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", Region, Account, name)
 	}
 	return nil
 }

@@ -290,7 +290,9 @@ func TestPoliciesAreLeastPrivilege(t *testing.T) {
 	want := map[string][]string{
 		"PublishFunction": append(methods("kinesis", (*bus.KinesisAPI)(nil)), logs...),
 		"ConsumeFunction": append(append(append(methods("dynamodb", (*dynamostore.API)(nil)), esm...), "sqs:SendMessage"), logs...),
-		"ReplayFunction":  append([]string{"dynamodb:GetItem", "dynamodb:Query"}, logs...),
+		"ReplayFunction": append(append(append(
+			[]string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:Scan"}, // Store.Read, Records, ScanEvents
+			methods("kinesis", (*bus.KinesisAPI)(nil))...), "lambda:InvokeFunction"), logs...),
 	}
 	for id := range load(t).Functions {
 		fnProps, _ := resources[id].(map[string]any)["Properties"].(map[string]any)

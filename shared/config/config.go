@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/flowbus/flowbus/shared/event"
 )
@@ -110,16 +111,58 @@ func envInt(name string, def int) (int, error) {
 	return n, nil
 }
 
-// AWS loads the SDK configuration: region, credentials and endpoints from
-// the standard chain, which honours AWS_ENDPOINT_URL and
-// AWS_ENDPOINT_URL_<SERVICE>.
-func AWS(ctx context.Context) (aws.Config, error) {
-	cfg, err := awsconfig.LoadDefaultConfig(ctx)
-	if err != nil {
+// AWS builds the SDK configuration from the environment, as Lambda provides
+// it: AWS_REGION (or AWS_DEFAULT_REGION), the credentials in
+// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN, and the
+// endpoints in AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> (honouring
+// AWS_IGNORE_CONFIGURED_ENDPOINT_URLS). It does not use the SDK's config
+// package: that brings SSO, STS and IMDS clients a Lambda never needs and
+// over 2 MB to every bootstrap.
+func AWS(_ context.Context) (aws.Config, error) {
+	region := os.Getenv("AWS_REGION")
+	if region == "" {
+		region = os.Getenv("AWS_DEFAULT_REGION")
+	}
+	var errs []error
+	if region == "" {
+		errs = append(errs, errors.New("AWS_REGION is not set"))
+	}
+	key, secret := os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")
+	if key == "" || secret == "" {
+		errs = append(errs, errors.New("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set (Lambda sets them; locally the engines' env file does)"))
+	}
+	if err := errors.Join(errs...); err != nil {
 		return aws.Config{}, fmt.Errorf("load AWS config: %w", err)
 	}
-	if cfg.Region == "" {
-		return aws.Config{}, errors.New("load AWS config: no region; set AWS_REGION")
+	cfg := aws.Config{
+		Region:        region,
+		Credentials:   aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider(key, secret, os.Getenv("AWS_SESSION_TOKEN"))),
+		ConfigSources: []any{envEndpoints{}},
+	}
+	if ep := os.Getenv("AWS_ENDPOINT_URL"); ep != "" && !ignoreEndpoints() {
+		cfg.BaseEndpoint = aws.String(ep)
 	}
 	return cfg, nil
+}
+
+func ignoreEndpoints() bool {
+	v, _ := strconv.ParseBool(os.Getenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"))
+	return v
+}
+
+// envEndpoints gives each service client its AWS_ENDPOINT_URL_<SERVICE>, as
+// the SDK's own environment configuration does.
+type envEndpoints struct{}
+
+// GetServiceBaseEndpoint returns the endpoint for the service with SDK id
+// sdkID ("Kinesis", "DynamoDB", "SQS").
+func (envEndpoints) GetServiceBaseEndpoint(_ context.Context, sdkID string) (string, bool, error) {
+	name := "AWS_ENDPOINT_URL_" + strings.ToUpper(strings.ReplaceAll(sdkID, " ", "_"))
+	v := os.Getenv(name)
+	return v, v != "", nil
+}
+
+// GetIgnoreConfiguredEndpoints reports AWS_IGNORE_CONFIGURED_ENDPOINT_URLS.
+func (envEndpoints) GetIgnoreConfiguredEndpoints(context.Context) (bool, bool, error) {
+	return ignoreEndpoints(), true, nil
 }

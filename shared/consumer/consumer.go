@@ -12,7 +12,6 @@ import (
 	"github.com/flowbus/flowbus/shared/event"
 	"github.com/flowbus/flowbus/shared/eventstore"
 	"github.com/flowbus/flowbus/shared/kinesisevent"
-	"github.com/flowbus/flowbus/shared/replay"
 )
 
 // DefaultConcurrency is how many workflows of one batch are stored at once.
@@ -75,7 +74,7 @@ func Decode(r kinesisevent.Record, intern *event.Interner) (in []eventstore.Inco
 			x.Problem = fmt.Errorf("event %s has workflow id %q but its record's partition key is %q", it.Event.ID, it.Event.WorkflowID, r.PartitionKey)
 		case it.Event.ID == "":
 			x.Problem = errors.New("event has no id")
-		case replay.IsReplayed(&it.Event):
+		case it.Event.Replayed():
 			replayed++
 			continue
 		default:

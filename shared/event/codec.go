@@ -207,6 +207,17 @@ func decodeObject(s *jsonscan.Scanner, e *Event, opts DecodeOptions) error {
 			if e.Sequence, err = strconv.ParseUint(raw, 10, 64); err != nil {
 				v.add(k, "must be a decimal sequence number", 0)
 			}
+		case AttrReplayID, AttrReplayedAt:
+			k := keyName(key)
+			raw, err := s.Value()
+			if err != nil {
+				return err
+			}
+			if !opts.Wire {
+				v.add(k, "is set by flowbus replays and cannot be sent", 0)
+				continue
+			}
+			e.Extensions = append(e.Extensions, Extension{Name: k, Value: raw})
 		case AttrIDGenerated:
 			k := AttrIDGenerated
 			raw, err := s.Value()
@@ -240,7 +251,7 @@ func decodeObject(s *jsonscan.Scanner, e *Event, opts DecodeOptions) error {
 // keyName returns the attribute name for a key among a few known spellings
 // without allocating.
 func keyName(key []byte) string {
-	for _, name := range [...]string{"time", "timestamp", "workflow_id", AttrWorkflowID, AttrPartitionKey, "version", AttrVersion} {
+	for _, name := range [...]string{"time", "timestamp", "workflow_id", AttrWorkflowID, AttrPartitionKey, "version", AttrVersion, AttrReplayID, AttrReplayedAt} {
 		if string(key) == name {
 			return name
 		}

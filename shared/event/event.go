@@ -35,6 +35,10 @@ const (
 	AttrMetadata     = "metadata"     // the simple shape's metadata object, as a JSON string
 	AttrSequence     = "sequence"     // per-workflow position in the event store (sequence extension)
 	AttrIDGenerated  = "flowbusidgen" // wire only: the publisher generated the id
+	// The replay marker, like EventBridge's replay-name: a replayed event
+	// keeps its id, time and sequence and carries these two.
+	AttrReplayID   = "replayid"   // the replay that put the event back on a stream
+	AttrReplayedAt = "replayedat" // when it did
 )
 
 // DefaultSource is the source given to simple-shape events that name none.
@@ -159,6 +163,12 @@ func bounded(v *fieldErrors, field, val string, limit int, required bool) {
 // MaxEncodedBytes is the largest encoded size e may have: a record holding
 // only e must fit the Kinesis limit together with its partition key.
 func (e *Event) MaxEncodedBytes() int { return MaxRecordBytes - len(e.WorkflowID) }
+
+// Replayed reports whether e carries the replay marker.
+func (e *Event) Replayed() bool {
+	_, ok := e.Extension(AttrReplayID)
+	return ok
+}
 
 // Extension returns the value of the named extension attribute.
 func (e *Event) Extension(name string) ([]byte, bool) {

@@ -79,6 +79,7 @@ func TestDecodeRejects(t *testing.T) {
 		{"object extension", `{"type":"a","workflow_id":"w","ext":{"a":1}}`, []string{"ext"}},
 		{"sequence set by producer", `{"type":"a","workflow_id":"w","sequence":"1"}`, []string{"sequence"}},
 		{"reserved attribute", `{"type":"a","workflow_id":"w","flowbusidgen":true}`, []string{"flowbusidgen"}},
+		{"forged replay marker", `{"type":"a","workflow_id":"w","replayid":"r","replayedat":"2024-01-01T00:00:00Z"}`, []string{"replayid", "replayedat"}},
 		{"conflicting workflow ids", `{"type":"a","workflow_id":"w","workflowid":"v"}`, []string{"workflowid"}},
 	}
 	for _, tt := range tests {

@@ -12,21 +12,6 @@ import (
 	"github.com/flowbus/flowbus/shared/eventstore"
 )
 
-// Attribute names of the replay marker, CloudEvents extension attributes
-// like EventBridge's replay-name: consumers tell replayed events from live
-// ones by them. The event keeps its id, its original time and its position
-// (sequence).
-const (
-	AttrReplayID   = "replayid"
-	AttrReplayedAt = "replayedat"
-)
-
-// IsReplayed reports whether e carries the replay marker.
-func IsReplayed(e *event.Event) bool {
-	_, ok := e.Extension(AttrReplayID)
-	return ok
-}
-
 // Source is where replayed events are read: a workflow's history, or every
 // workflow's events page by page.
 type Source interface {
@@ -167,7 +152,7 @@ func (r *Runner) step(ctx context.Context, rec *Record, pageSize int) (done bool
 		mark := []byte(`"` + rec.ID + `"`)
 		at := []byte(`"` + r.now().UTC().Format(time.RFC3339Nano) + `"`)
 		for _, e := range evs {
-			e.Extensions = append(e.Extensions, event.Extension{Name: AttrReplayID, Value: mark}, event.Extension{Name: AttrReplayedAt, Value: at})
+			e.Extensions = append(e.Extensions, event.Extension{Name: event.AttrReplayID, Value: mark}, event.Extension{Name: event.AttrReplayedAt, Value: at})
 		}
 		for _, res := range r.Publishers(spec.Target.Stream).Publish(ctx, evs) {
 			if res.Err != nil {

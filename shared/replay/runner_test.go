@@ -69,7 +69,7 @@ func (f *fixture) onStream(t *testing.T, replayID string) (map[string][]string, 
 			t.Fatal(err)
 		}
 		for _, it := range items {
-			mark, _ := it.Event.Extension(replay.AttrReplayID)
+			mark, _ := it.Event.Extension(event.AttrReplayID)
 			if string(mark) != `"`+replayID+`"` || it.Event.Sequence == 0 {
 				t.Fatalf("event %s: marker %s, sequence %d", it.Event.ID, mark, it.Event.Sequence)
 			}
