@@ -2,40 +2,51 @@
 # Local AWS engines for flowbus tests and `make dev`, without Docker:
 #   kinesis-local  kinesis-mock (the Kinesis engine LocalStack runs), npm build
 #   dynalite       DynamoDB API on LevelDB, in memory
+#   sqslocal       SQS (AWS JSON 1.0), in memory: infra/cmd/sqslocal, built with go
 #
 # Usage: localstack/engines.sh start|stop|restart|status|env
 #
-#   start    install node_modules if missing (npm ci), start both engines on free
+#   start    install node_modules if missing (npm ci), build sqslocal into the run
+#            dir if missing or older than its sources, start the engines on free
 #            loopback ports, wait until each answers a real API call, write
 #            localstack/.run/env and print its `export` lines on stdout.
 #            Idempotent: engines already running are kept and the env is printed.
 #            Typical use:  eval "$(localstack/engines.sh start)"
-#   stop     stop both engines (TERM, then KILL), children included, by pid.
+#   stop     stop the engines (TERM, then KILL), children included, by pid.
 #   restart  stop, then start.
-#   status   print whether each engine runs and its endpoint; exit 0 if both
+#   status   print whether each engine runs and its endpoint; exit 0 if all
 #            run, 3 otherwise.
 #   env      print the env lines of running engines (exit 3 if not running).
 #
 # Only the export lines go to stdout; progress and errors go to stderr.
 #
 # Knobs (environment):
-#   FLOWBUS_KINESIS_PORT, FLOWBUS_DYNAMODB_PORT   fixed ports (default: free ones)
+#   FLOWBUS_KINESIS_PORT, FLOWBUS_DYNAMODB_PORT,
+#   FLOWBUS_SQS_PORT                              fixed ports (default: free ones)
 #   FLOWBUS_ENGINES_START_TIMEOUT                 seconds to wait per engine (60)
 #   FLOWBUS_ENGINES_RUN_DIR                       state dir (localstack/.run)
 #   NODE                                          node binary (node)
+#   GO                                            go binary, to build sqslocal (go)
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(cd "$HERE/.." && pwd)"
 RUN_DIR="${FLOWBUS_ENGINES_RUN_DIR:-$HERE/.run}"
+case "$RUN_DIR" in
+  /*) ;;
+  *) RUN_DIR="$PWD/$RUN_DIR" ;; # engines run from inside it; keep paths absolute
+esac
 NODE="${NODE:-node}"
+GO="${GO:-go}"
 BIND_HOST=127.0.0.1
 START_TIMEOUT="${FLOWBUS_ENGINES_START_TIMEOUT:-60}"
 STOP_GRACE_SECONDS=5
 REGION=us-east-1
-ENGINES=(kinesis-local dynalite)
+ENGINES=(kinesis-local dynalite sqslocal)
 
 KINESIS_MAIN="$HERE/node_modules/kinesis-local/main.js"
 DYNALITE_CLI="$HERE/node_modules/dynalite/cli.js"
+SQSLOCAL_BIN="$RUN_DIR/sqslocal"
 
 log() { printf 'engines: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -58,6 +69,7 @@ engine_marker() {
   case "$1" in
     kinesis-local) printf '%s' "$KINESIS_MAIN" ;;
     dynalite) printf '%s' "$DYNALITE_CLI" ;;
+    sqslocal) printf '%s' "$SQSLOCAL_BIN" ;;
     *) die "unknown engine $1" ;;
   esac
 }
@@ -94,6 +106,26 @@ ensure_node_modules() {
   fi
 }
 
+# build_sqslocal: builds the SQS engine into the run dir when the binary is
+# missing or older than its sources (or go.mod/go.sum).
+build_sqslocal() {
+  if [[ -x "$SQSLOCAL_BIN" ]] && [[ -z "$(find "$REPO_ROOT/infra/sqslocal" "$REPO_ROOT/infra/cmd/sqslocal" \
+    "$REPO_ROOT/go.mod" "$REPO_ROOT/go.sum" -newer "$SQSLOCAL_BIN" -print -quit 2>/dev/null)" ]]; then
+    return 0
+  fi
+  if ! command -v "$GO" >/dev/null 2>&1; then
+    log "go not found (needed to build sqslocal)"
+    return 1
+  fi
+  log "building sqslocal: go build -o $SQSLOCAL_BIN ./infra/cmd/sqslocal"
+  if ! (cd "$REPO_ROOT" && "$GO" build -buildvcs=false -o "$SQSLOCAL_BIN.tmp" ./infra/cmd/sqslocal) >&2; then
+    rm -f "$SQSLOCAL_BIN.tmp"
+    log "building sqslocal failed"
+    return 1
+  fi
+  mv -f "$SQSLOCAL_BIN.tmp" "$SQSLOCAL_BIN"
+}
+
 # free_ports N: prints N distinct free TCP ports on the loopback address.
 free_ports() {
   "$NODE" -e '
@@ -120,6 +152,8 @@ probe() {
       service=kinesis target=Kinesis_20131202.ListStreams ctype=application/x-amz-json-1.1 ;;
     dynalite)
       service=dynamodb target=DynamoDB_20120810.ListTables ctype=application/x-amz-json-1.0 ;;
+    sqslocal)
+      service=sqs target=AmazonSQS.ListQueues ctype=application/x-amz-json-1.0 ;;
   esac
   local code
   code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 \
@@ -187,10 +221,14 @@ stop_engine() {
 }
 
 # launch NAME PORT [TLS_PORT]: starts the engine in its own session, in the
-# background, and records pid and port.
+# background, and records pid and port. Fails (1) only if sqslocal cannot be
+# built.
 launch() {
   local name=$1 port=$2 tls_port=${3:-} pid
   local logf
+  if [[ "$name" == sqslocal ]]; then
+    build_sqslocal || return 1
+  fi
   logf="$(log_file "$name")"
   : > "$logf"
   case "$name" in
@@ -234,6 +272,13 @@ launch() {
       ) < /dev/null >> "$logf" 2>&1 9>&- &
       pid=$!
       ;;
+    sqslocal)
+      (
+        cd "$RUN_DIR"
+        exec setsid "$SQSLOCAL_BIN" -addr "$BIND_HOST:$port" -region "$REGION"
+      ) < /dev/null >> "$logf" 2>&1 9>&- &
+      pid=$!
+      ;;
   esac
   printf '%s\n' "$pid" > "$(pid_file "$name")"
   printf '%s\n' "$port" > "$(port_file "$name")"
@@ -269,6 +314,7 @@ fixed_port() {
   case "$1" in
     kinesis-local) printf '%s' "${FLOWBUS_KINESIS_PORT:-}" ;;
     dynalite) printf '%s' "${FLOWBUS_DYNAMODB_PORT:-}" ;;
+    sqslocal) printf '%s' "${FLOWBUS_SQS_PORT:-}" ;;
   esac
 }
 
@@ -280,7 +326,7 @@ launch_engine() {
   port="${ports%% *}"
   tls_port="${ports##* }"
   if [[ -n "$fixed" && "$fixed" != 0 ]]; then port="$fixed"; fi
-  launch "$name" "$port" "$tls_port"
+  launch "$name" "$port" "$tls_port" || return 1
 }
 
 # await_engine NAME T0: waits until the launched engine answers; if its port was
@@ -293,10 +339,10 @@ await_engine() {
       log "$name ready on $(endpoint "$name") in $(($(now_ms) - t0)) ms (pid $(engine_pid "$name"))"
       return 0
     fi
-    if [[ -z "$(fixed_port "$name")" ]] && grep -q EADDRINUSE "$(log_file "$name")" 2>/dev/null && ((attempt < 3)); then
+    if [[ -z "$(fixed_port "$name")" ]] && grep -qE 'EADDRINUSE|address already in use' "$(log_file "$name")" 2>/dev/null && ((attempt < 3)); then
       log "$name: port taken meanwhile, retrying on other ports"
       stop_engine "$name"
-      launch_engine "$name"
+      launch_engine "$name" || break
       continue
     fi
     break
@@ -310,6 +356,7 @@ env_lines() {
   cat <<EOF
 export AWS_ENDPOINT_URL_KINESIS=$(endpoint kinesis-local)
 export AWS_ENDPOINT_URL_DYNAMODB=$(endpoint dynalite)
+export AWS_ENDPOINT_URL_SQS=$(endpoint sqslocal)
 export AWS_REGION=$REGION
 export AWS_DEFAULT_REGION=$REGION
 export AWS_ACCESS_KEY_ID=test
@@ -353,15 +400,19 @@ cmd_start() {
   ensure_node_modules
   command -v curl >/dev/null 2>&1 || die "curl not found"
   # Launch every engine that is not running, then wait for them together.
+  local other
   for name in "${ENGINES[@]}"; do
     if [[ -z "$(engine_pid "$name")" ]]; then
       started+=("$name")
-      launch_engine "$name"
+      if ! launch_engine "$name"; then
+        for other in "${started[@]}"; do stop_engine "$other"; done
+        rm -f "$RUN_DIR/env"
+        die "start failed"
+      fi
     fi
   done
   for name in "${started[@]}"; do
     if ! await_engine "$name" "$t0"; then
-      local other
       for other in "${started[@]}"; do stop_engine "$other"; done
       rm -f "$RUN_DIR/env"
       die "start failed"

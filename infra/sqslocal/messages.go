@@ -1,0 +1,490 @@
+package sqslocal
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Message operations: SendMessage(Batch), ReceiveMessage, DeleteMessage(Batch),
+// ChangeMessageVisibility(Batch).
+
+func (s *Server) sendMessage(_ context.Context, c *call) (any, error) {
+	var in sendEntry
+	if err := c.decode(&in); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q, err := s.lookup(in.QueueURL)
+	if err != nil {
+		return nil, err
+	}
+	m, err := q.newMessage(in, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	q.push(m)
+	return sendResult(m), nil
+}
+
+func (s *Server) sendMessageBatch(_ context.Context, c *call) (any, error) {
+	var in sendBatchInput
+	if err := c.decode(&in); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q, err := s.lookup(in.QueueURL)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(in.Entries))
+	size := 0
+	for i, e := range in.Entries {
+		ids[i] = e.ID
+		if e.MessageBody != nil {
+			size += len(*e.MessageBody)
+		}
+		size += attributesSize(e.MessageAttributes)
+	}
+	if err := checkBatch("SendMessageBatchRequestEntry", ids); err != nil {
+		return nil, err
+	}
+	if size > maxMessageSize {
+		return nil, errBatchRequestTooLong(size)
+	}
+	out := sendBatchOutput{Successful: []sendOutput{}, Failed: []batchErrorEntry{}}
+	now := time.Now()
+	for _, e := range in.Entries {
+		m, err := q.newMessage(e, now)
+		if err != nil {
+			out.Failed = append(out.Failed, batchFailure(e.ID, err))
+			continue
+		}
+		q.push(m)
+		res := sendResult(m)
+		res.ID = e.ID
+		out.Successful = append(out.Successful, res)
+	}
+	return out, nil
+}
+
+// checkBatch applies the rules every batch operation shares: 1 to 10 entries
+// with distinct, well-formed ids.
+func checkBatch(entryName string, ids []string) error {
+	switch {
+	case len(ids) == 0:
+		return errEmptyBatchRequest(entryName)
+	case len(ids) > maxBatchEntries:
+		return errTooManyEntriesInBatchRequest(len(ids))
+	}
+	return checkBatchEntryIDs(ids)
+}
+
+// batchFailure is the Failed entry of a batch for err.
+func batchFailure(id string, err error) batchErrorEntry {
+	var ae *apiError
+	if !errors.As(err, &ae) {
+		return batchErrorEntry{ID: id, Code: "InternalError", Message: "internal error"}
+	}
+	return batchErrorEntry{ID: id, SenderFault: ae.sender, Code: ae.code(), Message: ae.message}
+}
+
+func sendResult(m *message) sendOutput {
+	return sendOutput{
+		MessageID:                    m.id,
+		MD5OfMessageBody:             m.md5Body,
+		MD5OfMessageAttributes:       md5OfAttributes(m.attrs),
+		MD5OfMessageSystemAttributes: m.md5SysAttrs,
+	}
+}
+
+// newMessage validates one message to send to q and builds it.
+func (q *queue) newMessage(e sendEntry, now time.Time) (*message, error) {
+	if e.MessageBody == nil || *e.MessageBody == "" {
+		return nil, errMissingParameter("MessageBody")
+	}
+	body := *e.MessageBody
+	if r, bad := firstDisallowedRune(body); bad {
+		return nil, errInvalidMessageContents("Invalid binary character '#x%X' was found in the message body, the set of allowed characters is %s", r, allowedCharactersRule)
+	}
+	if len(e.MessageAttributes) > maxMessageAttributes {
+		return nil, errInvalidParameterValue("Number of message attributes [%d] exceeds the allowed maximum [%d].", len(e.MessageAttributes), maxMessageAttributes)
+	}
+	for _, name := range slices.Sorted(maps.Keys(e.MessageAttributes)) {
+		if err := checkAttributeName(name); err != nil {
+			return nil, errInvalidParameterValue("%s", err.Error())
+		}
+		if err := checkAttributeValue(name, e.MessageAttributes[name]); err != nil {
+			return nil, err
+		}
+	}
+	for name, a := range e.MessageSystemAttributes {
+		if name != "AWSTraceHeader" {
+			return nil, errInvalidParameterValue("Message system attribute name '%s' is invalid.", name)
+		}
+		if a.DataType != "String" || a.StringValue == "" || a.BinaryValue != nil {
+			return nil, errInvalidParameterValue("Message system attribute 'AWSTraceHeader' must have DataType String and a StringValue.")
+		}
+	}
+	limit := q.intAttr("MaximumMessageSize")
+	if size := len(body) + attributesSize(e.MessageAttributes); size > limit {
+		return nil, errInvalidParameterValue("One or more parameters are invalid. Reason: Message must be shorter than %d bytes.", limit)
+	}
+	delay := q.seconds("DelaySeconds")
+	if e.DelaySeconds != nil {
+		if *e.DelaySeconds < 0 || *e.DelaySeconds > maxDelaySeconds {
+			return nil, errInvalidParameterValue("Value %d for parameter DelaySeconds is invalid. Reason: DelaySeconds must be >= 0 and <= %d.", *e.DelaySeconds, maxDelaySeconds)
+		}
+		delay = time.Duration(*e.DelaySeconds) * time.Second
+	}
+	if e.MessageDeduplicationID != nil {
+		return nil, errInvalidParameterValue("Value %s for parameter MessageDeduplicationId is invalid. Reason: The request includes a parameter that is not valid for this queue type.", *e.MessageDeduplicationID)
+	}
+	m := &message{
+		id:          newID(),
+		body:        body,
+		md5Body:     md5Hex(body),
+		attrs:       e.MessageAttributes,
+		sysAttrs:    e.MessageSystemAttributes,
+		md5SysAttrs: md5OfAttributes(e.MessageSystemAttributes),
+		sent:        now,
+		visibleAt:   now.Add(delay),
+	}
+	if e.MessageGroupID != nil {
+		m.groupID = *e.MessageGroupID
+	}
+	return m, nil
+}
+
+func (s *Server) receiveMessage(ctx context.Context, c *call) (any, error) {
+	var in receiveInput
+	if err := c.decode(&in); err != nil {
+		return nil, err
+	}
+	limit := defaultReceiveBatch
+	if in.MaxNumberOfMessages != nil {
+		if n := *in.MaxNumberOfMessages; n < 1 || n > maxReceiveBatch {
+			return nil, errInvalidParameterValue("Value %d for parameter MaxNumberOfMessages is invalid. Reason: Must be between 1 and %d, if provided.", n, maxReceiveBatch)
+		}
+		limit = int(*in.MaxNumberOfMessages)
+	}
+	if in.VisibilityTimeout != nil && (*in.VisibilityTimeout < 0 || *in.VisibilityTimeout > maxVisibilityTimeout) {
+		return nil, errInvalidParameterValue("Value %d for parameter VisibilityTimeout is invalid. Reason: Must be between 0 and %d, if provided.", *in.VisibilityTimeout, maxVisibilityTimeout)
+	}
+	if in.WaitTimeSeconds != nil && (*in.WaitTimeSeconds < 0 || *in.WaitTimeSeconds > maxWaitTimeSeconds) {
+		return nil, errInvalidParameterValue("Value %d for parameter WaitTimeSeconds is invalid. Reason: Must be >= 0 and <= %d, if provided.", *in.WaitTimeSeconds, maxWaitTimeSeconds)
+	}
+	sel := newSelection(append(slices.Clone(in.AttributeNames), in.MessageSystemAttributeNames...), in.MessageAttributeNames)
+
+	s.mu.Lock()
+	q, err := s.lookup(in.QueueURL)
+	if err != nil {
+		s.mu.Unlock()
+		return nil, err
+	}
+	wait, visibility := q.seconds("ReceiveMessageWaitTimeSeconds"), q.seconds("VisibilityTimeout")
+	s.mu.Unlock()
+	if in.WaitTimeSeconds != nil {
+		wait = time.Duration(*in.WaitTimeSeconds) * time.Second
+	}
+	if in.VisibilityTimeout != nil {
+		visibility = time.Duration(*in.VisibilityTimeout) * time.Second
+	}
+
+	deadline := time.Now().Add(wait)
+	for {
+		s.mu.Lock()
+		if q.deleted {
+			s.mu.Unlock()
+			return nil, errQueueDoesNotExist()
+		}
+		now := time.Now()
+		got, next := s.take(q, now, limit, visibility)
+		var out receiveOutput
+		for _, m := range got {
+			out.Messages = append(out.Messages, sel.output(m))
+		}
+		changed, closed := q.changed, s.closed
+		s.mu.Unlock()
+		if len(got) > 0 || closed || !now.Before(deadline) {
+			return out, nil
+		}
+		// Long poll: wait for a send, for a message to become visible, or
+		// for the end of the wait.
+		wake := deadline
+		if !next.IsZero() && next.Before(wake) {
+			wake = next
+		}
+		timer := time.NewTimer(wake.Sub(now))
+		select {
+		case <-changed:
+		case <-timer.C:
+		case <-s.closing:
+		case <-ctx.Done():
+			timer.Stop()
+			return receiveOutput{}, nil
+		}
+		timer.Stop()
+	}
+}
+
+// take receives up to limit visible messages of q, oldest first, and returns
+// them with the time the next invisible message becomes visible (zero if
+// none). Messages received more often than the redrive policy allows move to
+// the dead-letter queue instead. Call with s.mu held.
+func (s *Server) take(q *queue, now time.Time, limit int, visibility time.Duration) (got []*message, next time.Time) {
+	q.expire(now)
+	q.compact()
+	var dlq *queue
+	if q.redrive != nil {
+		if d, ok := s.queueByARN(q.redrive.DeadLetterTargetArn); ok && d != q {
+			dlq = d
+		}
+	}
+	for _, m := range q.msgs {
+		if len(got) == limit {
+			break
+		}
+		if m.deleted {
+			continue
+		}
+		if now.Before(m.visibleAt) {
+			if next.IsZero() || m.visibleAt.Before(next) {
+				next = m.visibleAt
+			}
+			continue
+		}
+		if dlq != nil && m.receiveCount >= q.redrive.MaxReceiveCount {
+			q.remove(m)
+			moved := *m
+			moved.deleted, moved.receipt, moved.visibleAt = false, "", now
+			dlq.push(&moved)
+			continue
+		}
+		m.receiveCount++
+		if m.firstReceive.IsZero() {
+			m.firstReceive = now
+		}
+		m.lastReceive = now
+		m.receipt = newReceipt(q.name, m.id)
+		m.visibleAt = now.Add(visibility)
+		got = append(got, m)
+	}
+	return got, next
+}
+
+// selection is which attributes ReceiveMessage returns.
+type selection struct {
+	allSystem   bool
+	system      map[string]bool
+	allMessage  bool
+	message     map[string]bool
+	msgPrefixes []string
+}
+
+func newSelection(systemNames, messageNames []string) selection {
+	sel := selection{system: make(map[string]bool), message: make(map[string]bool)}
+	for _, n := range systemNames {
+		if n == "All" {
+			sel.allSystem = true
+		}
+		sel.system[n] = true
+	}
+	for _, n := range messageNames {
+		switch {
+		case n == "All" || n == ".*":
+			sel.allMessage = true
+		case strings.HasSuffix(n, ".*"):
+			sel.msgPrefixes = append(sel.msgPrefixes, strings.TrimSuffix(n, "*"))
+		default:
+			sel.message[n] = true
+		}
+	}
+	return sel
+}
+
+func (sel selection) wantsMessageAttribute(name string) bool {
+	if sel.allMessage || sel.message[name] {
+		return true
+	}
+	for _, p := range sel.msgPrefixes {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// output is m as ReceiveMessage returns it. MD5OfMessageAttributes covers the
+// attributes returned. Call with s.mu held.
+func (sel selection) output(m *message) messageOutput {
+	out := messageOutput{MessageID: m.id, ReceiptHandle: m.receipt, MD5OfBody: m.md5Body, Body: m.body}
+	system := map[string]string{
+		"SenderId":                         accountID,
+		"SentTimestamp":                    strconv.FormatInt(m.sent.UnixMilli(), 10),
+		"ApproximateReceiveCount":          strconv.Itoa(m.receiveCount),
+		"ApproximateFirstReceiveTimestamp": strconv.FormatInt(m.firstReceive.UnixMilli(), 10),
+	}
+	if tr, ok := m.sysAttrs["AWSTraceHeader"]; ok {
+		system["AWSTraceHeader"] = tr.StringValue
+	}
+	if m.groupID != "" {
+		system["MessageGroupId"] = m.groupID
+	}
+	for name, value := range system {
+		if sel.allSystem || sel.system[name] {
+			if out.Attributes == nil {
+				out.Attributes = make(map[string]string)
+			}
+			out.Attributes[name] = value
+		}
+	}
+	for name, a := range m.attrs {
+		if sel.wantsMessageAttribute(name) {
+			if out.MessageAttributes == nil {
+				out.MessageAttributes = make(map[string]attributeValue)
+			}
+			out.MessageAttributes[name] = a
+		}
+	}
+	out.MD5OfMessageAttributes = md5OfAttributes(out.MessageAttributes)
+	return out
+}
+
+func (s *Server) deleteMessage(_ context.Context, c *call) (any, error) {
+	var in receiptEntry
+	if err := c.decode(&in); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q, err := s.lookup(in.QueueURL)
+	if err != nil {
+		return nil, err
+	}
+	if err := q.deleteByReceipt(in.ReceiptHandle); err != nil {
+		return nil, err
+	}
+	return struct{}{}, nil
+}
+
+// deleteByReceipt deletes the message of a receipt handle. Deleting a message
+// that is already gone succeeds, as on SQS.
+func (q *queue) deleteByReceipt(handle *string) error {
+	if handle == nil || *handle == "" {
+		return errMissingParameter("ReceiptHandle")
+	}
+	m, found, err := q.lookupReceipt(*handle)
+	if err != nil {
+		return err
+	}
+	if found {
+		q.remove(m)
+	}
+	return nil
+}
+
+func (s *Server) deleteMessageBatch(_ context.Context, c *call) (any, error) {
+	var in receiptBatchInput
+	if err := c.decode(&in); err != nil {
+		return nil, err
+	}
+	return s.receiptBatch(&in, "DeleteMessageBatchRequestEntry", func(q *queue, e receiptEntry, _ time.Time) error {
+		return q.deleteByReceipt(e.ReceiptHandle)
+	})
+}
+
+func (s *Server) changeMessageVisibility(_ context.Context, c *call) (any, error) {
+	var in receiptEntry
+	if err := c.decode(&in); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q, err := s.lookup(in.QueueURL)
+	if err != nil {
+		return nil, err
+	}
+	if err := q.changeVisibility(in, time.Now()); err != nil {
+		return nil, err
+	}
+	return struct{}{}, nil
+}
+
+func (s *Server) changeMessageVisibilityBatch(_ context.Context, c *call) (any, error) {
+	var in receiptBatchInput
+	if err := c.decode(&in); err != nil {
+		return nil, err
+	}
+	return s.receiptBatch(&in, "ChangeMessageVisibilityBatchRequestEntry", func(q *queue, e receiptEntry, now time.Time) error {
+		return q.changeVisibility(e, now)
+	})
+}
+
+// receiptBatch runs apply on each entry of a batch of receipt handles and
+// reports each entry's outcome.
+func (s *Server) receiptBatch(in *receiptBatchInput, entryName string, apply func(*queue, receiptEntry, time.Time) error) (any, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q, err := s.lookup(in.QueueURL)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(in.Entries))
+	for i, e := range in.Entries {
+		ids[i] = e.ID
+	}
+	if err := checkBatch(entryName, ids); err != nil {
+		return nil, err
+	}
+	out := receiptBatchOutput{Successful: []batchResultEntry{}, Failed: []batchErrorEntry{}}
+	now := time.Now()
+	for _, e := range in.Entries {
+		if err := apply(q, e, now); err != nil {
+			out.Failed = append(out.Failed, batchFailure(e.ID, err))
+			continue
+		}
+		out.Successful = append(out.Successful, batchResultEntry{ID: e.ID})
+	}
+	return out, nil
+}
+
+// changeVisibility sets the visibility timeout of an in-flight message,
+// counted from now. Its receipt handle must be the latest.
+func (q *queue) changeVisibility(e receiptEntry, now time.Time) error {
+	if e.ReceiptHandle == nil || *e.ReceiptHandle == "" {
+		return errMissingParameter("ReceiptHandle")
+	}
+	if e.VisibilityTimeout == nil {
+		return errMissingParameter("VisibilityTimeout")
+	}
+	timeout := *e.VisibilityTimeout
+	if timeout < 0 || timeout > maxVisibilityTimeout {
+		return errInvalidParameterValue("Value %d for parameter VisibilityTimeout is invalid. Reason: Must be between 0 and %d.", timeout, maxVisibilityTimeout)
+	}
+	m, found, err := q.lookupReceipt(*e.ReceiptHandle)
+	if err != nil {
+		return err
+	}
+	if !found {
+		return errInvalidParameterValue("Value %s for parameter ReceiptHandle is invalid. Reason: Message does not exist or is not available for visibility timeout change.", *e.ReceiptHandle)
+	}
+	if !now.Before(m.visibleAt) {
+		return errMessageNotInflight()
+	}
+	until := now.Add(time.Duration(timeout) * time.Second)
+	if until.After(m.lastReceive.Add(maxVisibilityTimeout * time.Second)) {
+		return errInvalidParameterValue("Value %d for parameter VisibilityTimeout is invalid. Reason: Total VisibilityTimeout for the message is beyond the limit [%d seconds].", timeout, maxVisibilityTimeout)
+	}
+	m.visibleAt = until
+	if timeout == 0 {
+		q.signal()
+	}
+	return nil
+}

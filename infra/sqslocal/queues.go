@@ -1,0 +1,183 @@
+package sqslocal
+
+import (
+	"context"
+	"encoding/base64"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Queue operations: CreateQueue, GetQueueUrl, ListQueues, DeleteQueue,
+// GetQueueAttributes, SetQueueAttributes, PurgeQueue.
+
+func (s *Server) createQueue(_ context.Context, c *call) (any, error) {
+	var in createQueueInput
+	if err := c.decode(&in); err != nil {
+		return nil, err
+	}
+	if in.QueueName == nil {
+		return nil, errMissingParameter("QueueName")
+	}
+	name := *in.QueueName
+	if err := checkQueueName(name); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	set, err := s.parseSettings(in.Attributes)
+	if err != nil {
+		return nil, err
+	}
+	if q, ok := s.queues[name]; ok {
+		if attr := q.differs(set); attr != "" {
+			return nil, errQueueNameExists("A queue already exists with the same name and a different value for attribute %s", attr)
+		}
+		return queueURLOutput{QueueURL: c.queueURL(name)}, nil
+	}
+	now := time.Now()
+	q := newQueue(name, s.region, now)
+	q.apply(set, now)
+	s.queues[name] = q
+	return queueURLOutput{QueueURL: c.queueURL(name)}, nil
+}
+
+func (s *Server) getQueueURL(_ context.Context, c *call) (any, error) {
+	var in getQueueURLInput
+	if err := c.decode(&in); err != nil {
+		return nil, err
+	}
+	if in.QueueName == nil || *in.QueueName == "" {
+		return nil, errMissingParameter("QueueName")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.queues[*in.QueueName]
+	if !ok || (in.QueueOwnerAWSAccountID != nil && *in.QueueOwnerAWSAccountID != accountID) {
+		return nil, errQueueDoesNotExist()
+	}
+	return queueURLOutput{QueueURL: c.queueURL(*in.QueueName)}, nil
+}
+
+func (s *Server) listQueues(_ context.Context, c *call) (any, error) {
+	var in listQueuesInput
+	if err := c.decode(&in); err != nil {
+		return nil, err
+	}
+	limit := maxListQueuesResults
+	if in.MaxResults != nil {
+		if *in.MaxResults < 1 || *in.MaxResults > maxListQueuesResults {
+			return nil, errInvalidParameterValue("Value %d for parameter MaxResults is invalid. Reason: MaxResults must be an integer between 1 and %d.", *in.MaxResults, maxListQueuesResults)
+		}
+		limit = int(*in.MaxResults)
+	}
+	after := ""
+	if in.NextToken != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(in.NextToken)
+		if err != nil || len(raw) == 0 {
+			return nil, errInvalidParameterValue("Invalid NextToken value.")
+		}
+		after = string(raw)
+	}
+	s.mu.Lock()
+	names := slices.Sorted(maps.Keys(s.queues))
+	s.mu.Unlock()
+	var out listQueuesOutput
+	last := ""
+	for _, name := range names {
+		if !strings.HasPrefix(name, in.QueueNamePrefix) || (after != "" && name <= after) {
+			continue
+		}
+		if len(out.QueueURLs) == limit {
+			// SQS pages only when the caller asked for MaxResults.
+			if in.MaxResults != nil {
+				out.NextToken = base64.RawURLEncoding.EncodeToString([]byte(last))
+			}
+			break
+		}
+		out.QueueURLs = append(out.QueueURLs, c.queueURL(name))
+		last = name
+	}
+	return out, nil
+}
+
+func (s *Server) deleteQueue(_ context.Context, c *call) (any, error) {
+	var in queueInput
+	if err := c.decode(&in); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q, err := s.lookup(in.QueueURL)
+	if err != nil {
+		return nil, err
+	}
+	delete(s.queues, q.name)
+	q.deleted = true
+	q.signal()
+	return struct{}{}, nil
+}
+
+func (s *Server) getQueueAttributes(_ context.Context, c *call) (any, error) {
+	var in getQueueAttributesInput
+	if err := c.decode(&in); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q, err := s.lookup(in.QueueURL)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	q.expire(now)
+	attrs, err := q.attributes(in.AttributeNames, now)
+	if err != nil {
+		return nil, err
+	}
+	return attributesOutput{Attributes: attrs}, nil
+}
+
+func (s *Server) setQueueAttributes(_ context.Context, c *call) (any, error) {
+	var in setQueueAttributesInput
+	if err := c.decode(&in); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q, err := s.lookup(in.QueueURL)
+	if err != nil {
+		return nil, err
+	}
+	if len(in.Attributes) == 0 {
+		return nil, errMissingParameter("Attributes")
+	}
+	set, err := s.parseSettings(in.Attributes)
+	if err != nil {
+		return nil, err
+	}
+	q.apply(set, time.Now())
+	// A shorter delay or retention can make messages receivable or gone.
+	q.signal()
+	return struct{}{}, nil
+}
+
+func (s *Server) purgeQueue(_ context.Context, c *call) (any, error) {
+	var in queueInput
+	if err := c.decode(&in); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q, err := s.lookup(in.QueueURL)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	if !q.lastPurge.IsZero() && now.Sub(q.lastPurge) < purgeIntervalSeconds*time.Second {
+		return nil, errPurgeQueueInProgress(q.name)
+	}
+	q.purge(now)
+	return struct{}{}, nil
+}
