@@ -1,0 +1,170 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/flowbus/flowbus/infra/lambdarun"
+)
+
+// MaxBodyBytes is API Gateway's request payload limit.
+const MaxBodyBytes = 10 << 20
+
+// handler is the local HTTP API.
+type handler struct {
+	routes []*route // most specific first
+	def    *route   // the $default route, if any
+	log    *slog.Logger
+}
+
+// New returns the HTTP API serving routes. It refuses routes API Gateway
+// would refuse: bad methods or paths, two routes that match the same
+// requests.
+func New(routes []Route, log *slog.Logger) (http.Handler, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	h := &handler{log: log}
+	var errs []error
+	shapes := map[string]string{}
+	for _, r := range routes {
+		rt, err := compile(r)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("route %s %s: %w", r.Method, r.Path, err))
+			continue
+		}
+		if other, dup := shapes[rt.shape()]; dup {
+			errs = append(errs, fmt.Errorf("route %s: matches the same requests as %s", rt.key, other))
+			continue
+		}
+		shapes[rt.shape()] = rt.key
+		if rt.key == DefaultRoute {
+			h.def = rt
+		} else {
+			h.routes = append(h.routes, rt)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	sort.SliceStable(h.routes, func(i, j int) bool { return h.routes[i].moreSpecific(h.routes[j]) })
+	return h, nil
+}
+
+// route picks the request's route as API Gateway does.
+func (h *handler) route(r *http.Request) (*route, map[string]string) {
+	raw := splitPath(r.URL.EscapedPath())
+	for _, rt := range h.routes {
+		if params, ok := rt.match(r.Method, raw); ok {
+			return rt, params
+		}
+	}
+	return h.def, nil
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	requestID := newRequestID()
+	w.Header().Set("Apigw-Requestid", requestID)
+	attrs := []any{"method", r.Method, "path", r.URL.EscapedPath(), "request_id", requestID}
+
+	rt, params := h.route(r)
+	if rt == nil {
+		notFound.write(w)
+		h.log.Info("request", append(attrs, "status", http.StatusNotFound, "duration", time.Since(start))...)
+		return
+	}
+	attrs = append(attrs, "route", rt.key, "function", rt.FunctionName)
+	body, err := readBody(w, r)
+	if err != nil {
+		res := tooLarge
+		if !errors.Is(err, errTooLarge) {
+			res = message(http.StatusBadRequest, "Bad Request")
+		}
+		res.write(w)
+		h.log.Info("request", append(attrs, "status", res.status, "duration", time.Since(start), "err", err)...)
+		return
+	}
+	payload, err := json.Marshal(newEvent(r, rt, params, body, requestID, start))
+	if err != nil { // an event of strings always marshals
+		internalError.write(w)
+		h.log.Error("request", append(attrs, "status", http.StatusInternalServerError, "err", err)...)
+		return
+	}
+
+	res, attrs := h.invoke(r.Context(), rt, payload, attrs)
+	res.write(w)
+	h.log.Info("request", append(attrs, "status", res.status, "duration", time.Since(start))...)
+}
+
+// invoke runs the route's function and maps the outcome as API Gateway
+// does. The invocation is not tied to the client: as on AWS, a function
+// runs on when the client goes away or the integration times out.
+func (h *handler) invoke(ctx context.Context, rt *route, payload []byte, attrs []any) (response, []any) {
+	type outcome struct {
+		res lambdarun.Result
+		err error
+	}
+	done := make(chan outcome, 1)
+	ctx = context.WithoutCancel(ctx)
+	go func() {
+		res, err := rt.Function.Invoke(ctx, payload)
+		done <- outcome{res, err}
+	}()
+	timer := time.NewTimer(rt.Timeout)
+	defer timer.Stop()
+	var o outcome
+	select {
+	case o = <-done:
+	case <-timer.C:
+		attrs = slices.Clip(attrs) // appended to by two goroutines from here
+		go func() {
+			o := <-done
+			h.log.Info("invocation ended after its integration timed out",
+				append(attrs, "outcome", o.res.Outcome(), "lambda_request_id", o.res.RequestID, "err", o.err)...)
+		}()
+		return integrationTimeout, append(attrs, "err", fmt.Sprintf("integration timeout %v", rt.Timeout))
+	}
+	if o.err != nil {
+		return internalError, append(attrs, "err", o.err)
+	}
+	attrs = append(attrs, "lambda_request_id", o.res.RequestID, "outcome", o.res.Outcome(),
+		"function_duration", o.res.Duration, "billed", o.res.Billed)
+	if len(o.res.Logs) > 0 {
+		h.log.Debug("function logs", "function", rt.FunctionName, "lambda_request_id", o.res.RequestID, "logs", string(o.res.Logs))
+	}
+	if o.res.FunctionError != "" {
+		return badGateway, append(attrs, "error_type", o.res.ErrorType)
+	}
+	res, err := mapResponse(o.res.Payload)
+	if err != nil {
+		return badGateway, append(attrs, "err", err)
+	}
+	return res, attrs
+}
+
+var errTooLarge = errors.New("body over 10 MB")
+
+// readBody reads the whole body, refusing one over API Gateway's limit.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if r.ContentLength > MaxBodyBytes {
+		return nil, errTooLarge
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return nil, errTooLarge
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read body: %w", err)
+	}
+	return body, nil
+}
