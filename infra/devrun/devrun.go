@@ -1,0 +1,369 @@
+package devrun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/flowbus/flowbus/infra/esm"
+	"github.com/flowbus/flowbus/infra/httpapi"
+	"github.com/flowbus/flowbus/infra/lambdarun"
+	"github.com/flowbus/flowbus/infra/template"
+	"github.com/flowbus/flowbus/shared/bus"
+	"github.com/flowbus/flowbus/shared/config"
+	"github.com/flowbus/flowbus/shared/dynamostore"
+)
+
+// Options configures a Runtime; zero values take the defaults.
+type Options struct {
+	Template   string            // path to template.yaml; default "template.yaml"
+	Parameters map[string]string // template parameter overrides
+	Addr       string            // HTTP API address; default 127.0.0.1:3000
+	RunDir     string            // builds and checkpoints; default .run/dev next to the template
+	Shards     int               // shards of a stream the template makes on-demand; default 1
+	HTTPPool   int               // execution environments per HTTP function; default 4
+	RIE        string            // aws-lambda-rie; default $(go env GOPATH)/bin/aws-lambda-rie
+	PollEvery  time.Duration     // how often caught-up pollers poll; default 1s, as Lambda
+	Log        *slog.Logger
+	Out        io.Writer // what runs where, and one line per invocation; default os.Stdout
+}
+
+func (o *Options) setDefaults() error {
+	if o.Template == "" {
+		o.Template = "template.yaml"
+	}
+	if o.Addr == "" {
+		o.Addr = "127.0.0.1:3000"
+	}
+	if o.RunDir == "" {
+		o.RunDir = filepath.Join(filepath.Dir(o.Template), ".run", "dev")
+	}
+	if o.Shards <= 0 {
+		o.Shards = 1
+	}
+	if o.HTTPPool <= 0 {
+		o.HTTPPool = 4
+	}
+	if o.PollEvery <= 0 {
+		o.PollEvery = time.Second
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.Out == nil {
+		o.Out = os.Stdout
+	}
+	if o.RIE == "" {
+		gopath := os.Getenv("GOPATH")
+		if gopath == "" {
+			home, _ := os.UserHomeDir()
+			gopath = filepath.Join(home, "go")
+		}
+		o.RIE = filepath.Join(gopath, "bin", "aws-lambda-rie")
+	}
+	if _, err := os.Stat(o.RIE); err != nil {
+		return fmt.Errorf("the Lambda Runtime Interface Emulator is not at %s: run make dev, which installs it (%w)", o.RIE, err)
+	}
+	return nil
+}
+
+// Runtime is a running local flowbus.
+type Runtime struct {
+	opts      Options
+	tpl       *template.Template
+	functions map[string]*lambdarun.Function
+	server    *http.Server
+	listener  net.Listener
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	outMu     sync.Mutex
+	mappings  []*esm.Mapping
+	lambda    *lambdaAPI
+	QueueURLs map[string]string // by logical id
+}
+
+// Start brings everything up. Close stops it.
+func Start(ctx context.Context, opts Options) (*Runtime, error) {
+	if err := opts.setDefaults(); err != nil {
+		return nil, err
+	}
+	tpl, err := template.Load(opts.Template, opts.Parameters)
+	if err != nil {
+		return nil, err
+	}
+	awsCfg, err := config.AWS(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r := &Runtime{opts: opts, tpl: tpl, functions: map[string]*lambdarun.Function{}, QueueURLs: map[string]string{}}
+	ok := false
+	defer func() {
+		if !ok {
+			r.Close()
+		}
+	}()
+	if err := r.provision(ctx, awsCfg); err != nil {
+		return nil, err
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	// Functions reach each other through the local Lambda API: the
+	// emulator processes get AWS_ENDPOINT_URL_* from this environment.
+	if err := r.startLambdaAPI(runCtx); err != nil {
+		return nil, err
+	}
+	if err := os.Setenv("AWS_ENDPOINT_URL_LAMBDA", r.lambda.url()); err != nil {
+		return nil, err
+	}
+	r.printf("lambda  invoke API        %s", r.lambda.url())
+	if err := r.startFunctions(ctx); err != nil {
+		return nil, err
+	}
+	if err := r.startMappings(runCtx, awsCfg); err != nil {
+		return nil, err
+	}
+	if err := r.startHTTP(); err != nil {
+		return nil, err
+	}
+	ok = true
+	return r, nil
+}
+
+// URL is the base URL of the HTTP API.
+func (r *Runtime) URL() string { return "http://" + r.listener.Addr().String() }
+
+// Template is the template the runtime runs.
+func (r *Runtime) Template() *template.Template { return r.tpl }
+
+func (r *Runtime) printf(format string, args ...any) {
+	r.outMu.Lock()
+	defer r.outMu.Unlock()
+	fmt.Fprintf(r.opts.Out, format+"\n", args...)
+}
+
+// provision creates what the template declares, idempotently.
+func (r *Runtime) provision(ctx context.Context, cfg aws.Config) error {
+	kc := kinesis.NewFromConfig(cfg)
+	for _, id := range sortedKeys(r.tpl.Streams) {
+		s := r.tpl.Streams[id]
+		shards := s.Shards
+		if shards == 0 {
+			shards = r.opts.Shards
+		}
+		if _, err := bus.CreateStream(ctx, kc, s.Name, int32(shards)); err != nil {
+			return err
+		}
+		r.printf("stream  %-16s %s (%d shard(s))", id, s.Name, shards)
+	}
+	db := dynamodb.NewFromConfig(cfg)
+	for _, id := range sortedKeys(r.tpl.Tables) {
+		if err := dynamostore.CreateTable(ctx, db, r.tpl.Tables[id].Name); err != nil {
+			return err
+		}
+		r.printf("table   %-16s %s", id, r.tpl.Tables[id].Name)
+	}
+	if len(r.tpl.Queues) > 0 {
+		qc := sqs.NewFromConfig(cfg)
+		for _, id := range sortedKeys(r.tpl.Queues) {
+			out, err := qc.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(r.tpl.Queues[id].Name)})
+			if err != nil {
+				return fmt.Errorf("create queue %s: %w", r.tpl.Queues[id].Name, err)
+			}
+			r.QueueURLs[id] = aws.ToString(out.QueueUrl)
+			r.printf("queue   %-16s %s", id, r.QueueURLs[id])
+		}
+	}
+	return nil
+}
+
+// startFunctions builds each function's bootstrap and starts its pool of
+// emulated execution environments.
+func (r *Runtime) startFunctions(ctx context.Context) error {
+	root := filepath.Dir(r.opts.Template)
+	for _, id := range sortedKeys(r.tpl.Functions) {
+		fn := r.tpl.Functions[id]
+		bootstrap, err := lambdarun.Build(ctx, filepath.Join(root, fn.CodeURI), filepath.Join(r.opts.RunDir, "build", id))
+		if err != nil {
+			return fmt.Errorf("build %s: %w", id, err)
+		}
+		pool := r.opts.HTTPPool
+		for _, k := range fn.Kinesis {
+			pool = max(pool, k.ParallelizationFactor*r.shardsOf(k.Stream))
+		}
+		f, err := lambdarun.Start(ctx, lambdarun.Spec{
+			Name: id, Bootstrap: bootstrap, Env: fn.Env, MemoryMB: fn.MemoryMB, Timeout: fn.Timeout, PoolSize: pool, RIE: r.opts.RIE,
+		}, r.opts.Log.With("function", id))
+		if err != nil {
+			return fmt.Errorf("start %s: %w", id, err)
+		}
+		r.functions[id] = f
+		r.printf("lambda  %-16s %s, %d MB, %s timeout, %d environment(s) under RIE", id, fn.CodeURI, fn.MemoryMB, fn.Timeout, pool)
+	}
+	return nil
+}
+
+func (r *Runtime) shardsOf(stream string) int {
+	if s, ok := r.tpl.Streams[stream]; ok && s.Shards > 0 {
+		return s.Shards
+	}
+	return r.opts.Shards
+}
+
+// esmInvoker adapts a function to what an event source mapping calls.
+type esmInvoker struct{ fn *lambdarun.Function }
+
+func (i esmInvoker) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	res, err := i.fn.Invoke(ctx, payload)
+	if err != nil {
+		return nil, err
+	}
+	if res.FunctionError != "" {
+		return res.Payload, &esm.FunctionError{Type: res.FunctionError, Message: strings.TrimSpace(string(res.Payload))}
+	}
+	return res.Payload, nil
+}
+
+// startMappings runs every Kinesis event source mapping of the template.
+func (r *Runtime) startMappings(ctx context.Context, cfg aws.Config) error {
+	kc := kinesis.NewFromConfig(cfg)
+	var qc *sqs.Client
+	cp, err := esm.OpenFileCheckpoints(filepath.Join(r.opts.RunDir, "checkpoints.json"))
+	if err != nil {
+		return err
+	}
+	for _, id := range sortedKeys(r.tpl.Functions) {
+		for _, k := range r.tpl.Functions[id].Kinesis {
+			stream := r.tpl.Streams[k.Stream]
+			var dest esm.Destination
+			if k.OnFailure != "" {
+				if qc == nil {
+					qc = sqs.NewFromConfig(cfg)
+				}
+				dest = esm.NewSQSDestination(qc, r.QueueURLs[k.OnFailure])
+			}
+			m, err := esm.New(esm.Config{
+				FunctionName: id, StreamName: stream.ARN(), BatchSize: k.BatchSize, MaximumBatchingWindow: k.MaximumBatchingWindow,
+				ParallelizationFactor: k.ParallelizationFactor, StartingPosition: k.StartingPosition,
+				BisectBatchOnFunctionError: k.BisectOnFunctionError, MaximumRetryAttempts: k.MaximumRetryAttempts,
+				MaximumRecordAge: k.MaximumRecordAge, ReportBatchItemFailures: k.ReportBatchItemFailures,
+				FilterCriteria: k.FilterPatterns, Enabled: k.Enabled, PollInterval: r.opts.PollEvery,
+			}, kc, esmInvoker{r.functions[id]}, dest, cp, r.opts.Log.With("function", id, "event", k.Name))
+			if err != nil {
+				return fmt.Errorf("%s event %s: %w", id, k.Name, err)
+			}
+			m.OnInvoke(func(rep esm.Report) {
+				r.printf("invoke  %-16s %-22s %4d records %8s  %s", rep.Function, rep.Shard, rep.Records, rep.Duration.Round(time.Millisecond), rep.Result)
+			})
+			r.mappings = append(r.mappings, m)
+			r.wg.Add(1)
+			go func() {
+				defer r.wg.Done()
+				if err := m.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+					r.printf("mapping %s/%s stopped: %v", id, k.Name, err)
+				}
+			}()
+			r.printf("esm     %-16s %s → %s, batch %d, window %s, parallelization %d", id+"/"+k.Name, stream.Name, id, k.BatchSize, k.MaximumBatchingWindow, k.ParallelizationFactor)
+		}
+	}
+	return nil
+}
+
+// loggingInvoker prints one line per HTTP invocation.
+type loggingInvoker struct {
+	r  *Runtime
+	id string
+	fn *lambdarun.Function
+}
+
+func (l loggingInvoker) Invoke(ctx context.Context, payload []byte) (lambdarun.Result, error) {
+	res, err := l.fn.Invoke(ctx, payload)
+	result := "ok"
+	switch {
+	case err != nil:
+		result = "error: " + err.Error()
+	case res.FunctionError != "":
+		result = "function error: " + res.FunctionError
+	}
+	l.r.printf("invoke  %-16s %-22s %4s         %8s  %s", l.id, "http", "", res.Duration.Round(time.Millisecond), result)
+	return res, err
+}
+
+func (r *Runtime) startHTTP() error {
+	var routes []httpapi.Route
+	for _, rt := range r.tpl.Routes {
+		routes = append(routes, httpapi.Route{Method: rt.Method, Path: rt.Path, FunctionName: rt.Function,
+			Function: loggingInvoker{r: r, id: rt.Function, fn: r.functions[rt.Function]}})
+	}
+	h, err := httpapi.New(routes, r.opts.Log)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", r.opts.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", r.opts.Addr, err)
+	}
+	r.listener = ln
+	r.server = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		if err := r.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			r.printf("http api stopped: %v", err)
+		}
+	}()
+	for _, rt := range r.tpl.Routes {
+		r.printf("route   %-6s %-34s → %s", rt.Method, r.URL()+rt.Path, rt.Function)
+	}
+	return nil
+}
+
+// Close stops the mappings, the HTTP API and every emulator process.
+func (r *Runtime) Close() error {
+	if r.cancel != nil {
+		r.cancel()
+	}
+	for _, s := range []*http.Server{r.server, r.lambdaServer()} {
+		if s != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = s.Shutdown(ctx)
+			cancel()
+		}
+	}
+	r.wg.Wait()
+	var errs []error
+	for _, f := range r.functions {
+		errs = append(errs, f.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func (r *Runtime) lambdaServer() *http.Server {
+	if r.lambda == nil {
+		return nil
+	}
+	return r.lambda.server
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

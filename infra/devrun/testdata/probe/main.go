@@ -1,0 +1,66 @@
+// Command probe is a test consumer for the local runtime's event source
+// mapping. It handles a batch in order and writes each handled record's
+// partition key and sequence number to $PROBE_LOG. An event of type
+// probe.fail-once is reported as a batch item failure the first time it is
+// seen (handling stops there, as flowbus's consumer stops a workflow); an
+// event of type probe.poison makes the whole invocation fail, every time.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
+)
+
+func main() {
+	lambda.Start(handle)
+}
+
+func handle(_ context.Context, ev events.KinesisEvent) (events.KinesisEventResponse, error) {
+	logPath, stateDir := os.Getenv("PROBE_LOG"), os.Getenv("PROBE_STATE")
+	var resp events.KinesisEventResponse
+	for _, r := range ev.Records {
+		var e struct {
+			Type string `json:"type"`
+			ID   string `json:"id"`
+		}
+		// Records hold one event or a batch; the probe only looks at the first.
+		data := r.Kinesis.Data
+		if len(data) > 0 && data[0] == '[' {
+			var batch []json.RawMessage
+			if err := json.Unmarshal(data, &batch); err == nil && len(batch) > 0 {
+				data = batch[0]
+			}
+		}
+		_ = json.Unmarshal(data, &e)
+		switch e.Type {
+		case "probe.poison":
+			return resp, errors.New("poison record " + r.Kinesis.SequenceNumber)
+		case "probe.fail-once":
+			marker := filepath.Join(stateDir, e.ID)
+			if _, err := os.Stat(marker); errors.Is(err, os.ErrNotExist) {
+				if err := os.WriteFile(marker, nil, 0o644); err != nil {
+					return resp, err
+				}
+				resp.BatchItemFailures = []events.KinesisBatchItemFailure{{ItemIdentifier: r.Kinesis.SequenceNumber}}
+				return resp, nil
+			}
+		}
+		f, err := os.OpenFile(logPath, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
+			return resp, err
+		}
+		_, err = fmt.Fprintf(f, "%s %s %s\n", r.Kinesis.PartitionKey, r.Kinesis.SequenceNumber, e.ID)
+		f.Close()
+		if err != nil {
+			return resp, err
+		}
+	}
+	return resp, nil
+}
