@@ -80,16 +80,21 @@ provision:
 
 ## dev: run flowbus locally from template.yaml (engines, functions under RIE, HTTP API on :3000, Kinesis mappings)
 dev: rie
+	@$(GO) build -o .run/bin/dev ./infra/cmd/dev
 	@$(ENGINES) start >/dev/null
 	@trap '$(ENGINES) stop >/dev/null' EXIT; \
 	. localstack/.run/env; \
-	$(GO) run ./infra/cmd/dev $(DEV_FLAGS)
+	.run/bin/dev $(DEV_FLAGS) || [ $$? -eq 130 ]
 
 ## invoke: run one function once, as sam local invoke does: make invoke FN=publish EVENT=events/publish.json
+## (starts the engines for the call unless they already run)
 invoke: rie
 	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=<function> EVENT=<file>" >&2; exit 2; }
-	@if [ -f localstack/.run/env ]; then . localstack/.run/env; fi; \
-	$(GO) run ./infra/cmd/invoke -fn $(FN) -event $(EVENT)
+	@$(GO) build -o .run/bin/invoke ./infra/cmd/invoke
+	@if $(ENGINES) status >/dev/null 2>&1; then started=; else $(ENGINES) start >/dev/null; started=1; fi; \
+	trap 'if [ -n "$$started" ]; then $(ENGINES) stop >/dev/null; fi' EXIT; \
+	. localstack/.run/env; \
+	.run/bin/invoke -fn $(FN) -event $(EVENT)
 
 clean:
 	rm -rf bin .aws-sam

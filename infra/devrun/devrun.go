@@ -158,37 +158,47 @@ func (r *Runtime) printf(format string, args ...any) {
 
 // provision creates what the template declares, idempotently.
 func (r *Runtime) provision(ctx context.Context, cfg aws.Config) error {
+	urls, err := Provision(ctx, cfg, r.tpl, r.opts.Shards, r.printf)
+	r.QueueURLs = urls
+	return err
+}
+
+// Provision creates the template's streams, tables and queues on the
+// endpoints cfg points at, unless they exist, and returns the queues' URLs
+// by logical id. shards is used for streams the template makes on-demand.
+func Provision(ctx context.Context, cfg aws.Config, tpl *template.Template, shards int, printf func(string, ...any)) (map[string]string, error) {
 	kc := kinesis.NewFromConfig(cfg)
-	for _, id := range sortedKeys(r.tpl.Streams) {
-		s := r.tpl.Streams[id]
-		shards := s.Shards
-		if shards == 0 {
-			shards = r.opts.Shards
+	for _, id := range sortedKeys(tpl.Streams) {
+		s := tpl.Streams[id]
+		n := s.Shards
+		if n == 0 {
+			n = max(shards, 1)
 		}
-		if _, err := bus.CreateStream(ctx, kc, s.Name, int32(shards)); err != nil {
-			return err
+		if _, err := bus.CreateStream(ctx, kc, s.Name, int32(n)); err != nil {
+			return nil, err
 		}
-		r.printf("stream  %-16s %s (%d shard(s))", id, s.Name, shards)
+		printf("stream  %-16s %s (%d shard(s))", id, s.Name, n)
 	}
 	db := dynamodb.NewFromConfig(cfg)
-	for _, id := range sortedKeys(r.tpl.Tables) {
-		if err := dynamostore.CreateTable(ctx, db, r.tpl.Tables[id].Name); err != nil {
-			return err
+	for _, id := range sortedKeys(tpl.Tables) {
+		if err := dynamostore.CreateTable(ctx, db, tpl.Tables[id].Name); err != nil {
+			return nil, err
 		}
-		r.printf("table   %-16s %s", id, r.tpl.Tables[id].Name)
+		printf("table   %-16s %s", id, tpl.Tables[id].Name)
 	}
-	if len(r.tpl.Queues) > 0 {
+	urls := map[string]string{}
+	if len(tpl.Queues) > 0 {
 		qc := sqs.NewFromConfig(cfg)
-		for _, id := range sortedKeys(r.tpl.Queues) {
-			out, err := qc.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(r.tpl.Queues[id].Name)})
+		for _, id := range sortedKeys(tpl.Queues) {
+			out, err := qc.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(tpl.Queues[id].Name)})
 			if err != nil {
-				return fmt.Errorf("create queue %s: %w", r.tpl.Queues[id].Name, err)
+				return nil, fmt.Errorf("create queue %s: %w", tpl.Queues[id].Name, err)
 			}
-			r.QueueURLs[id] = aws.ToString(out.QueueUrl)
-			r.printf("queue   %-16s %s", id, r.QueueURLs[id])
+			urls[id] = aws.ToString(out.QueueUrl)
+			printf("queue   %-16s %s", id, urls[id])
 		}
 	}
-	return nil
+	return urls, nil
 }
 
 // startFunctions builds each function's bootstrap and starts its pool of

@@ -18,8 +18,10 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/flowbus/flowbus/infra/devrun"
 	"github.com/flowbus/flowbus/infra/lambdarun"
 	"github.com/flowbus/flowbus/infra/template"
+	"github.com/flowbus/flowbus/shared/config"
 )
 
 func main() {
@@ -56,6 +58,14 @@ func run() error {
 		return fmt.Errorf("read event: %w", err)
 	}
 	ctx := context.Background()
+	// Like sam local invoke against LocalStack, but the template's resources
+	// are created first (idempotently), so the function finds them.
+	if awsCfg, err := config.AWS(ctx); err == nil {
+		quiet := func(string, ...any) {}
+		if _, err := devrun.Provision(ctx, awsCfg, tpl, 1, quiet); err != nil {
+			return err
+		}
+	}
 	dir, err := os.MkdirTemp("", "flowbus-invoke-")
 	if err != nil {
 		return err
@@ -76,9 +86,11 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	os.Stderr.Write(res.Logs)
+	os.Stderr.Write(res.Logs) // START, the function's output, END, REPORT
 	fmt.Println(string(res.Payload))
-	fmt.Fprintln(os.Stderr, res.Report)
+	if !strings.Contains(string(res.Logs), "REPORT") {
+		fmt.Fprintln(os.Stderr, res.Report)
+	}
 	if res.FunctionError != "" {
 		return fmt.Errorf("function error: %s", res.FunctionError)
 	}
