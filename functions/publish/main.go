@@ -35,7 +35,7 @@ func run() error {
 	}
 	log := logging.New(cfg.LogLevel, "publish")
 	pub := bus.NewPublisher(kinesis.NewFromConfig(awsCfg), cfg.Stream, bus.Options{})
-	h := &handler{svc: ingest.New(pub, cfg.MaxBatch, cfg.DefaultSource, schema.Default()), maxBody: cfg.MaxBodyBytes, log: log}
+	h := &handler{svc: ingest.New(pub, cfg.MaxBatch, cfg.DefaultSource, schema.Default(schema.PolicyFor(cfg.RejectUnknown))), maxBody: cfg.MaxBodyBytes, log: log}
 	lambda.Start(h.Handle)
 	return nil
 }

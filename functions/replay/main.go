@@ -64,7 +64,7 @@ func run() error {
 		return p
 	}}
 	log := logging.New(cfg.LogLevel, "replay")
-	h := &handler{store: store, schemas: schema.Default(), records: records, runner: runner,
+	h := &handler{store: store, schemas: schema.Default(schema.PolicyFor(cfg.RejectUnknown)), records: records, runner: runner,
 		continuer: replay.NewContinuer(awsCfg, self), log: log}
 	lambda.Start(invoker{h: h, api: lambda.NewHandler(h.Handle).Invoke, log: log})
 	return nil

@@ -24,6 +24,7 @@ const (
 	EnvMaxBatch      = "FLOWBUS_MAX_BATCH"      // most events per publish request
 	EnvDefaultSource = "FLOWBUS_DEFAULT_SOURCE" // source of simple-shape events that name none
 	EnvLogLevel      = "FLOWBUS_LOG_LEVEL"      // debug, info, warn, error
+	EnvUnknownTypes  = "FLOWBUS_UNKNOWN_TYPES"  // accept or reject events of types no schema is registered for
 )
 
 // Limits a deployment may lower but not raise.
@@ -41,6 +42,7 @@ type Config struct {
 	MaxBatch      int
 	DefaultSource string
 	LogLevel      string
+	RejectUnknown bool // refuse events of types the schema registry does not know
 }
 
 // Needs says which resources a function uses, so Validate asks only for those.
@@ -51,13 +53,21 @@ type Needs struct {
 // Load reads the environment and applies defaults. It reports every problem
 // at once.
 func Load(needs Needs) (Config, error) {
+	var errsUnknown error
 	c := Config{
 		Stream:        os.Getenv(EnvStream),
 		Table:         os.Getenv(EnvTable),
 		DefaultSource: envOr(EnvDefaultSource, event.DefaultSource),
 		LogLevel:      envOr(EnvLogLevel, "info"),
 	}
-	var errs []error
+	switch v := envOr(EnvUnknownTypes, "accept"); v {
+	case "accept":
+	case "reject":
+		c.RejectUnknown = true
+	default:
+		errsUnknown = fmt.Errorf("%s is %q, want accept or reject", EnvUnknownTypes, v)
+	}
+	errs := []error{errsUnknown}
 	var err error
 	if c.MaxBodyBytes, err = envInt(EnvMaxBodyBytes, DefaultBodyBytes); err != nil {
 		errs = append(errs, err)

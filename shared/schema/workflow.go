@@ -38,8 +38,17 @@ func upcastWorkflowV1(data json.RawMessage) (json.RawMessage, error) {
 	return json.RawMessage(`{"status":"unknown","upcast_from":1}`), nil
 }
 
-// Default is the registry flowbus's functions use. Register your types and
-// versions here; types without a schema are accepted as they are.
-func Default() *Registry {
-	return NewRegistry(AcceptUnknown)
+// Default is the registry flowbus's functions use, with the given policy for
+// types no schema is registered for (FLOWBUS_UNKNOWN_TYPES). Register your
+// types and versions here.
+func Default(unknown UnknownPolicy) *Registry {
+	return NewRegistry(unknown)
+}
+
+// PolicyFor returns RejectUnknown when reject is set, AcceptUnknown otherwise.
+func PolicyFor(reject bool) UnknownPolicy {
+	if reject {
+		return RejectUnknown
+	}
+	return AcceptUnknown
 }

@@ -1,0 +1,54 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestLoadReportsEveryProblem(t *testing.T) {
+	t.Setenv(EnvMaxBatch, "900")
+	t.Setenv(EnvMaxBodyBytes, "x")
+	t.Setenv(EnvLogLevel, "loud")
+	t.Setenv(EnvUnknownTypes, "maybe")
+	t.Setenv(EnvStream, "")
+	_, err := Load(Needs{Stream: true})
+	if err == nil {
+		t.Fatal("Load accepted a bad environment")
+	}
+	for _, want := range []string{EnvMaxBatch, EnvMaxBodyBytes, EnvLogLevel, EnvUnknownTypes, EnvStream} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %s", err, want)
+		}
+	}
+}
+
+func TestLoadDefaults(t *testing.T) {
+	t.Setenv(EnvTable, "t")
+	t.Setenv(EnvUnknownTypes, "reject")
+	c, err := Load(Needs{Table: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MaxBatch != MaxBatchLimit || c.MaxBodyBytes != DefaultBodyBytes || c.LogLevel != "info" || !c.RejectUnknown {
+		t.Errorf("config %+v", c)
+	}
+}
+
+func TestAWSFromTheEnvironment(t *testing.T) {
+	t.Setenv("AWS_REGION", "eu-west-1")
+	t.Setenv("AWS_ACCESS_KEY_ID", "k")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "s")
+	t.Setenv("AWS_ENDPOINT_URL_KINESIS", "http://127.0.0.1:1")
+	cfg, err := AWS(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, found, _ := envEndpoints{}.GetServiceBaseEndpoint(t.Context(), "Kinesis")
+	if cfg.Region != "eu-west-1" || !found || ep != "http://127.0.0.1:1" {
+		t.Errorf("region %s, kinesis endpoint %q %v", cfg.Region, ep, found)
+	}
+	t.Setenv("AWS_ACCESS_KEY_ID", "")
+	if _, err := AWS(t.Context()); err == nil {
+		t.Error("AWS without credentials did not fail")
+	}
+}
