@@ -1,6 +1,7 @@
 // Command probe is a test consumer for the local runtime's event source
 // mapping. It handles a batch in order and writes each handled record's
-// partition key and sequence number to $PROBE_LOG. An event of type
+// partition key, sequence number, event id and replay id if any to
+// $PROBE_LOG. An event of type
 // probe.fail-once is reported as a batch item failure the first time it is
 // seen (handling stops there, as flowbus's consumer stops a workflow); an
 // event of type probe.poison makes the whole invocation fail, every time.
@@ -27,8 +28,9 @@ func handle(_ context.Context, ev events.KinesisEvent) (events.KinesisEventRespo
 	var resp events.KinesisEventResponse
 	for _, r := range ev.Records {
 		var e struct {
-			Type string `json:"type"`
-			ID   string `json:"id"`
+			Type     string `json:"type"`
+			ID       string `json:"id"`
+			ReplayID string `json:"replayid"`
 		}
 		// Records hold one event or a batch; the probe only looks at the first.
 		data := r.Kinesis.Data
@@ -56,7 +58,11 @@ func handle(_ context.Context, ev events.KinesisEvent) (events.KinesisEventRespo
 		if err != nil {
 			return resp, err
 		}
-		_, err = fmt.Fprintf(f, "%s %s %s\n", r.Kinesis.PartitionKey, r.Kinesis.SequenceNumber, e.ID)
+		line := fmt.Sprintf("%s %s %s", r.Kinesis.PartitionKey, r.Kinesis.SequenceNumber, e.ID)
+		if e.ReplayID != "" {
+			line += " replay=" + e.ReplayID
+		}
+		_, err = fmt.Fprintln(f, line)
 		f.Close()
 		if err != nil {
 			return resp, err
