@@ -35,7 +35,7 @@ func (r *recorder) Publish(_ context.Context, evs []*event.Event) []bus.Result {
 }
 
 func newHandler(pub ingest.Publisher) lambda.Handler {
-	h := &handler{svc: ingest.New(pub, 500, event.DefaultSource, schema.Default(schema.AcceptUnknown)), maxBody: 1 << 20, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	h := &handler{svc: ingest.New(pub, 500, event.DefaultSource, schema.NewRegistry(schema.AcceptUnknown)), maxBody: 1 << 20, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	return lambda.NewHandler(h.Handle)
 }
 

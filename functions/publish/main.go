@@ -33,9 +33,13 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	schemas, err := schema.Default(schema.PolicyFor(cfg.RejectUnknown), cfg.Schemas...)
+	if err != nil {
+		return err
+	}
 	log := logging.New(cfg.LogLevel, "publish")
 	pub := bus.NewPublisher(kinesis.NewFromConfig(awsCfg), cfg.Stream, bus.Options{})
-	h := &handler{svc: ingest.New(pub, cfg.MaxBatch, cfg.DefaultSource, schema.Default(schema.PolicyFor(cfg.RejectUnknown))), maxBody: cfg.MaxBodyBytes, log: log}
+	h := &handler{svc: ingest.New(pub, cfg.MaxBatch, cfg.DefaultSource, schemas), maxBody: cfg.MaxBodyBytes, log: log}
 	lambda.Start(h.Handle)
 	return nil
 }

@@ -63,8 +63,12 @@ func run() error {
 		publishers[stream] = p
 		return p
 	}}
+	schemas, err := schema.Default(schema.PolicyFor(cfg.RejectUnknown), cfg.Schemas...)
+	if err != nil {
+		return err
+	}
 	log := logging.New(cfg.LogLevel, "replay")
-	h := &handler{store: store, schemas: schema.Default(schema.PolicyFor(cfg.RejectUnknown)), records: records, runner: runner,
+	h := &handler{store: store, schemas: schemas, records: records, runner: runner,
 		continuer: replay.NewContinuer(awsCfg, self), log: log}
 	lambda.Start(invoker{h: h, api: lambda.NewHandler(h.Handle).Invoke, log: log})
 	return nil

@@ -30,7 +30,7 @@ func replayHandler(t *testing.T, workflows int) (*handler, *queued, func() int) 
 	pub := bus.NewPublisher(kc, stream, bus.Options{})
 	records := replay.NewRecords(db, table)
 	q := &queued{}
-	h := &handler{store: store, schemas: schema.Default(schema.AcceptUnknown), records: records, continuer: q, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	h := &handler{store: store, schemas: schema.NewRegistry(schema.AcceptUnknown), records: records, continuer: q, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		runner: &replay.Runner{Records: records, Source: store, PageSize: 10, Publishers: func(string) replay.Publisher { return pub }}}
 	onStream := func() int {
 		_, _, recs := testenv.ReadShard(t, kc, stream)

@@ -25,6 +25,7 @@ const (
 	EnvDefaultSource = "FLOWBUS_DEFAULT_SOURCE" // source of simple-shape events that name none
 	EnvLogLevel      = "FLOWBUS_LOG_LEVEL"      // debug, info, warn, error
 	EnvUnknownTypes  = "FLOWBUS_UNKNOWN_TYPES"  // accept or reject events of types no schema is registered for
+	EnvSchemas       = "FLOWBUS_SCHEMAS"        // built-in schema sets to register, comma-separated (workflow-events)
 )
 
 // Limits a deployment may lower but not raise.
@@ -42,7 +43,8 @@ type Config struct {
 	MaxBatch      int
 	DefaultSource string
 	LogLevel      string
-	RejectUnknown bool // refuse events of types the schema registry does not know
+	RejectUnknown bool     // refuse events of types the schema registry does not know
+	Schemas       []string // built-in schema sets to register
 }
 
 // Needs says which resources a function uses, so Validate asks only for those.
@@ -66,6 +68,9 @@ func Load(needs Needs) (Config, error) {
 		c.RejectUnknown = true
 	default:
 		errsUnknown = fmt.Errorf("%s is %q, want accept or reject", EnvUnknownTypes, v)
+	}
+	if v := os.Getenv(EnvSchemas); v != "" {
+		c.Schemas = strings.Split(v, ",")
 	}
 	errs := []error{errsUnknown}
 	var err error

@@ -3,6 +3,7 @@ package schema
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 )
 
 // The design note's two versions of a workflow event
@@ -38,11 +39,25 @@ func upcastWorkflowV1(data json.RawMessage) (json.RawMessage, error) {
 	return json.RawMessage(`{"status":"unknown","upcast_from":1}`), nil
 }
 
+// Sets are the built-in schema sets a deployment can switch on by name
+// (FLOWBUS_SCHEMAS).
+var Sets = map[string]func(*Registry){
+	"workflow-events": RegisterWorkflowEvents,
+}
+
 // Default is the registry flowbus's functions use, with the given policy for
-// types no schema is registered for (FLOWBUS_UNKNOWN_TYPES). Register your
-// types and versions here.
-func Default(unknown UnknownPolicy) *Registry {
-	return NewRegistry(unknown)
+// types no schema is registered for (FLOWBUS_UNKNOWN_TYPES) and the named
+// built-in sets (FLOWBUS_SCHEMAS). Register your own types and versions here.
+func Default(unknown UnknownPolicy, sets ...string) (*Registry, error) {
+	r := NewRegistry(unknown)
+	for _, name := range sets {
+		register, ok := Sets[strings.TrimSpace(name)]
+		if !ok {
+			return nil, fmt.Errorf("no built-in schema set %q", name)
+		}
+		register(r)
+	}
+	return r, nil
 }
 
 // PolicyFor returns RejectUnknown when reject is set, AcceptUnknown otherwise.
