@@ -15,6 +15,7 @@ import (
 	"github.com/flowbus/flowbus/shared/consumer"
 	"github.com/flowbus/flowbus/shared/dynamostore"
 	"github.com/flowbus/flowbus/shared/logging"
+	"github.com/flowbus/flowbus/shared/stats"
 )
 
 func main() {
@@ -34,7 +35,9 @@ func run() error {
 		return err
 	}
 	log := logging.New(cfg.LogLevel, "consume")
-	store := dynamostore.New(dynamodb.NewFromConfig(awsCfg), cfg.Table, dynamostore.Options{})
-	lambda.Start(&handler{consumer: consumer.New(store, log), log: log})
+	db := dynamodb.NewFromConfig(awsCfg)
+	store := dynamostore.New(db, cfg.Table, dynamostore.Options{})
+	c := consumer.New(store, log).WithStats(stats.NewRecorder(db, cfg.Table))
+	lambda.Start(&handler{consumer: c, log: log})
 	return nil
 }

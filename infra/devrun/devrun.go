@@ -39,8 +39,12 @@ type Options struct {
 	HTTPPool   int               // execution environments per HTTP function; default 4
 	RIE        string            // aws-lambda-rie; default $(go env GOPATH)/bin/aws-lambda-rie
 	PollEvery  time.Duration     // how often caught-up pollers poll; default 1s, as Lambda
-	Log        *slog.Logger
-	Out        io.Writer // what runs where, and one line per invocation; default os.Stdout
+	// ScheduleEvery, when set, replaces the period of every Schedule event
+	// (tests use it; the template's rate otherwise).
+	ScheduleEvery time.Duration
+	NoMappings    bool // run no event source mappings (a stopped consumer)
+	Log           *slog.Logger
+	Out           io.Writer // what runs where, and one line per invocation; default os.Stdout
 }
 
 func (o *Options) setDefaults() error {
@@ -134,9 +138,12 @@ func Start(ctx context.Context, opts Options) (*Runtime, error) {
 	if err := r.startFunctions(ctx); err != nil {
 		return nil, err
 	}
-	if err := r.startMappings(runCtx, awsCfg); err != nil {
-		return nil, err
+	if !opts.NoMappings {
+		if err := r.startMappings(runCtx, awsCfg); err != nil {
+			return nil, err
+		}
 	}
+	r.startSchedules(runCtx)
 	if err := r.startHTTP(); err != nil {
 		return nil, err
 	}
@@ -291,6 +298,58 @@ func (r *Runtime) startMappings(ctx context.Context, cfg aws.Config) error {
 		}
 	}
 	return nil
+}
+
+// startSchedules invokes each function's Schedule events at their rate, with
+// the event EventBridge sends.
+func (r *Runtime) startSchedules(ctx context.Context) {
+	for _, id := range sortedKeys(r.tpl.Functions) {
+		for _, sch := range r.tpl.Functions[id].Schedules {
+			every := sch.Every
+			if r.opts.ScheduleEvery > 0 {
+				every = r.opts.ScheduleEvery
+			}
+			r.printf("cron    %-16s %s (every %s)", id+"/"+sch.Name, sch.Expression, every)
+			r.wg.Add(1)
+			go func() {
+				defer r.wg.Done()
+				t := time.NewTicker(every)
+				defer t.Stop()
+				for {
+					select {
+					case <-ctx.Done():
+						return
+					case now := <-t.C:
+						if _, err := r.InvokeSchedule(ctx, id, sch.Name, now); err != nil && ctx.Err() == nil {
+							r.printf("invoke  %-16s %-22s failed: %v", id, "schedule", err)
+						}
+					}
+				}
+			}()
+		}
+	}
+}
+
+// InvokeSchedule invokes a function with the scheduled event of one of its
+// Schedule events, as EventBridge does at each tick.
+func (r *Runtime) InvokeSchedule(ctx context.Context, function, schedule string, now time.Time) (lambdarun.Result, error) {
+	fn, ok := r.functions[function]
+	if !ok {
+		return lambdarun.Result{}, fmt.Errorf("no function %s", function)
+	}
+	payload := fmt.Sprintf(`{"version":"0","id":"%d","detail-type":"Scheduled Event","source":"aws.events","account":"%s","time":"%s","region":"%s","resources":["arn:aws:events:%s:%s:rule/%s-%s"],"detail":{}}`,
+		now.UnixNano(), template.Account, now.UTC().Format(time.RFC3339), template.Region, template.Region, template.Account, function, schedule)
+	res, err := fn.Invoke(ctx, []byte(payload))
+	result := "ok"
+	switch {
+	case err != nil:
+		result = "error: " + err.Error()
+	case res.FunctionError != "":
+		result = "function error: " + res.FunctionError
+		err = fmt.Errorf("%s: %s", res.FunctionError, res.Payload)
+	}
+	r.printf("invoke  %-16s %-22s %4s         %8s  %s", function, "schedule", "", res.Duration.Round(time.Millisecond), result)
+	return res, err
 }
 
 // loggingInvoker prints one line per HTTP invocation.

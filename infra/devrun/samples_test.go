@@ -46,6 +46,7 @@ func TestSampleEvents(t *testing.T) {
 				RouteKey string            `json:"routeKey"`
 				Records  []json.RawMessage `json:"Records"`
 				Replay   string            `json:"flowbus_replay"`
+				Source   string            `json:"source"`
 			}
 			if err := json.Unmarshal(payload, &shape); err != nil {
 				t.Fatal(err)
@@ -58,6 +59,12 @@ func TestSampleEvents(t *testing.T) {
 				fn = "ConsumeFunction"
 			case shape.Replay != "":
 				fn = "ReplayFunction"
+			case shape.Source == "aws.events":
+				for id, f := range rt.Template().Functions {
+					if len(f.Schedules) > 0 {
+						fn = id
+					}
+				}
 			}
 			if fn == "" {
 				t.Fatalf("no function of the template takes this sample (route %q)", shape.RouteKey)

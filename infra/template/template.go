@@ -36,6 +36,14 @@ type Function struct {
 	MemoryMB  int
 	Timeout   time.Duration
 	Kinesis   []KinesisEvent
+	Schedules []Schedule
+}
+
+// Schedule is a Schedule (EventBridge) event of a function: rate(N unit).
+type Schedule struct {
+	Name       string
+	Expression string
+	Every      time.Duration
 }
 
 // Route is one HttpApi event of a function.
@@ -331,6 +339,13 @@ func function(id string, props, globals map[string]any, doc map[string]any) (*Fu
 			method, _ := p["Method"].(string)
 			path, _ := p["Path"].(string)
 			routes = append(routes, Route{Method: strings.ToUpper(method), Path: path, Function: id})
+		case "Schedule":
+			expr := str(p["Schedule"])
+			every, err := parseRate(expr)
+			if err != nil {
+				return nil, nil, fmt.Errorf("%s: Schedule event %s: %w", id, name, err)
+			}
+			f.Schedules = append(f.Schedules, Schedule{Name: name, Expression: expr, Every: every})
 		case "Kinesis":
 			k := KinesisEvent{
 				Name: name, StartingPosition: str(p["StartingPosition"]), BatchSize: asInt(p["BatchSize"], 100),
@@ -372,6 +387,30 @@ func function(id string, props, globals map[string]any, doc map[string]any) (*Fu
 		}
 	}
 	return f, routes, nil
+}
+
+// parseRate reads an EventBridge rate expression; cron expressions are not
+// run locally.
+func parseRate(expr string) (time.Duration, error) {
+	inner, ok := strings.CutPrefix(expr, "rate(")
+	inner, ok2 := strings.CutSuffix(inner, ")")
+	if !ok || !ok2 {
+		return 0, fmt.Errorf("%q: only rate(...) schedules run locally", expr)
+	}
+	n, unit, _ := strings.Cut(strings.TrimSpace(inner), " ")
+	v, err := strconv.Atoi(n)
+	if err != nil || v < 1 {
+		return 0, fmt.Errorf("%q: want rate(<positive number> <unit>)", expr)
+	}
+	switch strings.TrimSuffix(unit, "s") {
+	case "minute":
+		return time.Duration(v) * time.Minute, nil
+	case "hour":
+		return time.Duration(v) * time.Hour, nil
+	case "day":
+		return time.Duration(v) * 24 * time.Hour, nil
+	}
+	return 0, fmt.Errorf("%q: unit must be minute(s), hour(s) or day(s)", expr)
 }
 
 // logicalIDOfARN finds the resource whose local ARN is arn.

@@ -20,6 +20,7 @@ import (
 
 	"github.com/flowbus/flowbus/shared/bus"
 	"github.com/flowbus/flowbus/shared/dynamostore"
+	"github.com/flowbus/flowbus/shared/stats"
 )
 
 const templatePath = "../../template.yaml"
@@ -79,7 +80,7 @@ func TestGoformationReadsTheTemplate(t *testing.T) {
 		}
 	}
 	sort.Strings(names)
-	if diff := cmp.Diff([]string{"ConsumeFunction", "PublishFunction", "ReplayFunction"}, names); diff != "" {
+	if diff := cmp.Diff([]string{"ConsumeFunction", "MetricsFunction", "PublishFunction", "ReplayFunction"}, names); diff != "" {
 		t.Errorf("functions (-want +got):\n%s", diff)
 	}
 	doc, err := Resolve(raw, nil)
@@ -290,6 +291,7 @@ func TestPoliciesAreLeastPrivilege(t *testing.T) {
 	want := map[string][]string{
 		"PublishFunction": append(methods("kinesis", (*bus.KinesisAPI)(nil)), logs...),
 		"ConsumeFunction": append(append(append(methods("dynamodb", (*dynamostore.API)(nil)), esm...), "sqs:SendMessage"), logs...),
+		"MetricsFunction": append(append(methods("dynamodb", (*stats.ReadAPI)(nil)), methods("kinesis", (*stats.KinesisAPI)(nil))...), logs...),
 		"ReplayFunction": append(append(append(
 			[]string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:Scan"}, // Store.Read, Records, ScanEvents
 			methods("kinesis", (*bus.KinesisAPI)(nil))...), "lambda:InvokeFunction"), logs...),

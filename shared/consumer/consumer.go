@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/flowbus/flowbus/shared/event"
 	"github.com/flowbus/flowbus/shared/eventstore"
 	"github.com/flowbus/flowbus/shared/kinesisevent"
+	"github.com/flowbus/flowbus/shared/metrics"
+	"github.com/flowbus/flowbus/shared/stats"
 )
 
 // DefaultConcurrency is how many workflows of one batch are stored at once.
@@ -29,16 +32,30 @@ type Stats struct {
 	Replayed   int // replayed events seen: already stored, never stored again
 }
 
+// StatsRecorder takes one batch's figures.
+type StatsRecorder interface {
+	RecordBatch(ctx context.Context, b stats.Batch) error
+}
+
 // Consumer stores batches. Build it once per cold start.
 type Consumer struct {
 	store       eventstore.Store
+	stats       StatsRecorder
 	concurrency int
 	log         *slog.Logger
+	now         func() time.Time
 }
 
 // New returns a consumer writing to store.
 func New(store eventstore.Store, log *slog.Logger) *Consumer {
-	return &Consumer{store: store, concurrency: DefaultConcurrency, log: log}
+	return &Consumer{store: store, concurrency: DefaultConcurrency, log: log, now: time.Now}
+}
+
+// WithStats makes the consumer write each batch's figures to r, once per
+// batch.
+func (c *Consumer) WithStats(r StatsRecorder) *Consumer {
+	c.stats = r
+	return c
 }
 
 // group is one workflow's share of a batch, in stream order.
@@ -46,6 +63,7 @@ type group struct {
 	key      string
 	firstSeq string // Kinesis sequence number of its first record in the batch
 	in       []eventstore.Incoming
+	minutes  []int64 // for each entry, the minute its record reached the stream
 }
 
 // Decode turns record data into the store's entries. It never fails: what
@@ -95,6 +113,7 @@ func (c *Consumer) Handle(ctx context.Context, records []kinesisevent.Record) (e
 	var groups []*group
 	byKey := make(map[string]*group)
 	intern := event.NewInterner()
+	published := map[int64]int{} // events by the minute their record reached the stream
 	for _, r := range records {
 		g := byKey[r.PartitionKey]
 		if g == nil {
@@ -104,11 +123,16 @@ func (c *Consumer) Handle(ctx context.Context, records []kinesisevent.Record) (e
 		}
 		in, replayed := Decode(r, intern)
 		g.in = append(g.in, in...)
+		for range in {
+			g.minutes = append(g.minutes, r.ArrivalTime.Unix()/60)
+		}
 		st.Replayed += replayed
 	}
 
 	var mu sync.Mutex
 	var failures []events.KinesisBatchItemFailure
+	var sizes []stats.WorkflowSize
+	latency := &metrics.Sketch{}
 	sem := make(chan struct{}, c.concurrency)
 	var wg sync.WaitGroup
 	for _, g := range groups {
@@ -131,11 +155,44 @@ func (c *Consumer) Handle(ctx context.Context, records []kinesisevent.Record) (e
 			st.Duplicates += res.Duplicates
 			st.Parked += res.Parked
 			st.Bytes += res.Bytes
+			if res.TotalEvents > 0 {
+				sizes = append(sizes, stats.WorkflowSize{WorkflowID: g.key, Events: res.TotalEvents, Bytes: res.TotalBytes})
+			}
+			// Redelivered entries come first in a group, so the events
+			// stored are the last res.Stored decoded ones.
+			now := c.now()
+			stored := 0
+			for i := len(g.in) - 1; i >= 0 && stored < res.Stored; i-- {
+				if e := g.in[i].Event; e != nil {
+					latency.Add(now.Sub(e.Time))
+					published[g.minutes[i]]++ // counted once: when first stored
+					stored++
+				}
+			}
 			if res.Parked > 0 {
 				c.log.WarnContext(ctx, "workflow parked", "workflow_id", g.key, "parked", res.Parked)
 			}
 		}()
 	}
 	wg.Wait()
+	if c.stats != nil && len(records) > 0 {
+		c.recordStats(ctx, records, st, failures, sizes, latency, published)
+	}
 	return events.KinesisEventResponse{BatchItemFailures: failures}, st
+}
+
+// recordStats writes the batch's figures; a failure costs figures, never
+// events, so it is logged and the batch goes on.
+func (c *Consumer) recordStats(ctx context.Context, records []kinesisevent.Record, st Stats, failures []events.KinesisBatchItemFailure, sizes []stats.WorkflowSize, latency *metrics.Sketch, published map[int64]int) {
+	b := stats.Batch{
+		Consumed: st.Events, Stored: st.Stored, Duplicates: st.Duplicates, Parked: st.Parked, Replayed: st.Replayed, Bytes: st.Bytes,
+		Latency: latency, Workflows: sizes, Now: c.now(), Published: published,
+	}
+	if len(failures) == 0 {
+		last := records[len(records)-1]
+		b.Shard, b.LastSeq, b.LastArrival = last.ShardID, last.SequenceNumber, last.ArrivalTime
+	}
+	if err := c.stats.RecordBatch(ctx, b); err != nil {
+		c.log.WarnContext(ctx, "batch figures not recorded", "error", err)
+	}
 }

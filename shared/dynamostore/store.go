@@ -289,6 +289,7 @@ func (st *Store) Append(ctx context.Context, wf string, in []eventstore.Incoming
 		return eventstore.AppendResult{}, err
 	}
 	committed = true
+	res.TotalEvents, res.TotalBytes = c.last, c.bytes
 	return res, nil
 }
 

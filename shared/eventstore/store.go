@@ -85,6 +85,9 @@ type AppendResult struct {
 	First      uint64 // first position stored, 0 if none
 	Last       uint64 // last position stored, 0 if none
 	Bytes      int    // bytes of the events stored
+	// The workflow's size after the append: events and bytes in all.
+	TotalEvents uint64
+	TotalBytes  int64
 }
 
 // Head is a workflow's summary.

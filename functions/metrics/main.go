@@ -1,0 +1,42 @@
+// Command metrics is the Lambda behind GET /metrics and its one-minute
+// schedule: the schedule computes a snapshot of the bus's figures (rates,
+// latency, store size, consumer lag) and saves it, so the GET only reads it.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+
+	"github.com/flowbus/flowbus/shared/config"
+	"github.com/flowbus/flowbus/shared/logging"
+	"github.com/flowbus/flowbus/shared/stats"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "metrics:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	cfg, err := config.Load(config.Needs{Stream: true, Table: true})
+	if err != nil {
+		return err
+	}
+	awsCfg, err := config.AWS(context.Background())
+	if err != nil {
+		return err
+	}
+	h := &handler{
+		snapshots: &stats.Snapshots{DB: dynamodb.NewFromConfig(awsCfg), Kin: kinesis.NewFromConfig(awsCfg), Table: cfg.Table, Stream: cfg.Stream},
+		log:       logging.New(cfg.LogLevel, "metrics"),
+	}
+	lambda.Start(h)
+	return nil
+}

@@ -1,0 +1,45 @@
+package stats
+
+import "github.com/flowbus/flowbus/shared/metrics"
+
+// Samples is the snapshot in Prometheus terms.
+func (s Snapshot) Samples() []metrics.Sample {
+	var out []metrics.Sample
+	gauge := func(name, help string, labels map[string]string, v float64) {
+		out = append(out, metrics.Sample{Name: name, Help: help, Type: "gauge", Labels: labels, Value: v})
+	}
+	for _, r := range []struct {
+		what string
+		w    Window
+	}{{"published", s.Rates.Published}, {"consumed", s.Rates.Consumed}, {"stored", s.Rates.Stored}} {
+		name := "flowbus_events_" + r.what + "_per_second"
+		help := "Events " + r.what + " per second over the window."
+		gauge(name, help, map[string]string{"window": "1m"}, r.w.M1)
+		gauge(name, help, map[string]string{"window": "5m"}, r.w.M5)
+		gauge(name, help, map[string]string{"window": "15m"}, r.w.M15)
+	}
+	for _, c := range []struct {
+		what string
+		n    int64
+	}{{"published", s.Counts.Published}, {"consumed", s.Counts.Consumed}, {"stored", s.Counts.Stored},
+		{"duplicates", s.Counts.Duplicates}, {"parked", s.Counts.Parked}, {"replayed", s.Counts.Replayed}} {
+		gauge("flowbus_events_"+c.what+"_15m", "Events "+c.what+" in the last 15 minutes.", nil, float64(c.n))
+	}
+	for _, q := range []struct {
+		q string
+		v float64
+	}{{"0.5", s.Latency.P50}, {"0.95", s.Latency.P95}, {"0.99", s.Latency.P99}} {
+		gauge("flowbus_publish_to_store_latency_seconds", "Publish-to-store latency over the last 15 minutes.", map[string]string{"quantile": q.q}, q.v/1000)
+	}
+	gauge("flowbus_store_events", "Events in the event store.", nil, float64(s.Store.Events))
+	gauge("flowbus_store_bytes", "Bytes of events in the event store.", nil, float64(s.Store.Bytes))
+	for _, w := range s.Store.Top {
+		gauge("flowbus_workflow_bytes", "Bytes of the largest workflows.", map[string]string{"workflow_id": w.WorkflowID}, float64(w.Bytes))
+		gauge("flowbus_workflow_events", "Events of the largest workflows.", map[string]string{"workflow_id": w.WorkflowID}, float64(w.Events))
+	}
+	for _, l := range s.Lag {
+		gauge("flowbus_consumer_lag_records", "Records after the consumer's last stored one.", map[string]string{"shard": l.Shard}, float64(l.Records))
+		gauge("flowbus_consumer_lag_milliseconds", "Age of the oldest record not yet stored.", map[string]string{"shard": l.Shard}, float64(l.Milliseconds))
+	}
+	return out
+}

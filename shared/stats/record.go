@@ -1,0 +1,171 @@
+package stats
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/flowbus/flowbus/shared/metrics"
+)
+
+// Keys of the stats items, beside the workflows in the event store's table.
+const (
+	pk          = "stats"
+	totalsSK    = "totals"
+	snapshotSK  = "snapshot"
+	minutePre   = "m#"     // m#<unix minute>
+	shardPre    = "shard#" // shard#<shard id>
+	topPerBatch = 10       // workflows a batch reports to the size ranking
+	topPrefix   = "top:"   // totals attribute per ranked workflow: [events, bytes]
+)
+
+// WriteAPI is the DynamoDB call RecordBatch makes.
+type WriteAPI interface {
+	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+}
+
+// WorkflowSize is a workflow's size after a batch.
+type WorkflowSize struct {
+	WorkflowID string `json:"workflow_id"`
+	Events     uint64 `json:"events"`
+	Bytes      int64  `json:"bytes"`
+}
+
+// Batch is what one consumed batch adds to the figures.
+type Batch struct {
+	Shard       string
+	LastSeq     string        // last record of the batch the consumer is done with
+	LastArrival time.Time     // its approximate arrival time
+	Published   map[int64]int // events by the minute their record reached the stream
+	Consumed    int
+	Stored      int
+	Duplicates  int
+	Parked      int
+	Replayed    int
+	Bytes       int
+	Latency     *metrics.Sketch // event time to stored time
+	Workflows   []WorkflowSize
+	Now         time.Time
+}
+
+// Recorder writes batches' figures. Build it once per cold start.
+type Recorder struct {
+	db    WriteAPI
+	table string
+}
+
+// NewRecorder returns a Recorder on table.
+func NewRecorder(db WriteAPI, table string) *Recorder { return &Recorder{db: db, table: table} }
+
+func key(sk string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: pk}, "sk": &types.AttributeValueMemberS{Value: sk}}
+}
+
+func num(n int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
+}
+
+func minuteSK(m int64) string { return minutePre + strconv.FormatInt(m, 10) }
+
+// RecordBatch adds a batch to the figures: one write for the minute it was
+// stored in, one per minute its records arrived in (usually the same), one
+// for the totals and one for the shard. A failure loses figures, never
+// events: the caller logs it and goes on.
+func (r *Recorder) RecordBatch(ctx context.Context, b Batch) error {
+	minute := b.Now.Unix() / 60
+	sketch := []byte(nil)
+	if b.Latency != nil && b.Latency.Count() > 0 {
+		var err error
+		if sketch, err = b.Latency.MarshalBinary(); err != nil {
+			return fmt.Errorf("record batch: %w", err)
+		}
+	}
+	// Every attribute through a name placeholder: several are reserved words.
+	expr := "ADD #c :c, #s :s, #d :d, #p :p, #r :r, #b :b"
+	names := map[string]string{"#c": "consumed", "#s": "stored", "#d": "duplicates", "#p": "parked", "#r": "replayed", "#b": "bytes"}
+	values := map[string]types.AttributeValue{
+		":c": num(int64(b.Consumed)), ":s": num(int64(b.Stored)), ":d": num(int64(b.Duplicates)),
+		":p": num(int64(b.Parked)), ":r": num(int64(b.Replayed)), ":b": num(int64(b.Bytes)),
+	}
+	if sketch != nil {
+		expr += " SET #l = list_append(if_not_exists(#l, :empty), :sk)"
+		names["#l"] = "latency"
+		values[":empty"] = &types.AttributeValueMemberL{Value: []types.AttributeValue{}}
+		values[":sk"] = &types.AttributeValueMemberL{Value: []types.AttributeValue{&types.AttributeValueMemberB{Value: sketch}}}
+	}
+	if err := r.update(ctx, minuteSK(minute), expr, names, values); err != nil {
+		return err
+	}
+	minutes := make([]int64, 0, len(b.Published))
+	for m := range b.Published {
+		minutes = append(minutes, m)
+	}
+	sort.Slice(minutes, func(i, j int) bool { return minutes[i] < minutes[j] })
+	for _, m := range minutes {
+		if err := r.update(ctx, minuteSK(m), "ADD #n :n", map[string]string{"#n": "published"}, map[string]types.AttributeValue{":n": num(int64(b.Published[m]))}); err != nil {
+			return err
+		}
+	}
+	// Totals, and the largest workflows this batch touched (an attribute
+	// "top:<workflow>" each; the snapshot prunes all but the largest).
+	sort.Slice(b.Workflows, func(i, j int) bool { return b.Workflows[i].Bytes > b.Workflows[j].Bytes })
+	if len(b.Workflows) > topPerBatch {
+		b.Workflows = b.Workflows[:topPerBatch]
+	}
+	expr = "ADD #e :s, #b :b"
+	values = map[string]types.AttributeValue{":s": num(int64(b.Stored)), ":b": num(int64(b.Bytes))}
+	names = map[string]string{"#e": "events", "#b": "bytes"}
+	if len(b.Workflows) > 0 {
+		expr += " SET"
+		for i, w := range b.Workflows {
+			if i > 0 {
+				expr += ","
+			}
+			n, v := "#w"+strconv.Itoa(i), ":w"+strconv.Itoa(i)
+			values[v] = &types.AttributeValueMemberL{Value: []types.AttributeValue{num(int64(w.Events)), num(w.Bytes)}}
+			names[n] = topPrefix + w.WorkflowID
+			expr += " " + n + " = " + v
+		}
+	}
+	if err := r.update(ctx, totalsSK, expr, names, values); err != nil {
+		return err
+	}
+	if b.Shard == "" || b.LastSeq == "" {
+		return nil
+	}
+	// Batches of one shard may finish out of order (ParallelizationFactor):
+	// the position only moves forward. Sequence numbers of a shard have one
+	// width, so they compare as strings.
+	_, err := r.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(r.table), Key: key(shardPre + b.Shard),
+		UpdateExpression:         aws.String("SET #q = :q, #a = :a, #u = :u"),
+		ConditionExpression:      aws.String("attribute_not_exists(#q) OR #q < :q"),
+		ExpressionAttributeNames: map[string]string{"#q": "last_seq", "#a": "last_arrival", "#u": "updated"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":q": &types.AttributeValueMemberS{Value: b.LastSeq}, ":a": num(b.LastArrival.UnixMilli()), ":u": num(b.Now.UnixMilli()),
+		},
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if err != nil && !errors.As(err, &ccf) {
+		return fmt.Errorf("record batch shard %s: %w", b.Shard, err)
+	}
+	return nil
+}
+
+func (r *Recorder) update(ctx context.Context, sk, expr string, names map[string]string, values map[string]types.AttributeValue) error {
+	in := &dynamodb.UpdateItemInput{TableName: aws.String(r.table), Key: key(sk), UpdateExpression: aws.String(expr), ExpressionAttributeValues: values}
+	if len(names) > 0 {
+		in.ExpressionAttributeNames = names
+	}
+	if _, err := r.db.UpdateItem(ctx, in); err != nil {
+		return fmt.Errorf("record batch %s: %w", sk, err)
+	}
+	return nil
+}
