@@ -14,7 +14,7 @@ FUZZTIME ?= 10s
 # The Lambda Runtime Interface Emulator, the one SAM runs in its containers.
 RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
 
-.PHONY: all build test unit integration fuzz sizes bench dev invoke rie engines engines-stop provision clean \
+.PHONY: all build test unit integration fuzz sizes bench dev invoke metrics rie engines engines-stop provision clean \
 	$(addprefix build-,PublishFunction ConsumeFunction ReplayFunction MetricsFunction)
 
 all: build
@@ -53,6 +53,7 @@ test: rie
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./shared/event/
 	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./shared/kinesisevent/
+	$(GO) test -run='^$$' -fuzz=FuzzSketchUnmarshal -fuzztime=$(FUZZTIME) ./shared/metrics/
 
 ## sizes: every bootstrap must stay under 10 MiB
 sizes: build
@@ -87,6 +88,11 @@ dev: rie
 	@trap '$(ENGINES) stop >/dev/null' EXIT; \
 	. localstack/.run/env; \
 	.run/bin/dev $(DEV_FLAGS) || [ $$? -eq 130 ]
+
+## metrics: the figures of a running make dev (add ACCEPT=text/plain for Prometheus text)
+metrics:
+	@curl -sf -H 'Accept: $(or $(ACCEPT),application/json)' 'http://127.0.0.1:3000/metrics?fresh=true' || { echo "is make dev running?" >&2; exit 1; }
+	@echo
 
 ## invoke: run one function once, as sam local invoke does: make invoke FN=publish EVENT=events/publish.json
 ## (starts the engines for the call unless they already run)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/flowbus/flowbus/shared/consumer"
 	"github.com/flowbus/flowbus/shared/kinesisevent"
+	"github.com/flowbus/flowbus/shared/metrics"
 )
 
 // handler takes the raw Lambda payload (it implements lambda.Handler) so the
@@ -16,6 +17,7 @@ import (
 type handler struct {
 	consumer *consumer.Consumer
 	log      *slog.Logger
+	metrics  *metrics.Recorder // nil in tests that do not look at figures
 }
 
 // Invoke handles one Kinesis batch and answers an events.KinesisEventResponse.
@@ -28,5 +30,15 @@ func (h *handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	resp, st := h.consumer.Handle(ctx, records)
 	h.log.InfoContext(ctx, "batch stored", "records", st.Records, "events", st.Events, "stored", st.Stored,
 		"duplicates", st.Duplicates, "parked", st.Parked, "replayed", st.Replayed, "failed_workflows", st.Failed)
+	if h.metrics != nil {
+		for name, n := range map[string]int{"events_consumed": st.Events, "events_stored": st.Stored, "duplicates_skipped": st.Duplicates,
+			"poison_parked": st.Parked, "events_replayed_seen": st.Replayed, "workflows_retried": st.Failed} {
+			h.metrics.Count(name, nil, float64(n))
+		}
+		if st.Latency != nil && st.Latency.Count() > 0 {
+			h.metrics.Observe("publish_to_store_latency_p50", metrics.Milliseconds, nil, float64(st.Latency.Quantile(0.5).Microseconds())/1000)
+			h.metrics.Observe("publish_to_store_latency_p99", metrics.Milliseconds, nil, float64(st.Latency.Quantile(0.99).Microseconds())/1000)
+		}
+	}
 	return json.Marshal(resp)
 }

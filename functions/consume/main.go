@@ -15,6 +15,7 @@ import (
 	"github.com/flowbus/flowbus/shared/consumer"
 	"github.com/flowbus/flowbus/shared/dynamostore"
 	"github.com/flowbus/flowbus/shared/logging"
+	"github.com/flowbus/flowbus/shared/metrics"
 	"github.com/flowbus/flowbus/shared/stats"
 )
 
@@ -38,6 +39,7 @@ func run() error {
 	db := dynamodb.NewFromConfig(awsCfg)
 	store := dynamostore.New(db, cfg.Table, dynamostore.Options{})
 	c := consumer.New(store, log).WithStats(stats.NewRecorder(db, cfg.Table))
-	lambda.Start(&handler{consumer: c, log: log})
+	rec := metrics.ForFunction("consume")
+	lambda.Start(metrics.Flushing(&handler{consumer: c, log: log, metrics: rec}, rec))
 	return nil
 }

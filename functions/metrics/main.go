@@ -14,6 +14,7 @@ import (
 
 	"github.com/flowbus/flowbus/shared/config"
 	"github.com/flowbus/flowbus/shared/logging"
+	"github.com/flowbus/flowbus/shared/metrics"
 	"github.com/flowbus/flowbus/shared/stats"
 )
 
@@ -37,6 +38,6 @@ func run() error {
 		snapshots: &stats.Snapshots{DB: dynamodb.NewFromConfig(awsCfg), Kin: kinesis.NewFromConfig(awsCfg), Table: cfg.Table, Stream: cfg.Stream},
 		log:       logging.New(cfg.LogLevel, "metrics"),
 	}
-	lambda.Start(h)
+	lambda.Start(metrics.Flushing(h, metrics.ForFunction("metrics")))
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/flowbus/flowbus/shared/apigw"
 	"github.com/flowbus/flowbus/shared/ingest"
+	"github.com/flowbus/flowbus/shared/metrics"
 )
 
 // routes are the HTTP API routes this function serves; template.yaml must
@@ -19,6 +20,7 @@ type handler struct {
 	svc     *ingest.Service
 	maxBody int
 	log     *slog.Logger
+	metrics *metrics.Recorder // nil in tests that do not look at figures
 }
 
 // Handle serves POST /events.
@@ -41,9 +43,16 @@ func (h *handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	}
 	out := h.svc.Publish(ctx, body, mt)
 	if out.Problem != nil {
+		if h.metrics != nil {
+			h.metrics.Count("requests_refused", nil, 1)
+		}
 		h.log.InfoContext(ctx, "request refused", "status", out.Status, "problem", out.Problem.Title)
 		return apigw.ProblemResponse(*out.Problem), nil
 	}
 	h.log.InfoContext(ctx, "published", "events", len(out.Response.Entries), "failed", out.Response.FailedEntryCount)
+	if h.metrics != nil {
+		h.metrics.Count("events_published", nil, float64(len(out.Response.Entries)-out.Response.FailedEntryCount))
+		h.metrics.Count("events_rejected", nil, float64(out.Response.FailedEntryCount))
+	}
 	return apigw.JSON(out.Status, out.Response), nil
 }

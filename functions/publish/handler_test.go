@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -18,6 +19,7 @@ import (
 	"github.com/flowbus/flowbus/shared/bus"
 	"github.com/flowbus/flowbus/shared/event"
 	"github.com/flowbus/flowbus/shared/ingest"
+	"github.com/flowbus/flowbus/shared/metrics"
 	"github.com/flowbus/flowbus/shared/schema"
 	"github.com/flowbus/flowbus/shared/testenv"
 )
@@ -249,5 +251,38 @@ func TestSchemaValidation(t *testing.T) {
 	}
 	if len(pub.got) != 1 {
 		t.Errorf("%d events published, want the valid one", len(pub.got))
+	}
+}
+
+// TestFiguresAreEmbeddedMetricFormat checks the publish figures come out as
+// one EMF record per invocation.
+func TestFiguresAreEmbeddedMetricFormat(t *testing.T) {
+	var out bytes.Buffer
+	rec, err := metrics.NewRecorder(metrics.Namespace, &out, metrics.Options{Dims: map[string]string{"function": "publish"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &handler{svc: ingest.New(&recorder{}, 500, event.DefaultSource, nil), maxBody: 1 << 20, log: slog.New(slog.NewTextHandler(io.Discard, nil)), metrics: rec}
+	invoke(t, metrics.Flushing(lambda.NewHandler(h.Handle), rec), sample(t, "publish.json"))
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 1 {
+		t.Fatalf("%d EMF lines, want one per invocation:\n%s", len(lines), out.String())
+	}
+	var emf struct {
+		AWS struct {
+			CloudWatchMetrics []struct {
+				Namespace  string     `json:"Namespace"`
+				Dimensions [][]string `json:"Dimensions"`
+			} `json:"CloudWatchMetrics"`
+		} `json:"_aws"`
+		Function  string  `json:"function"`
+		Published float64 `json:"events_published"`
+		Rejected  float64 `json:"events_rejected"`
+	}
+	if err := json.Unmarshal([]byte(lines[0]), &emf); err != nil {
+		t.Fatal(err)
+	}
+	if emf.AWS.CloudWatchMetrics[0].Namespace != "Flowbus" || emf.Function != "publish" || emf.Published != 3 || emf.Rejected != 0 {
+		t.Errorf("EMF record %s", lines[0])
 	}
 }

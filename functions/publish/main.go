@@ -14,6 +14,7 @@ import (
 	"github.com/flowbus/flowbus/shared/config"
 	"github.com/flowbus/flowbus/shared/ingest"
 	"github.com/flowbus/flowbus/shared/logging"
+	"github.com/flowbus/flowbus/shared/metrics"
 	"github.com/flowbus/flowbus/shared/schema"
 )
 
@@ -39,7 +40,8 @@ func run() error {
 	}
 	log := logging.New(cfg.LogLevel, "publish")
 	pub := bus.NewPublisher(kinesis.NewFromConfig(awsCfg), cfg.Stream, bus.Options{})
-	h := &handler{svc: ingest.New(pub, cfg.MaxBatch, cfg.DefaultSource, schemas), maxBody: cfg.MaxBodyBytes, log: log}
-	lambda.Start(h.Handle)
+	rec := metrics.ForFunction("publish")
+	h := &handler{svc: ingest.New(pub, cfg.MaxBatch, cfg.DefaultSource, schemas), maxBody: cfg.MaxBodyBytes, log: log, metrics: rec}
+	lambda.Start(metrics.Flushing(lambda.NewHandler(h.Handle), rec))
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/flowbus/flowbus/shared/apigw"
 	"github.com/flowbus/flowbus/shared/event"
 	"github.com/flowbus/flowbus/shared/eventstore"
+	"github.com/flowbus/flowbus/shared/metrics"
 	"github.com/flowbus/flowbus/shared/replay"
 	"github.com/flowbus/flowbus/shared/schema"
 )
@@ -40,6 +41,19 @@ type handler struct {
 	runner    *replay.Runner
 	continuer Continuer
 	log       *slog.Logger
+	metrics   *metrics.Recorder // nil in tests that do not look at figures
+}
+
+// replayed counts the events a run put back on a stream.
+func (h *handler) replayed(before, after *replay.Record) {
+	if h.metrics == nil || after == nil {
+		return
+	}
+	n := after.Events
+	if before != nil {
+		n -= before.Events
+	}
+	h.metrics.Count("events_replayed", nil, float64(n))
 }
 
 // Handle serves the HTTP API routes.

@@ -20,6 +20,7 @@ import (
 	"github.com/flowbus/flowbus/shared/config"
 	"github.com/flowbus/flowbus/shared/dynamostore"
 	"github.com/flowbus/flowbus/shared/logging"
+	"github.com/flowbus/flowbus/shared/metrics"
 	"github.com/flowbus/flowbus/shared/replay"
 	"github.com/flowbus/flowbus/shared/schema"
 )
@@ -70,6 +71,8 @@ func run() error {
 	log := logging.New(cfg.LogLevel, "replay")
 	h := &handler{store: store, schemas: schemas, records: records, runner: runner,
 		continuer: replay.NewContinuer(awsCfg, self), log: log}
-	lambda.Start(invoker{h: h, api: lambda.NewHandler(h.Handle).Invoke, log: log})
+	rec := metrics.ForFunction("replay")
+	h.metrics = rec
+	lambda.Start(metrics.Flushing(invoker{h: h, api: lambda.NewHandler(h.Handle).Invoke, log: log}, rec))
 	return nil
 }

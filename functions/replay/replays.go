@@ -45,6 +45,7 @@ func (h *handler) startReplay(ctx context.Context, req events.APIGatewayV2HTTPRe
 		budget, cancel := context.WithTimeout(ctx, inlineBudget)
 		done, err := h.runner.Run(budget, rec.ID)
 		cancel()
+		h.replayed(nil, done)
 		if err == nil {
 			log.InfoContext(ctx, "replay done", "events", done.Events)
 			return apigw.JSON(200, done)
@@ -95,7 +96,9 @@ func (h *handler) cancelReplay(ctx context.Context, id string) events.APIGateway
 // one when time runs out.
 func (h *handler) work(ctx context.Context, id string) error {
 	log := h.log.With("replay_id", id)
+	before, _ := h.records.Get(ctx, id) // for the count of this run only
 	rec, err := h.runner.Run(ctx, id)
+	h.replayed(before, rec)
 	switch {
 	case errors.Is(err, replay.ErrPaused):
 		log.InfoContext(ctx, "replay continues in a new invocation", "events", rec.Events)

@@ -30,6 +30,9 @@ type Stats struct {
 	Failed     int // workflows left for Lambda to retry
 	Bytes      int
 	Replayed   int // replayed events seen: already stored, never stored again
+	// Latency is publish-to-store latency (event time to stored time) of the
+	// events stored.
+	Latency *metrics.Sketch
 }
 
 // StatsRecorder takes one batch's figures.
@@ -175,6 +178,7 @@ func (c *Consumer) Handle(ctx context.Context, records []kinesisevent.Record) (e
 		}()
 	}
 	wg.Wait()
+	st.Latency = latency
 	if c.stats != nil && len(records) > 0 {
 		c.recordStats(ctx, records, st, failures, sizes, latency, published)
 	}
