@@ -27,6 +27,7 @@ import (
 	"github.com/flowbus/flowbus/shared/bus"
 	"github.com/flowbus/flowbus/shared/config"
 	"github.com/flowbus/flowbus/shared/dynamostore"
+	"github.com/flowbus/flowbus/shared/stats"
 )
 
 // Options configures a Runtime; zero values take the defaults.
@@ -43,6 +44,9 @@ type Options struct {
 	// (tests use it; the template's rate otherwise).
 	ScheduleEvery time.Duration
 	NoMappings    bool // run no event source mappings (a stopped consumer)
+	// LiveEvery is how often a live line (events/s in and out, lag) is
+	// printed; default 10s, negative for never.
+	LiveEvery time.Duration
 	Log           *slog.Logger
 	Out           io.Writer // what runs where, and one line per invocation; default os.Stdout
 }
@@ -65,6 +69,9 @@ func (o *Options) setDefaults() error {
 	}
 	if o.PollEvery <= 0 {
 		o.PollEvery = time.Second
+	}
+	if o.LiveEvery == 0 {
+		o.LiveEvery = 10 * time.Second
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -144,6 +151,7 @@ func Start(ctx context.Context, opts Options) (*Runtime, error) {
 		}
 	}
 	r.startSchedules(runCtx)
+	r.startLiveLine(runCtx, awsCfg)
 	if err := r.startHTTP(); err != nil {
 		return nil, err
 	}
@@ -350,6 +358,43 @@ func (r *Runtime) InvokeSchedule(ctx context.Context, function, schedule string,
 	}
 	r.printf("invoke  %-16s %-22s %4s         %8s  %s", function, "schedule", "", res.Duration.Round(time.Millisecond), result)
 	return res, err
+}
+
+// startLiveLine prints the bus's figures every LiveEvery: the same snapshot
+// GET /metrics serves, computed from the store and the stream.
+func (r *Runtime) startLiveLine(ctx context.Context, cfg aws.Config) {
+	if r.opts.LiveEvery < 0 || len(r.tpl.Tables) == 0 || len(r.tpl.Streams) == 0 {
+		return
+	}
+	snaps := &stats.Snapshots{DB: dynamodb.NewFromConfig(cfg), Kin: kinesis.NewFromConfig(cfg),
+		Table: r.tpl.Tables[sortedKeys(r.tpl.Tables)[0]].Name, Stream: r.tpl.Streams[sortedKeys(r.tpl.Streams)[0]].Name}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		t := time.NewTicker(r.opts.LiveEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-t.C:
+				snap, err := snaps.Compute(ctx, now)
+				if err != nil {
+					if ctx.Err() == nil {
+						r.printf("live    figures unavailable: %v", err)
+					}
+					continue
+				}
+				lag, age := 0, int64(0)
+				for _, l := range snap.Lag {
+					lag += l.Records
+					age = max(age, l.Milliseconds)
+				}
+				r.printf("live    in %.1f ev/s  out %.1f ev/s (1m)  stored %d  p99 %.0f ms  lag %d records, %d ms",
+					snap.Rates.Published.M1, snap.Rates.Stored.M1, snap.Store.Events, snap.Latency.P99, lag, age)
+			}
+		}
+	}()
 }
 
 // loggingInvoker prints one line per HTTP invocation.
