@@ -22,6 +22,7 @@ import (
 	"github.com/flowbus/flowbus/shared/dynamostore"
 	"github.com/flowbus/flowbus/shared/event"
 	"github.com/flowbus/flowbus/shared/kinesisevent"
+	"github.com/flowbus/flowbus/shared/stats"
 )
 
 // nullDB answers every call at once with success, so the benchmark counts
@@ -113,7 +114,8 @@ func BenchmarkConsumeCPU(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			const n = 500
 			payload := lambdaPayload(b, n, 1024, 20, tc.aggregate)
-			c := New(dynamostore.New(nullDB{}, "t", dynamostore.Options{}), slog.New(slog.NewTextHandler(io.Discard, nil)))
+			c := New(dynamostore.New(nullDB{}, "t", dynamostore.Options{}), slog.New(slog.NewTextHandler(io.Discard, nil))).
+				WithStats(stats.NewRecorder(nullDB{}, "t")) // the batch's figures are part of the path
 			ctx := context.Background()
 			b.SetBytes(int64(len(payload)))
 			var before, after runtime.MemStats

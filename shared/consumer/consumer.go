@@ -66,27 +66,26 @@ type group struct {
 	key      string
 	firstSeq string // Kinesis sequence number of its first record in the batch
 	in       []eventstore.Incoming
-	minutes  []int64 // for each entry, the minute its record reached the stream
 }
 
-// Decode turns record data into the store's entries. It never fails: what
+// Decode appends the store's entries for a record's data to dst. It never fails: what
 // cannot be decoded or validated becomes an entry with a Problem, which
 // parks the workflow rather than blocking the shard. Replayed events (they
 // carry the replay marker) are left out and counted: the store holds them
 // already.
-func Decode(r kinesisevent.Record, intern *event.Interner) (in []eventstore.Incoming, replayed int) {
+func Decode(dst []eventstore.Incoming, r kinesisevent.Record, intern *event.Interner) (in []eventstore.Incoming, replayed int) {
 	pos := eventstore.Position{Shard: r.ShardID, Seq: r.SequenceNumber}
 	items, err := event.DecodeBatch(r.Data, event.DecodeOptions{Wire: true, Intern: intern}, false, 0)
 	if err != nil {
-		return []eventstore.Incoming{{Raw: r.Data, Pos: pos, Problem: fmt.Errorf("undecodable record: %w", err)}}, 0
+		return append(dst, eventstore.Incoming{Raw: r.Data, Pos: pos, Arrival: r.ArrivalTime, Problem: fmt.Errorf("undecodable record: %w", err)}), 0
 	}
 	if len(items) == 0 {
-		return []eventstore.Incoming{{Raw: r.Data, Pos: pos, Problem: errors.New("undecodable record: no events")}}, 0
+		return append(dst, eventstore.Incoming{Raw: r.Data, Pos: pos, Arrival: r.ArrivalTime, Problem: errors.New("undecodable record: no events")}), 0
 	}
-	in = make([]eventstore.Incoming, 0, len(items))
+	in = dst
 	for i := range items {
 		it := &items[i]
-		x := eventstore.Incoming{Raw: it.Raw, Pos: pos}
+		x := eventstore.Incoming{Raw: it.Raw, Pos: pos, Arrival: r.ArrivalTime}
 		x.Pos.Sub = i
 		switch {
 		case it.Err != nil:
@@ -124,11 +123,8 @@ func (c *Consumer) Handle(ctx context.Context, records []kinesisevent.Record) (e
 			byKey[r.PartitionKey] = g
 			groups = append(groups, g)
 		}
-		in, replayed := Decode(r, intern)
-		g.in = append(g.in, in...)
-		for range in {
-			g.minutes = append(g.minutes, r.ArrivalTime.Unix()/60)
-		}
+		var replayed int
+		g.in, replayed = Decode(g.in, r, intern)
 		st.Replayed += replayed
 	}
 
@@ -168,7 +164,7 @@ func (c *Consumer) Handle(ctx context.Context, records []kinesisevent.Record) (e
 			for i := len(g.in) - 1; i >= 0 && stored < res.Stored; i-- {
 				if e := g.in[i].Event; e != nil {
 					latency.Add(now.Sub(e.Time))
-					published[g.minutes[i]]++ // counted once: when first stored
+					published[g.in[i].Arrival.Unix()/60]++ // counted once: when first stored
 					stored++
 				}
 			}

@@ -27,7 +27,7 @@ func TestDecodeMarksWhatCanNeverBeStored(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			in, _ := Decode(kinesisevent.Record{PartitionKey: tt.key, SequenceNumber: "1", ShardID: "shardId-0", Data: []byte(tt.data)}, event.NewInterner())
+			in, _ := Decode(nil, kinesisevent.Record{PartitionKey: tt.key, SequenceNumber: "1", ShardID: "shardId-0", Data: []byte(tt.data)}, event.NewInterner())
 			if len(in) != len(tt.problems) {
 				t.Fatalf("%d entries, want %d", len(in), len(tt.problems))
 			}

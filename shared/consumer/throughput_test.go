@@ -155,7 +155,7 @@ func producerIDs(b *testing.B, payload []byte) []byte {
 	}
 	var evs []*event.Event
 	for _, r := range recs {
-		in, _ := Decode(r, nil)
+		in, _ := Decode(nil, r, nil)
 		for _, x := range in {
 			x.Event.IDGenerated = false
 			evs = append(evs, x.Event)

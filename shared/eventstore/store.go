@@ -74,7 +74,8 @@ type Incoming struct {
 	Event   *event.Event // nil when Problem is set
 	Raw     []byte       // what to keep if the workflow parks: the event or the whole record
 	Pos     Position
-	Problem error // why this can never be stored: it parks the workflow
+	Arrival time.Time // when its record reached the stream (for figures only)
+	Problem error     // why this can never be stored: it parks the workflow
 }
 
 // AppendResult counts what one Append did.
