@@ -84,8 +84,8 @@ provision:
 ## dev: run flowbus locally from template.yaml (engines, functions under RIE, HTTP API on :3000, Kinesis mappings)
 dev: rie
 	@$(GO) build -o .run/bin/dev ./infra/cmd/dev
-	@$(ENGINES) start >/dev/null
-	@trap '$(ENGINES) stop >/dev/null' EXIT; \
+	@if $(ENGINES) status >/dev/null 2>&1; then started=; else $(ENGINES) start >/dev/null; started=1; fi; \
+	trap 'if [ -n "$$started" ]; then $(ENGINES) stop >/dev/null; fi' EXIT; \
 	. localstack/.run/env; \
 	.run/bin/dev $(DEV_FLAGS) || [ $$? -eq 130 ]
 
