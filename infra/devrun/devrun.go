@@ -47,8 +47,8 @@ type Options struct {
 	// LiveEvery is how often a live line (events/s in and out, lag) is
 	// printed; default 10s, negative for never.
 	LiveEvery time.Duration
-	Log           *slog.Logger
-	Out           io.Writer // what runs where, and one line per invocation; default os.Stdout
+	Log       *slog.Logger
+	Out       io.Writer // what runs where, and one line per invocation; default os.Stdout
 }
 
 func (o *Options) setDefaults() error {

@@ -49,6 +49,22 @@ type env struct {
 	params map[string]string
 }
 
+// newEnv prepares a run of testdata/template.yaml with resources of its own.
+func newEnv(t *testing.T, prefix string) *env {
+	t.Helper()
+	dir := t.TempDir()
+	e := &env{t: t, out: &syncBuffer{}, probe: filepath.Join(dir, "probe.log")}
+	if err := os.Mkdir(filepath.Join(dir, "probe-state"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	name := testenv.Name(prefix)
+	e.opts = Options{
+		Template: "testdata/template.yaml", Addr: "127.0.0.1:0", RunDir: filepath.Join(dir, "run"), PollEvery: 100 * time.Millisecond, Out: e.out,
+		Parameters: map[string]string{"StreamName": name, "TableName": name, "QueueName": name, "ProbeLog": e.probe, "ProbeState": filepath.Join(dir, "probe-state")},
+	}
+	return e
+}
+
 func start(t *testing.T, e *env) {
 	t.Helper()
 	rt, err := Start(context.Background(), e.opts)
@@ -185,17 +201,8 @@ func TestLocalRuntime(t *testing.T) {
 	if os.Getenv("AWS_ENDPOINT_URL_SQS") == "" && os.Getenv("AWS_ENDPOINT_URL") == "" {
 		t.Fatal("no SQS endpoint: make test starts sqslocal with the other engines")
 	}
-	dir := t.TempDir()
-	out := &syncBuffer{}
-	e := &env{t: t, out: out, probe: filepath.Join(dir, "probe.log")}
-	if err := os.Mkdir(filepath.Join(dir, "probe-state"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	name := testenv.Name("e2e")
-	e.opts = Options{
-		Template: "testdata/template.yaml", Addr: "127.0.0.1:0", RunDir: filepath.Join(dir, "run"), PollEvery: 100 * time.Millisecond, Out: out,
-		Parameters: map[string]string{"StreamName": name, "TableName": name, "QueueName": name, "ProbeLog": e.probe, "ProbeState": filepath.Join(dir, "probe-state")},
-	}
+	e := newEnv(t, "e2e")
+	out := e.out
 	start(t, e)
 	defer func() { e.rt.Close() }()
 

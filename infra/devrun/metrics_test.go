@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,18 +22,9 @@ import (
 // goes to zero, and lag that grows while the consumer is stopped.
 func TestMetrics(t *testing.T) {
 	cfg := testenv.AWS(t)
-	dir := t.TempDir()
-	out := &syncBuffer{}
-	e := &env{t: t, out: out, probe: filepath.Join(dir, "probe.log")}
-	if err := os.Mkdir(filepath.Join(dir, "probe-state"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	name := testenv.Name("metrics")
-	e.opts = Options{
-		Template: "testdata/template.yaml", Addr: "127.0.0.1:0", RunDir: filepath.Join(dir, "run"), PollEvery: 100 * time.Millisecond, Out: out,
-		ScheduleEvery: time.Hour,
-		Parameters:    map[string]string{"StreamName": name, "TableName": name, "QueueName": name, "ProbeLog": e.probe, "ProbeState": filepath.Join(dir, "probe-state")},
-	}
+	e := newEnv(t, "metrics")
+	e.opts.ScheduleEvery = time.Hour // the test asks for fresh snapshots itself
+	name := e.opts.Parameters["TableName"]
 	start(t, e)
 	defer func() { e.rt.Close() }()
 
