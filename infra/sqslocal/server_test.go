@@ -890,9 +890,10 @@ func TestConcurrentSendReceive(t *testing.T) {
 	total := senders * perSender
 
 	var (
-		mu   sync.Mutex
-		seen = make(map[string]int)
-		wg   sync.WaitGroup
+		mu      sync.Mutex
+		seen    = make(map[string]int)
+		deleted int
+		wg      sync.WaitGroup
 	)
 	ctx, cancel := context.WithCancel(testContext(t))
 	defer cancel()
@@ -921,12 +922,17 @@ func TestConcurrentSendReceive(t *testing.T) {
 				for _, m := range out.Messages {
 					mu.Lock()
 					seen[aws.ToString(m.Body)]++
-					done := len(seen) == total
 					mu.Unlock()
 					if _, err := e.client.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: m.ReceiptHandle}); err != nil && ctx.Err() == nil {
 						errs <- err
 						return
 					}
+					// Stop only once every message is deleted: stopping at the
+					// last one received could cut another receiver's delete short.
+					mu.Lock()
+					deleted++
+					done := deleted == total
+					mu.Unlock()
 					if done {
 						cancel()
 					}
