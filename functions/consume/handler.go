@@ -31,7 +31,10 @@ func (h *handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	h.log.InfoContext(ctx, "batch stored", "records", st.Records, "events", st.Events, "stored", st.Stored,
 		"duplicates", st.Duplicates, "parked", st.Parked, "replayed", st.Replayed, "failed_workflows", st.Failed)
 	if h.metrics != nil {
-		for name, n := range map[string]int{"events_consumed": st.Events, "events_stored": st.Stored, "duplicates_skipped": st.Duplicates,
+		for typ, n := range st.StoredByType {
+			h.metrics.Count("events_stored", map[string]string{"event_type": typ}, float64(n))
+		}
+		for name, n := range map[string]int{"events_consumed": st.Events, "duplicates_skipped": st.Duplicates,
 			"poison_parked": st.Parked, "events_replayed_seen": st.Replayed, "workflows_retried": st.Failed} {
 			h.metrics.Count(name, nil, float64(n))
 		}

@@ -51,7 +51,9 @@ func (h *handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	}
 	h.log.InfoContext(ctx, "published", "events", len(out.Response.Entries), "failed", out.Response.FailedEntryCount)
 	if h.metrics != nil {
-		h.metrics.Count("events_published", nil, float64(len(out.Response.Entries)-out.Response.FailedEntryCount))
+		for typ, n := range out.PublishedByType {
+			h.metrics.Count("events_published", map[string]string{"event_type": typ}, float64(n))
+		}
 		h.metrics.Count("events_rejected", nil, float64(out.Response.FailedEntryCount))
 	}
 	return apigw.JSON(out.Status, out.Response), nil

@@ -33,6 +33,8 @@ type Stats struct {
 	// Latency is publish-to-store latency (event time to stored time) of the
 	// events stored.
 	Latency *metrics.Sketch
+	// StoredByType counts the events stored, by event type.
+	StoredByType map[string]int
 }
 
 // StatsRecorder takes one batch's figures.
@@ -111,7 +113,7 @@ func Decode(dst []eventstore.Incoming, r kinesisevent.Record, intern *event.Inte
 // number: Lambda checkpoints at the lowest one reported and sends the rest
 // again, which the store's idempotency makes safe.
 func (c *Consumer) Handle(ctx context.Context, records []kinesisevent.Record) (events.KinesisEventResponse, Stats) {
-	st := Stats{Records: len(records)}
+	st := Stats{Records: len(records), StoredByType: map[string]int{}}
 	var groups []*group
 	byKey := make(map[string]*group)
 	intern := event.NewInterner()
@@ -164,6 +166,7 @@ func (c *Consumer) Handle(ctx context.Context, records []kinesisevent.Record) (e
 			for i := len(g.in) - 1; i >= 0 && stored < res.Stored; i-- {
 				if e := g.in[i].Event; e != nil {
 					latency.Add(now.Sub(e.Time))
+					st.StoredByType[e.Type]++
 					published[g.in[i].Arrival.Unix()/60]++ // counted once: when first stored
 					stored++
 				}

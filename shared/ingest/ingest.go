@@ -61,6 +61,8 @@ type Outcome struct {
 	Status   int
 	Response *Response
 	Problem  *apigw.Problem
+	// PublishedByType counts the events that went out, by event type.
+	PublishedByType map[string]int
 }
 
 // Publish reads body as mt and puts its valid events on the stream. Nothing
@@ -135,6 +137,7 @@ func (s *Service) Publish(ctx context.Context, body []byte, mt apigw.MediaType) 
 
 	resp := &Response{Entries: entries}
 	sent, streamFailures := 0, 0
+	byType := map[string]int{}
 	if len(valid) > 0 {
 		results := s.pub.Publish(ctx, valid)
 		for k, r := range results {
@@ -147,6 +150,7 @@ func (s *Service) Publish(ctx context.Context, body []byte, mt apigw.MediaType) 
 			sub := r.SubSequence
 			entries[i] = Entry{ID: valid[k].ID, SequenceNumber: r.SequenceNumber, SubSequence: &sub, ShardID: r.ShardID}
 			sent++
+			byType[valid[k].Type]++
 		}
 	}
 	for _, e := range entries {
@@ -155,9 +159,9 @@ func (s *Service) Publish(ctx context.Context, body []byte, mt apigw.MediaType) 
 		}
 	}
 	if sent == 0 && streamFailures > 0 {
-		return Outcome{Status: 503, Response: resp}
+		return Outcome{Status: 503, Response: resp, PublishedByType: byType}
 	}
-	return Outcome{Status: 202, Response: resp}
+	return Outcome{Status: 202, Response: resp, PublishedByType: byType}
 }
 
 // specGiven reports whether a raw event object names its specversion.
