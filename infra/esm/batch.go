@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"time"
+
+	pause "github.com/flowbus/flowbus/shared/backoff"
 )
 
 // attempt is a batch, or part of one after a bisection or a partial
@@ -207,7 +209,7 @@ func (b *backoff) wait(ctx context.Context) error {
 	d := b.next
 	d += time.Duration(rand.Int64N(int64(d)/5 + 1)) // up to 20% more
 	b.next = min(2*b.next, b.max)
-	return sleepCtx(ctx, d)
+	return pause.Sleep(ctx, d)
 }
 
 func (b *backoff) reset() { b.next = b.base }

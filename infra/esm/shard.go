@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	pause "github.com/flowbus/flowbus/shared/backoff"
 )
 
 // Kinesis limits the reader works within.
@@ -253,7 +255,7 @@ func (sh *shard) read(ctx context.Context, checkpoint string, initial bool) bool
 			if aws.ToInt64(out.MillisBehindLatest) > 0 {
 				wait /= 10 // behind, but this stretch held nothing: keep reading
 			}
-			if sleepCtx(ctx, wait) != nil {
+			if pause.Sleep(ctx, wait) != nil {
 				return false
 			}
 		}
@@ -483,15 +485,4 @@ func batchLen(queue []*record, batchSize int) (int, bool) {
 		n++
 	}
 	return n, n == batchSize || (n < len(queue))
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
+	"github.com/flowbus/flowbus/shared/backoff"
 	"github.com/flowbus/flowbus/shared/event"
 )
 
@@ -90,18 +90,7 @@ type Publisher struct {
 // NewPublisher returns a publisher for stream, a name or an ARN.
 func NewPublisher(client KinesisAPI, stream string, opts Options) *Publisher {
 	opts.setDefaults()
-	return &Publisher{client: client, stream: stream, opts: opts, sleep: sleepCtx}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return &Publisher{client: client, stream: stream, opts: opts, sleep: backoff.Sleep}
 }
 
 // record is one Kinesis record: consecutive events of one workflow.
@@ -141,7 +130,7 @@ func (p *Publisher) Publish(ctx context.Context, events []*event.Event) []Result
 			return results
 		}
 		if round > 0 {
-			if err := p.sleep(ctx, p.backoff(round)); err != nil {
+			if err := p.sleep(ctx, backoff.FullJitter(p.opts.BaseBackoff, p.opts.MaxBackoff, round-1)); err != nil {
 				p.failRest(flows, results, &Error{Code: CodeCancelled, Message: err.Error()})
 				return results
 			}
@@ -327,15 +316,6 @@ func classify(err error) *Error {
 
 func retryable(code string) bool {
 	return code == CodeThroughputExceeded || code == CodeInternalFailure
-}
-
-// backoff is full jitter: a random wait up to base·2^round, capped.
-func (p *Publisher) backoff(round int) time.Duration {
-	d := p.opts.BaseBackoff << min(round-1, 16)
-	if d > p.opts.MaxBackoff || d <= 0 {
-		d = p.opts.MaxBackoff
-	}
-	return time.Duration(rand.Int64N(int64(d)) + 1)
 }
 
 func failRecord(r *record, e *Error, results []Result) {

@@ -226,12 +226,7 @@ func (st *Store) Resume(ctx context.Context, wf string, decode eventstore.Decode
 	if err != nil {
 		return res, err
 	}
-	committed := false
-	defer func() {
-		if !committed {
-			st.release(ctx, l)
-		}
-	}()
+	defer st.release(ctx, l)
 	h := l.head
 	if h.parked == "" {
 		return res, fmt.Errorf("resume %s: %w", wf, eventstore.ErrNotParked)
@@ -284,7 +279,6 @@ func (st *Store) Resume(ctx context.Context, wf string, decode eventstore.Decode
 	if err := st.commit(ctx, l, c); err != nil {
 		return eventstore.AppendResult{}, err
 	}
-	committed = true
 	if c.parked == "" {
 		// Unparked: drop it from the list. Left over if this fails, the
 		// list entry is ignored because the head no longer says parked.

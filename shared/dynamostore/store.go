@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strconv"
 	"sync"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/flowbus/flowbus/shared/backoff"
 	"github.com/flowbus/flowbus/shared/event"
 	"github.com/flowbus/flowbus/shared/eventstore"
 )
@@ -105,9 +105,10 @@ func decodeHead(item map[string]types.AttributeValue) (head, error) {
 
 // lease is a claim on one workflow's head.
 type lease struct {
-	wf    string
-	token string
-	head  head
+	wf        string
+	token     string
+	head      head
+	committed bool
 }
 
 // claim takes the workflow's lease, creating the head if needed, and returns
@@ -144,9 +145,13 @@ func (st *Store) claim(ctx context.Context, wf string) (*lease, error) {
 	return l, nil
 }
 
-// release gives a lease up without committing, so a retry need not wait for
-// it to expire. Best effort: an expired lease is as good.
+// release gives a lease up unless it was committed, so a retry need not wait
+// for it to expire. Best effort: an expired lease is as good. Deferred right
+// after claim.
 func (st *Store) release(ctx context.Context, l *lease) {
+	if l.committed {
+		return
+	}
 	_, _ = st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(st.table),
 		Key:                       key(workflowPK(l.wf), headSK),
@@ -197,6 +202,7 @@ func (st *Store) commit(ctx context.Context, l *lease, c commit) error {
 		}
 		return fmt.Errorf("commit %s: %w", l.wf, err)
 	}
+	l.committed = true
 	return nil
 }
 
@@ -210,12 +216,7 @@ func (st *Store) Append(ctx context.Context, wf string, in []eventstore.Incoming
 	if err != nil {
 		return res, err
 	}
-	committed := false
-	defer func() {
-		if !committed {
-			st.release(ctx, l)
-		}
-	}()
+	defer st.release(ctx, l)
 	h := l.head
 
 	// Entries the workflow has already applied come again when Lambda
@@ -288,7 +289,6 @@ func (st *Store) Append(ctx context.Context, wf string, in []eventstore.Incoming
 	if err := st.commit(ctx, l, c); err != nil {
 		return eventstore.AppendResult{}, err
 	}
-	committed = true
 	res.TotalEvents, res.TotalBytes = c.last, c.bytes
 	return res, nil
 }
@@ -499,7 +499,7 @@ func (st *Store) batchGet(ctx context.Context, keys []map[string]types.Attribute
 		}}
 		for attempt := 0; len(req) > 0; attempt++ {
 			if attempt > 0 {
-				if err := backoff(ctx, attempt); err != nil {
+				if err := backoff.Sleep(ctx, backoff.FullJitter(25*time.Millisecond, time.Second, attempt)); err != nil {
 					return nil, err
 				}
 			}
@@ -562,7 +562,7 @@ func (st *Store) writeChunk(ctx context.Context, chunk []map[string]types.Attrib
 			if attempt > 10 {
 				return errors.New("batch write: unprocessed items after 10 retries")
 			}
-			if err := backoff(ctx, attempt); err != nil {
+			if err := backoff.Sleep(ctx, backoff.FullJitter(25*time.Millisecond, time.Second, attempt)); err != nil {
 				return err
 			}
 		}
@@ -573,17 +573,4 @@ func (st *Store) writeChunk(ctx context.Context, chunk []map[string]types.Attrib
 		pending = out.UnprocessedItems
 	}
 	return nil
-}
-
-// backoff waits a full-jitter delay that grows with attempt.
-func backoff(ctx context.Context, attempt int) error {
-	d := min(25*time.Millisecond<<min(attempt, 10), time.Second)
-	t := time.NewTimer(time.Duration(rand.Int64N(int64(d)) + 1))
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
