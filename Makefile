@@ -14,7 +14,7 @@ FUZZTIME ?= 10s
 # The Lambda Runtime Interface Emulator, the one SAM runs in its containers.
 RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
 
-.PHONY: all build test unit integration fuzz sizes bench dev invoke metrics rie engines engines-stop provision clean \
+.PHONY: test-external all build test unit integration fuzz sizes bench dev invoke metrics rie engines engines-stop provision clean \
 	$(addprefix build-,PublishFunction ConsumeFunction ReplayFunction MetricsFunction)
 
 all: build
@@ -48,6 +48,12 @@ test: rie
 	$(GO) vet ./...; \
 	$(GO) test -count=1 -timeout 10m ./...; \
 	$(MAKE) --no-print-directory fuzz sizes
+
+## test-external: the same tests against endpoints already in the environment,
+## e.g. real LocalStack: AWS_ENDPOINT_URL=http://127.0.0.1:4566 make test-external
+test-external: rie
+	@test -n "$${AWS_ENDPOINT_URL:-}$${AWS_ENDPOINT_URL_KINESIS:-}" || { echo "set AWS_ENDPOINT_URL (LocalStack) or the per-service endpoint variables first" >&2; exit 2; }
+	FLOWBUS_REQUIRE_ENGINES=1 $(GO) test -count=1 -timeout 10m ./...
 
 ## fuzz: a short run of every fuzz target (FUZZTIME each)
 fuzz:
