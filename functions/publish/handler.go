@@ -34,11 +34,18 @@ func (h *handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 		return resp, nil
 	}
 	body, p := apigw.Body(&req, h.maxBody)
-	if p != nil {
+	binary := ingest.IsBinary(req.Headers)
+	if p != nil && !(binary && p.Type == apigw.TypeEmpty) { // a binary-mode event may have no data
 		return apigw.ProblemResponse(*p), nil
 	}
-	mt, p := apigw.ParseMediaType(apigw.Header(&req, "content-type"), body)
-	if p != nil {
+	var mt apigw.MediaType
+	if binary {
+		// CloudEvents binary mode: attributes in ce- headers, data in the body.
+		if body, p = ingest.FromBinary(req.Headers, body); p != nil {
+			return apigw.ProblemResponse(*p), nil
+		}
+		mt = apigw.MediaCloudEvent
+	} else if mt, p = apigw.ParseMediaType(apigw.Header(&req, "content-type"), body); p != nil {
 		return apigw.ProblemResponse(*p), nil
 	}
 	out := h.svc.Publish(ctx, body, mt)

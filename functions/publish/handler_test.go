@@ -297,3 +297,47 @@ func TestFiguresAreEmbeddedMetricFormat(t *testing.T) {
 		t.Errorf("published %v events in EMF, want 3:\n%s", published, out.String())
 	}
 }
+
+func TestCloudEventsBinaryMode(t *testing.T) {
+	tests := []struct {
+		name    string
+		headers map[string]string
+		body    string
+		status  int
+		check   func(t *testing.T, e *event.Event)
+	}{
+		{"JSON data", map[string]string{"ce-specversion": "1.0", "ce-id": "b1", "ce-source": "/n8n", "ce-type": "order.placed", "ce-workflowid": "wf-1", "content-type": "application/json"}, `{"total":5}`, 202,
+			func(t *testing.T, e *event.Event) {
+				if e.ID != "b1" || e.WorkflowID != "wf-1" || string(e.Data) != `{"total":5}` || e.DataContentType != "application/json" {
+					t.Errorf("event %+v", e)
+				}
+			}},
+		{"binary data, percent-encoded subject", map[string]string{"Ce-Specversion": "1.0", "Ce-Id": "b2", "Ce-Source": "/s", "Ce-Type": "file.uploaded", "Ce-Partitionkey": "wf-2", "Ce-Subject": "a%20b", "Content-Type": "application/octet-stream"}, "\x00\x01", 202,
+			func(t *testing.T, e *event.Event) {
+				if !e.DataBase64 || string(e.Data) != `"AAE="` || e.Subject != "a b" || e.WorkflowID != "wf-2" {
+					t.Errorf("event %+v data %s", e, e.Data)
+				}
+			}},
+		{"no data", map[string]string{"ce-specversion": "1.0", "ce-id": "b3", "ce-source": "/s", "ce-type": "ping", "ce-workflowid": "wf-3"}, "", 202, nil},
+		{"bad JSON data", map[string]string{"ce-specversion": "1.0", "ce-id": "b4", "ce-source": "/s", "ce-type": "t", "ce-workflowid": "w", "content-type": "application/json"}, `{"a":`, 400, nil},
+		{"missing type", map[string]string{"ce-specversion": "1.0", "ce-id": "b5", "ce-source": "/s", "ce-workflowid": "w"}, "", 400, nil},
+		{"bad percent-encoding", map[string]string{"ce-specversion": "1.0", "ce-id": "%zz", "ce-source": "/s", "ce-type": "t", "ce-workflowid": "w"}, "", 400, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pub := &recorder{}
+			req := events.APIGatewayV2HTTPRequest{Headers: tt.headers, Body: tt.body}
+			req.RequestContext.HTTP.Method = "POST"
+			resp := invoke(t, newHandler(pub), req)
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tt.status, resp.Body)
+			}
+			if tt.check != nil {
+				if len(pub.got) != 1 {
+					t.Fatalf("%d events published, want 1", len(pub.got))
+				}
+				tt.check(t, pub.got[0])
+			}
+		})
+	}
+}
