@@ -14,7 +14,7 @@ FUZZTIME ?= 10s
 # The Lambda Runtime Interface Emulator, the one SAM runs in its containers.
 RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
 
-.PHONY: test-external all build test unit integration fuzz sizes bench dev invoke metrics rie engines engines-stop provision clean \
+.PHONY: parked test-external all build test unit integration fuzz sizes bench dev invoke metrics rie engines engines-stop provision clean \
 	$(addprefix build-,PublishFunction ConsumeFunction ReplayFunction MetricsFunction)
 
 all: build
@@ -99,6 +99,12 @@ dev: rie
 metrics:
 	@curl -sf -H 'Accept: $(or $(ACCEPT),application/json)' 'http://127.0.0.1:3000/metrics?fresh=true' || { echo "is make dev running?" >&2; exit 1; }
 	@echo
+
+## parked: list, show and resume parked workflows: make parked ARGS="list" | ARGS="show wf-1" | ARGS="resume wf-1 -skip 1"
+## (against the local engines when they run, else the endpoint in the environment; FLOWBUS_TABLE defaults to flowbus-events)
+parked:
+	@if [ -f localstack/.run/env ] && $(ENGINES) status >/dev/null 2>&1; then . localstack/.run/env; fi; \
+	FLOWBUS_TABLE=$${FLOWBUS_TABLE:-flowbus-events} $(GO) run ./infra/cmd/parked $(ARGS)
 
 ## invoke: run one function once, as sam local invoke does: make invoke FN=publish EVENT=events/publish.json
 ## (starts the engines for the call unless they already run)

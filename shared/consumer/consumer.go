@@ -199,3 +199,20 @@ func (c *Consumer) recordStats(ctx context.Context, records []kinesisevent.Recor
 		c.log.WarnContext(ctx, "batch figures not recorded", "error", err)
 	}
 }
+
+// ResumeDecoder returns the eventstore.DecodeFunc that resuming workflow wf
+// needs: parked records read exactly as the consumer reads the stream, with
+// today's rules, so a fix in the rules (or a corrected record) unparks it.
+func ResumeDecoder(wf string) eventstore.DecodeFunc {
+	return func(raw []byte) ([]*event.Event, error) {
+		in, _ := Decode(nil, kinesisevent.Record{PartitionKey: wf, Data: raw}, nil)
+		evs := make([]*event.Event, 0, len(in))
+		for _, x := range in {
+			if x.Problem != nil {
+				return nil, x.Problem
+			}
+			evs = append(evs, x.Event)
+		}
+		return evs, nil
+	}
+}
