@@ -1,22 +1,20 @@
-// Command provision creates the flowbus stream and event store table on
-// whatever endpoint the AWS SDK's standard variables point at (LocalStack or
-// the local engines). It is idempotent: safe to run again.
+// Command provision creates the streams, tables and queues template.yaml
+// declares on whatever endpoint the AWS SDK's standard variables point at
+// (LocalStack or the local engines), as make dev does before it runs the
+// functions. It is idempotent: safe to run again.
 package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/kinesis"
-
-	"github.com/flowbus/flowbus/shared/bus"
+	"github.com/flowbus/flowbus/infra/devrun"
+	"github.com/flowbus/flowbus/infra/template"
 	"github.com/flowbus/flowbus/shared/config"
-	"github.com/flowbus/flowbus/shared/dynamostore"
 )
 
 func main() {
@@ -27,12 +25,24 @@ func main() {
 }
 
 func run() error {
-	stream := flag.String("stream", envOr(config.EnvStream, "flowbus-events"), "Kinesis stream name")
-	table := flag.String("table", envOr(config.EnvTable, "flowbus-events"), "DynamoDB table name")
-	shards := flag.Int("shards", 1, "shard count of a new stream")
+	tplPath := flag.String("template", "template.yaml", "SAM template")
+	shards := flag.Int("shards", 1, "shards for a stream the template makes on-demand")
+	params := flag.String("parameters", "", "template parameter overrides: Name=value,Name=value")
 	flag.Parse()
-	if *shards < 1 {
-		return errors.New("-shards must be at least 1")
+	overrides := map[string]string{}
+	for _, kv := range strings.Split(*params, ",") {
+		if kv == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return fmt.Errorf("-parameters: %q is not Name=value", kv)
+		}
+		overrides[k] = v
+	}
+	tpl, err := template.Load(*tplPath, overrides)
+	if err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -40,20 +50,6 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	arn, err := bus.CreateStream(ctx, kinesis.NewFromConfig(cfg), *stream, int32(*shards))
-	if err != nil {
-		return err
-	}
-	if err := dynamostore.CreateTable(ctx, dynamodb.NewFromConfig(cfg), *table); err != nil {
-		return err
-	}
-	fmt.Printf("stream %s (%s)\ntable  %s\n", *stream, arn, *table)
-	return nil
-}
-
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
+	_, err = devrun.Provision(ctx, cfg, tpl, *shards, func(format string, args ...any) { fmt.Printf(format+"\n", args...) })
+	return err
 }
