@@ -78,12 +78,11 @@ func (st *Store) scan(ctx context.Context, wf, prefix string, from, to uint64, f
 		}
 		for _, it := range out.Items {
 			sk := getS(it, attrSK)[len(prefix):]
-			base, part, isPart := strings.Cut(sk, "#")
+			base, _, isPart := strings.Cut(sk, "#")
 			if isPart {
 				if cur == nil || seqSK(cur.seq) != base {
 					return done, false, fmt.Errorf("read %s: part %s without its first item", wf, sk)
 				}
-				_ = part
 				cur.data = append(cur.data, getB(it, aData)...)
 				continue
 			}
