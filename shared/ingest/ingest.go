@@ -177,7 +177,7 @@ func specGiven(raw []byte) bool {
 			return false
 		}
 		if string(k) == "specversion" {
-			return true
+			return s.Peek() == '"' // null counts as absent
 		}
 		if _, err := s.Value(); err != nil {
 			return false
