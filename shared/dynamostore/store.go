@@ -416,7 +416,8 @@ func (st *Store) dedup(ctx context.Context, wf string, last uint64, evs []*event
 		seen[e.ID] = true
 		lookups = append(lookups, e.ID)
 	}
-	if len(lookups) == 0 {
+	if len(lookups) == 0 || last == 0 {
+		// Nothing committed yet: no marker can count, so none is read.
 		return keep, nil
 	}
 	pk := workflowPK(wf)
