@@ -56,15 +56,14 @@ func (c *MemoryCheckpoints) All() map[string]string {
 // synced, then renamed over it. It is safe for concurrent use within one
 // process; two processes must not share a file.
 type FileCheckpoints struct {
-	path string
-	mu   sync.Mutex
-	seq  map[string]string
+	MemoryCheckpoints // Load and All; Save also writes the file
+	path              string
 }
 
 // OpenFileCheckpoints reads the checkpoints in path; a missing file is an
 // empty store, created on the first Save.
 func OpenFileCheckpoints(path string) (*FileCheckpoints, error) {
-	c := &FileCheckpoints{path: path, seq: map[string]string{}}
+	c := &FileCheckpoints{MemoryCheckpoints: MemoryCheckpoints{seq: map[string]string{}}, path: path}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return c, nil
@@ -79,17 +78,6 @@ func OpenFileCheckpoints(path string) (*FileCheckpoints, error) {
 		c.seq = map[string]string{}
 	}
 	return c, nil
-}
-
-// Load returns the checkpoint saved under key.
-func (c *FileCheckpoints) Load(_ context.Context, key string) (string, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	seq, ok := c.seq[key]
-	if !ok {
-		return "", fmt.Errorf("load %s: %w", key, ErrNoCheckpoint)
-	}
-	return seq, nil
 }
 
 // Save sets the checkpoint under key and writes the file.
