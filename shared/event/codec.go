@@ -63,6 +63,7 @@ func decodeObject(s *jsonscan.Scanner, e *Event, opts DecodeOptions) error {
 	var (
 		haveSpec, haveData, haveTime bool
 		wfField                      string
+		seen                         uint32 // the known attributes given, by attrBit
 	)
 	for first := true; ; first = false {
 		key, more, err := s.NextKey(first)
@@ -71,6 +72,17 @@ func decodeObject(s *jsonscan.Scanner, e *Event, opts DecodeOptions) error {
 		}
 		if !more {
 			break
+		}
+		// A key given twice is refused whatever its values: encoding/json
+		// and most decoders keep the last, others the first, so the event
+		// would mean different things to different readers.
+		if bit := attrBit(key); bit != 0 {
+			if seen&bit != 0 {
+				v.add(string(key), "is given twice", 0)
+			}
+			seen |= bit
+		} else if e.hasExtension(key) {
+			v.add(string(key), "is given twice", 0)
 		}
 		if s.Null() {
 			continue // null is absent, as the CloudEvents JSON format says
@@ -155,6 +167,9 @@ func decodeObject(s *jsonscan.Scanner, e *Event, opts DecodeOptions) error {
 			}
 			if e.Data, err = s.Value(); err != nil {
 				return err
+			}
+			if e.Data[0] == '"' && !validBase64(e.Data) {
+				v.add("data_base64", "is not base64 (RFC 4648, standard alphabet, padded)", 0)
 			}
 			e.DataBase64 = true
 		case "workflow_id", AttrWorkflowID, AttrPartitionKey:
@@ -246,6 +261,49 @@ func decodeObject(s *jsonscan.Scanner, e *Event, opts DecodeOptions) error {
 	}
 	e.validate(v)
 	return v.err()
+}
+
+// attrKeys are the attributes a decoder knows, each a bit of attrBit.
+var attrKeys = [...]string{"specversion", "id", "source", "type", "subject", "time", "timestamp", "datacontenttype",
+	"dataschema", "data", "data_base64", "workflow_id", AttrWorkflowID, AttrPartitionKey, "version", AttrVersion,
+	AttrMetadata, AttrSequence, AttrReplayID, AttrReplayedAt, AttrIDGenerated}
+
+// attrBit is the bit of a known attribute, 0 for an extension.
+func attrBit(key []byte) uint32 {
+	for i, name := range attrKeys {
+		if string(key) == name {
+			return 1 << i
+		}
+	}
+	return 0
+}
+
+// hasExtension reports whether e already has an extension named name.
+func (e *Event) hasExtension(name []byte) bool {
+	for _, x := range e.Extensions {
+		if x.Name == string(name) {
+			return true
+		}
+	}
+	return false
+}
+
+// validBase64 reports whether raw, a JSON string with its quotes, holds
+// standard padded base64 (line breaks, which RFC 2045 allows, are refused).
+func validBase64(raw []byte) bool {
+	b, err := jsonscan.New(raw).StringBytes()
+	if err != nil || len(b)%4 != 0 {
+		return false
+	}
+	for i, c := range b {
+		switch {
+		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '+', c == '/':
+		case c == '=' && (i == len(b)-1 || (i == len(b)-2 && b[i+1] == '=')):
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // keyName returns the attribute name for a key among a few known spellings

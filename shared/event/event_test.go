@@ -81,6 +81,21 @@ func TestDecodeRejects(t *testing.T) {
 		{"reserved attribute", `{"type":"a","workflow_id":"w","flowbusidgen":true}`, []string{"flowbusidgen"}},
 		{"forged replay marker", `{"type":"a","workflow_id":"w","replayid":"r","replayedat":"2024-01-01T00:00:00Z"}`, []string{"replayid", "replayedat"}},
 		{"conflicting workflow ids", `{"type":"a","workflow_id":"w","workflowid":"v"}`, []string{"workflowid"}},
+		{"type twice", `{"type":"a","workflow_id":"w","type":"b"}`, []string{"type"}},
+		{"type twice, same value", `{"type":"a","workflow_id":"w","type":"a"}`, []string{"type"}},
+		{"type twice, escaped key", `{"type":"a","workflow_id":"w","typ\u0065":"b"}`, []string{"type"}},
+		{"type twice, one null", `{"type":"a","workflow_id":"w","type":null}`, []string{"type"}},
+		{"workflow id twice, same value", `{"type":"a","workflow_id":"w","workflow_id":"w"}`, []string{"workflow_id"}},
+		{"source twice", `{"type":"a","workflow_id":"w","source":"/a","source":"/b"}`, []string{"source"}},
+		{"id twice", `{"type":"a","workflow_id":"w","id":"1","id":"2"}`, []string{"id"}},
+		{"time twice", `{"type":"a","workflow_id":"w","time":"2024-01-01T00:00:00Z","time":"2024-01-02T00:00:00Z"}`, []string{"time", "time"}},
+		{"data twice, same key", `{"type":"a","workflow_id":"w","data":1,"data":2}`, []string{"data", "data"}},
+		{"metadata twice", `{"type":"a","workflow_id":"w","metadata":{},"metadata":{}}`, []string{"metadata"}},
+		{"extension twice", `{"type":"a","workflow_id":"w","ext":"x","ext":"y"}`, []string{"ext"}},
+		{"data_base64 not base64", `{"type":"a","workflow_id":"w","data_base64":"!!!"}`, []string{"data_base64"}},
+		{"data_base64 unpadded", `{"type":"a","workflow_id":"w","data_base64":"AAE"}`, []string{"data_base64"}},
+		{"data_base64 padding inside", `{"type":"a","workflow_id":"w","data_base64":"AA==AAAA"}`, []string{"data_base64"}},
+		{"data_base64 url alphabet", `{"type":"a","workflow_id":"w","data_base64":"-_-_"}`, []string{"data_base64"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -196,4 +211,24 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Data is the producer's: keys given twice inside it are kept as sent, and
+// valid base64 is accepted as is.
+func TestDecodeKeepsDataAsSent(t *testing.T) {
+	for _, tt := range []struct{ in, data string }{
+		{`{"type":"a","workflow_id":"w","data":{"k":1,"k":2}}`, `{"k":1,"k":2}`},
+		{`{"type":"a","workflow_id":"w","data_base64":"AAEC"}`, `"AAEC"`},
+		{`{"type":"a","workflow_id":"w","data_base64":"AA=="}`, `"AA=="`},
+		{`{"type":"a","workflow_id":"w","data_base64":"A\/8="}`, `"A\/8="`},
+		{`{"type":"a","workflow_id":"w","data_base64":""}`, `""`},
+	} {
+		e, err := Decode([]byte(tt.in), publicOpts)
+		if err != nil {
+			t.Fatalf("Decode(%s): %v", tt.in, err)
+		}
+		if got := string(e.Data); got != tt.data {
+			t.Errorf("Decode(%s).Data = %s, want %s", tt.in, got, tt.data)
+		}
+	}
 }
