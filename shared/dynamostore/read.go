@@ -221,12 +221,21 @@ func (st *Store) parkedEntries(ctx context.Context, wf string, h head) ([]events
 // Resume implements eventstore.Store.
 func (st *Store) Resume(ctx context.Context, wf string, decode eventstore.DecodeFunc, fix eventstore.Fix) (eventstore.AppendResult, error) {
 	var res eventstore.AppendResult
-	l, err := st.claim(ctx, wf)
+	err := st.withLease(ctx, wf, func(ctx context.Context, l *lease) error {
+		var err error
+		res, err = st.resumeHeld(ctx, l, decode, fix)
+		return err
+	})
 	if err != nil {
-		return res, err
+		return eventstore.AppendResult{}, err
 	}
-	defer st.release(ctx, l)
-	h := l.head
+	return res, nil
+}
+
+// resumeHeld is Resume under the workflow's lease.
+func (st *Store) resumeHeld(ctx context.Context, l *lease, decode eventstore.DecodeFunc, fix eventstore.Fix) (eventstore.AppendResult, error) {
+	var res eventstore.AppendResult
+	wf, h := l.wf, l.head
 	if h.parked == "" {
 		return res, fmt.Errorf("resume %s: %w", wf, eventstore.ErrNotParked)
 	}

@@ -2,8 +2,6 @@ package dynamostore
 
 import (
 	"context"
-	crand "crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -31,10 +29,14 @@ type API interface {
 
 // Options tunes a Store; zero values take the defaults.
 type Options struct {
-	// LeaseDuration bounds how long a writer may hold a workflow when its
-	// context has no deadline (a Lambda context always has one: the lease
-	// then ends when the invocation must). Default 30s.
+	// LeaseDuration is how long a claim on a workflow lasts unless renewed;
+	// a live writer renews it every third of that, so a dead writer's
+	// workflow is free again within this time. Default 10s.
 	LeaseDuration time.Duration
+	// ClaimReserve is the time a writer keeps for writing: it waits for a
+	// busy workflow only while its context has more than this left.
+	// Default 10s.
+	ClaimReserve time.Duration
 	// MaxItemBytes is the most event data one item holds; larger events are
 	// split over several items (DynamoDB items are at most 400 KB).
 	// Default 350,000.
@@ -48,7 +50,10 @@ type Options struct {
 
 func (o *Options) setDefaults() {
 	if o.LeaseDuration <= 0 {
-		o.LeaseDuration = 30 * time.Second
+		o.LeaseDuration = 10 * time.Second
+	}
+	if o.ClaimReserve <= 0 {
+		o.ClaimReserve = 10 * time.Second
 	}
 	if o.MaxItemBytes <= 0 || o.MaxItemBytes > 380_000 {
 		o.MaxItemBytes = 350_000
@@ -103,65 +108,6 @@ func decodeHead(item map[string]types.AttributeValue) (head, error) {
 	}, nil
 }
 
-// lease is a claim on one workflow's head.
-type lease struct {
-	wf        string
-	token     string
-	head      head
-	committed bool
-}
-
-// claim takes the workflow's lease, creating the head if needed, and returns
-// the head as it stands. Another live lease gives eventstore.ErrBusy.
-func (st *Store) claim(ctx context.Context, wf string) (*lease, error) {
-	now := st.now()
-	until := now.Add(st.opts.LeaseDuration)
-	if d, ok := ctx.Deadline(); ok {
-		until = d
-	}
-	var tok [12]byte
-	_, _ = crand.Read(tok[:])
-	l := &lease{wf: wf, token: hex.EncodeToString(tok[:])}
-	out, err := st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                aws.String(st.table),
-		Key:                      key(workflowPK(wf), headSK),
-		UpdateExpression:         aws.String("SET #lease = :tok, #until = :until"),
-		ConditionExpression:      aws.String("attribute_not_exists(#until) OR #until < :now"),
-		ExpressionAttributeNames: map[string]string{"#lease": aLease, "#until": aUntil},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":tok": s(l.token), ":until": ni(until.UnixMilli()), ":now": ni(now.UnixMilli()),
-		},
-		ReturnValues: types.ReturnValueAllNew,
-	})
-	if err != nil {
-		if isConditionFailed(err) {
-			return nil, fmt.Errorf("claim %s: %w", wf, eventstore.ErrBusy)
-		}
-		return nil, fmt.Errorf("claim %s: %w", wf, err)
-	}
-	if l.head, err = decodeHead(out.Attributes); err != nil {
-		return nil, fmt.Errorf("claim %s: %w", wf, err)
-	}
-	return l, nil
-}
-
-// release gives a lease up unless it was committed, so a retry need not wait
-// for it to expire. Best effort: an expired lease is as good. Deferred right
-// after claim.
-func (st *Store) release(ctx context.Context, l *lease) {
-	if l.committed {
-		return
-	}
-	_, _ = st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 aws.String(st.table),
-		Key:                       key(workflowPK(l.wf), headSK),
-		UpdateExpression:          aws.String("REMOVE #lease, #until"),
-		ConditionExpression:       aws.String("#lease = :tok"),
-		ExpressionAttributeNames:  map[string]string{"#lease": aLease, "#until": aUntil},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":tok": s(l.token)},
-	})
-}
-
 // commit publishes what a lease holder wrote: the head's new state becomes
 // visible in one conditional write, and the lease ends.
 type commit struct {
@@ -212,12 +158,21 @@ func (st *Store) Append(ctx context.Context, wf string, in []eventstore.Incoming
 	if len(in) == 0 {
 		return res, nil
 	}
-	l, err := st.claim(ctx, wf)
+	err := st.withLease(ctx, wf, func(ctx context.Context, l *lease) error {
+		var err error
+		res, err = st.appendHeld(ctx, l, in)
+		return err
+	})
 	if err != nil {
-		return res, err
+		return eventstore.AppendResult{}, err
 	}
-	defer st.release(ctx, l)
-	h := l.head
+	return res, nil
+}
+
+// appendHeld is Append under the workflow's lease.
+func (st *Store) appendHeld(ctx context.Context, l *lease, in []eventstore.Incoming) (eventstore.AppendResult, error) {
+	var res eventstore.AppendResult
+	wf, h := l.wf, l.head
 
 	// Entries the workflow has already applied come again when Lambda
 	// re-delivers a batch: skip them by stream position.
