@@ -298,6 +298,58 @@ func TestFiguresAreEmbeddedMetricFormat(t *testing.T) {
 	}
 }
 
+// Binary-mode requests refused as a whole, each naming what is wrong.
+func TestCloudEventsBinaryModeRefusals(t *testing.T) {
+	attrs := func(extra ...string) map[string]string {
+		h := map[string]string{"ce-specversion": "1.0", "ce-id": "r1", "ce-source": "/s", "ce-type": "t", "ce-workflowid": "w"}
+		for i := 0; i+1 < len(extra); i += 2 {
+			h[extra[i]] = extra[i+1]
+		}
+		return h
+	}
+	tests := []struct {
+		name    string
+		headers map[string]string
+		body    string
+		status  int
+		field   string // named in the problem's errors, if any
+	}{
+		{"invalid UTF-8 workflow id", attrs("ce-workflowid", "bin-%ff%fe"), "", 400, "ce-workflowid"},
+		{"overlong UTF-8 workflow id", attrs("ce-workflowid", "bin-%c0%c1"), "", 400, "ce-workflowid"},
+		{"invalid UTF-8 type", attrs("ce-type", "t%80"), "", 400, "ce-type"},
+		{"invalid UTF-8 extension", attrs("ce-traceparent", "%ed%a0%80"), "", 400, "ce-traceparent"},
+		{"attribute twice", attrs("Ce-Type", "u"), "", 400, "ce-type"},
+		{"data in a header", attrs("ce-data_base64", "AAEC"), "", 400, "ce-data_base64"},
+		{"latin-1 JSON", attrs("content-type", "application/json; charset=iso-8859-1"), `{"a":1}`, 415, ""},
+		{"latin-1 text", attrs("content-type", "text/plain; charset=ISO-8859-1"), "caf\xe9", 415, ""},
+		{"not a media type", attrs("content-type", "application/"), "x", 415, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pub := &recorder{}
+			req := events.APIGatewayV2HTTPRequest{Headers: tt.headers, Body: tt.body}
+			req.RequestContext.HTTP.Method = "POST"
+			resp := invoke(t, newHandler(pub), req)
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tt.status, resp.Body)
+			}
+			if ct := resp.Headers["Content-Type"]; ct != apigw.ContentTypeProblem {
+				t.Errorf("content type %q, want %q", ct, apigw.ContentTypeProblem)
+			}
+			var p apigw.Problem
+			if err := json.Unmarshal([]byte(resp.Body), &p); err != nil {
+				t.Fatalf("body %s: %v", resp.Body, err)
+			}
+			if tt.field != "" && (len(p.Errors) != 1 || p.Errors[0].Field != tt.field) {
+				t.Errorf("errors %+v, want one naming %s", p.Errors, tt.field)
+			}
+			if len(pub.got) != 0 {
+				t.Errorf("%d events published from a refused request", len(pub.got))
+			}
+		})
+	}
+}
+
 func TestCloudEventsBinaryMode(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -322,6 +374,12 @@ func TestCloudEventsBinaryMode(t *testing.T) {
 		{"bad JSON data", map[string]string{"ce-specversion": "1.0", "ce-id": "b4", "ce-source": "/s", "ce-type": "t", "ce-workflowid": "w", "content-type": "application/json"}, `{"a":`, 400, nil},
 		{"missing type", map[string]string{"ce-specversion": "1.0", "ce-id": "b5", "ce-source": "/s", "ce-workflowid": "w"}, "", 400, nil},
 		{"bad percent-encoding", map[string]string{"ce-specversion": "1.0", "ce-id": "%zz", "ce-source": "/s", "ce-type": "t", "ce-workflowid": "w"}, "", 400, nil},
+		{"percent-encoded UTF-8", map[string]string{"ce-specversion": "1.0", "ce-id": "b6", "ce-source": "/s", "ce-type": "t", "ce-workflowid": "bin-%C3%A9"}, "", 202,
+			func(t *testing.T, e *event.Event) {
+				if e.WorkflowID != "bin-\u00e9" {
+					t.Errorf("workflow id %q, want %q", e.WorkflowID, "bin-\u00e9")
+				}
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"mime"
 	"net/url"
+	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/flowbus/flowbus/shared/apigw"
+	"github.com/flowbus/flowbus/shared/event"
 	"github.com/flowbus/flowbus/shared/jsonscan"
 )
 
@@ -32,28 +35,60 @@ func IsBinary(headers map[string]string) bool {
 // else becomes data_base64.
 func FromBinary(headers map[string]string, body []byte) ([]byte, *apigw.Problem) {
 	obj := map[string]any{}
-	for k, v := range headers {
-		name, ok := cutPrefixFold(k, BinaryHeaderPrefix)
-		if !ok {
-			continue
-		}
-		value, err := url.PathUnescape(v)
-		if err != nil {
-			return nil, &apigw.Problem{Type: apigw.TypeMalformed, Title: "Malformed CloudEvents header", Status: 400, Detail: k + " is not percent-encoded correctly"}
-		}
-		obj[strings.ToLower(name)] = value
-	}
+	var fields []event.FieldError
 	ct := ""
 	for k, v := range headers {
 		if strings.EqualFold(k, "content-type") {
 			ct = v
 		}
+		name, ok := cutPrefixFold(k, BinaryHeaderPrefix)
+		if !ok {
+			continue
+		}
+		header := strings.ToLower(k)
+		value, err := url.PathUnescape(v)
+		switch {
+		case err != nil:
+			fields = append(fields, event.FieldError{Field: header, Reason: "is not percent-encoded correctly"})
+			continue
+		case !utf8.ValidString(value):
+			// Two different byte strings must not become the same
+			// replacement characters, in a workflow id least of all.
+			fields = append(fields, event.FieldError{Field: header, Reason: "is not UTF-8 once percent-decoded"})
+			continue
+		}
+		name = strings.ToLower(name)
+		switch name {
+		case "data", "data_base64", "datacontenttype":
+			fields = append(fields, event.FieldError{Field: header, Reason: "is not an attribute in binary mode: the body is the data, the Content-Type its datacontenttype"})
+			continue
+		}
+		if _, dup := obj[name]; dup {
+			fields = append(fields, event.FieldError{Field: header, Reason: "is given twice"})
+			continue
+		}
+		obj[name] = value
 	}
+	if len(fields) > 0 {
+		sort.Slice(fields, func(i, j int) bool { return fields[i].Field < fields[j].Field })
+		return nil, &apigw.Problem{Type: apigw.TypeInvalid, Title: "Invalid CloudEvents header", Status: 400,
+			Detail: "binary-mode attributes are UTF-8 text, percent-encoded, each given once", Errors: fields}
+	}
+	mt := ""
 	if ct != "" {
+		var params map[string]string
+		var err error
+		if mt, params, err = mime.ParseMediaType(ct); err != nil || !utf8.ValidString(ct) {
+			return nil, &apigw.Problem{Type: apigw.TypeMediaType, Title: "Unsupported media type", Status: 415,
+				Detail: "the Content-Type is not a media type"}
+		}
+		if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+			return nil, &apigw.Problem{Type: apigw.TypeMediaType, Title: "Unsupported media type", Status: 415,
+				Detail: "only the utf-8 charset is accepted"}
+		}
 		obj["datacontenttype"] = ct
 	}
 	if len(body) > 0 {
-		mt, _, _ := mime.ParseMediaType(ct)
 		if ct == "" || mt == "application/json" || strings.HasSuffix(mt, "+json") {
 			s := jsonscan.New(body)
 			if _, err := s.Value(); err != nil || s.End() != nil {
