@@ -128,6 +128,8 @@ func TestRefusedBodies(t *testing.T) {
 		{"single invalid event", "application/json", `{"type":"a"}`, false, "", 400, apigw.TypeInvalid},
 		{"cloudevent without specversion", "application/cloudevents+json", `{"id":"1","source":"s","type":"a","workflowid":"w"}`, false, "", 400, apigw.TypeInvalid},
 		{"GET", "application/json", one, false, "GET", 405, apigw.TypeMethod},
+		{"type given twice", "application/json", `{"type":"a","workflow_id":"w","type":"b"}`, false, "", 400, apigw.TypeInvalid},
+		{"data_base64 not base64", "application/cloudevents+json", `{"specversion":"1.0","id":"1","source":"s","type":"a","workflowid":"w","data_base64":"!!!"}`, false, "", 400, apigw.TypeInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
