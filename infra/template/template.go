@@ -36,6 +36,7 @@ type Function struct {
 	MemoryMB  int
 	Timeout   time.Duration
 	Kinesis   []KinesisEvent
+	SQS       []SQSEvent
 	Schedules []Schedule
 }
 
@@ -66,6 +67,18 @@ type KinesisEvent struct {
 	ReportBatchItemFailures bool
 	FilterPatterns          []string
 	OnFailure               string // logical id of the destination queue, "" if none
+	Enabled                 bool
+}
+
+// SQSEvent is a function's SQS event source mapping (a SAM SQS event).
+type SQSEvent struct {
+	Name                    string
+	Queue                   string // logical id
+	BatchSize               int    // default 10
+	MaximumBatchingWindow   time.Duration
+	ReportBatchItemFailures bool
+	FilterPatterns          []string
+	MaximumConcurrency      int // ScalingConfig.MaximumConcurrency; 0 when unset
 	Enabled                 bool
 }
 
@@ -358,23 +371,8 @@ func function(id string, props, globals map[string]any, doc map[string]any) (*Fu
 				k.MaximumRecordAge = -1
 			}
 			k.Stream = logicalIDOfARN(str(p["Stream"]), doc)
-			if types, ok := p["FunctionResponseTypes"].([]any); ok {
-				for _, ft := range types {
-					if ft == "ReportBatchItemFailures" {
-						k.ReportBatchItemFailures = true
-					}
-				}
-			}
-			if fc, ok := p["FilterCriteria"].(map[string]any); ok {
-				filters, _ := fc["Filters"].([]any)
-				for _, fl := range filters {
-					if m, ok := fl.(map[string]any); ok {
-						if pat := str(m["Pattern"]); pat != "" {
-							k.FilterPatterns = append(k.FilterPatterns, pat)
-						}
-					}
-				}
-			}
+			k.ReportBatchItemFailures = reportsItemFailures(p)
+			k.FilterPatterns = filterPatterns(p)
 			if dc, ok := p["DestinationConfig"].(map[string]any); ok {
 				if of, ok := dc["OnFailure"].(map[string]any); ok {
 					k.OnFailure = logicalIDOfARN(str(of["Destination"]), doc)
@@ -384,6 +382,21 @@ func function(id string, props, globals map[string]any, doc map[string]any) (*Fu
 				return nil, nil, fmt.Errorf("%s: Kinesis event %s: the stream is not a resource of this template", id, name)
 			}
 			f.Kinesis = append(f.Kinesis, k)
+		case "SQS":
+			q := SQSEvent{
+				Name: name, BatchSize: asInt(p["BatchSize"], 10),
+				MaximumBatchingWindow:   time.Duration(asInt(p["MaximumBatchingWindowInSeconds"], 0)) * time.Second,
+				ReportBatchItemFailures: reportsItemFailures(p), FilterPatterns: filterPatterns(p),
+				Enabled: asBool(p["Enabled"], true),
+			}
+			if sc, ok := p["ScalingConfig"].(map[string]any); ok {
+				q.MaximumConcurrency = asInt(sc["MaximumConcurrency"], 0)
+			}
+			q.Queue = queueOf(str(p["Queue"]), doc)
+			if q.Queue == "" {
+				return nil, nil, fmt.Errorf("%s: SQS event %s: the queue %q is not a queue of this template", id, name, str(p["Queue"]))
+			}
+			f.SQS = append(f.SQS, q)
 		}
 	}
 	return f, routes, nil
@@ -411,6 +424,54 @@ func parseRate(expr string) (time.Duration, error) {
 		return time.Duration(v) * 24 * time.Hour, nil
 	}
 	return 0, fmt.Errorf("%q: unit must be minute(s), hour(s) or day(s)", expr)
+}
+
+// reportsItemFailures reads FunctionResponseTypes: [ReportBatchItemFailures].
+func reportsItemFailures(p map[string]any) bool {
+	types, _ := p["FunctionResponseTypes"].([]any)
+	for _, ft := range types {
+		if ft == "ReportBatchItemFailures" {
+			return true
+		}
+	}
+	return false
+}
+
+// filterPatterns reads FilterCriteria.Filters[].Pattern.
+func filterPatterns(p map[string]any) []string {
+	fc, _ := p["FilterCriteria"].(map[string]any)
+	filters, _ := fc["Filters"].([]any)
+	var out []string
+	for _, fl := range filters {
+		if m, ok := fl.(map[string]any); ok {
+			if pat := str(m["Pattern"]); pat != "" {
+				out = append(out, pat)
+			}
+		}
+	}
+	return out
+}
+
+// queueOf finds the queue an SQS event names: by its ARN (!GetAtt X.Arn, as
+// SAM requires) or, leniently, by the name a local !Ref resolves to.
+func queueOf(v string, doc map[string]any) string {
+	if v == "" {
+		return ""
+	}
+	resources := section(doc, "Resources")
+	isQueue := func(id string) bool {
+		r, _ := resources[id].(map[string]any)
+		return r["Type"] == "AWS::SQS::Queue"
+	}
+	if id := logicalIDOfARN(v, doc); id != "" && isQueue(id) {
+		return id
+	}
+	for id := range resources {
+		if isQueue(id) && ref("Ref", id, doc) == v {
+			return id
+		}
+	}
+	return ""
 }
 
 // logicalIDOfARN finds the resource whose local ARN is arn.

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/awslabs/goformation/v7"
 	"github.com/awslabs/goformation/v7/intrinsics"
@@ -370,5 +371,77 @@ func TestLoadResolvesLocalResources(t *testing.T) {
 	}
 	if tpl.Streams["EventStream"].Name != "s1" || tpl.Tables["EventTable"].Name != "t1" {
 		t.Errorf("resources %+v %+v", tpl.Streams["EventStream"], tpl.Tables["EventTable"])
+	}
+}
+
+func TestSQSEvents(t *testing.T) {
+	const head = `
+Resources:
+  Stream:
+    Type: AWS::Kinesis::Stream
+    Properties: {Name: s}
+  Parked:
+    Type: AWS::SQS::Queue
+    Properties: {QueueName: parked-q}
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/x
+      Events:
+        Letters:
+          Type: SQS
+          Properties:
+`
+	tests := []struct {
+		name    string
+		props   string
+		want    SQSEvent
+		wantErr string
+	}{
+		{"every property", `
+            Queue: !GetAtt Parked.Arn
+            BatchSize: 25
+            MaximumBatchingWindowInSeconds: 2
+            FunctionResponseTypes: [ReportBatchItemFailures]
+            Enabled: false
+            ScalingConfig: {MaximumConcurrency: 3}
+            FilterCriteria:
+              Filters:
+                - Pattern: '{"body": {"kind": ["a"]}}'
+`, SQSEvent{Name: "Letters", Queue: "Parked", BatchSize: 25, MaximumBatchingWindow: 2 * time.Second, ReportBatchItemFailures: true,
+			FilterPatterns: []string{`{"body": {"kind": ["a"]}}`}, MaximumConcurrency: 3}, ""},
+		{"defaults", `
+            Queue: !GetAtt Parked.Arn
+`, SQSEvent{Name: "Letters", Queue: "Parked", BatchSize: 10, Enabled: true}, ""},
+		{"a Ref resolves to the queue's local name", `
+            Queue: !Ref Parked
+`, SQSEvent{Name: "Letters", Queue: "Parked", BatchSize: 10, Enabled: true}, ""},
+		{"a queue of another stack", `
+            Queue: arn:aws:sqs:us-east-1:000000000000:elsewhere
+`, SQSEvent{}, `SQS event Letters: the queue "arn:aws:sqs:us-east-1:000000000000:elsewhere" is not a queue of this template`},
+		{"a stream is not a queue", `
+            Queue: !GetAtt Stream.Arn
+`, SQSEvent{}, "is not a queue of this template"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "template.yaml")
+			if err := os.WriteFile(path, []byte(head+strings.TrimPrefix(tt.props, "\n")), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			tpl, err := Load(path, nil)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Load: %v, want an error containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff([]SQSEvent{tt.want}, tpl.Functions["Fn"].SQS); diff != "" {
+				t.Errorf("SQS events (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
