@@ -1,0 +1,342 @@
+package sqsesm
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/flowbus/flowbus/infra/esm/filter"
+	"github.com/flowbus/flowbus/shared/backoff"
+)
+
+// SQSAPI is the part of the SQS client a mapping reads the queue with.
+type SQSAPI interface {
+	ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, optFns ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error)
+	DeleteMessageBatch(ctx context.Context, in *sqs.DeleteMessageBatchInput, optFns ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error)
+	ChangeMessageVisibilityBatch(ctx context.Context, in *sqs.ChangeMessageVisibilityBatchInput, optFns ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error)
+}
+
+// Invoker runs the function once; payload is the Lambda event JSON, the
+// answer the function's response. Any error — the function's own or one
+// reaching it — fails the whole batch. It is the signature of the Kinesis
+// mapping's Invoker (infra/esm), so one adapter serves both.
+type Invoker interface {
+	Invoke(ctx context.Context, payload []byte) ([]byte, error)
+}
+
+// Report describes one batch received, for a runtime that prints a line
+// for each.
+type Report struct {
+	Function string
+	Queue    string        // name
+	Messages int           // the function was invoked with
+	Handled  int           // of those, deleted as handled
+	Filtered int           // deleted without an invocation: no filter matched
+	Duration time.Duration // of the invocation
+	// Result is "ok", "partial (n failed)", "error: <why>" (nothing
+	// deleted; the messages come back after the visibility timeout) or
+	// "filtered out" when no message of the batch matched the filters.
+	Result string
+}
+
+// Mapping is one running SQS event source mapping. Build it with New.
+type Mapping struct {
+	cfg     Config
+	queue   string // name
+	filters filter.Criteria
+	sqs     SQSAPI
+	fn      Invoker
+	log     *slog.Logger
+
+	hookMu   sync.Mutex
+	onInvoke func(Report)
+}
+
+// New checks cfg and returns a mapping; log nil discards logs.
+func New(cfg Config, client SQSAPI, fn Invoker, log *slog.Logger) (*Mapping, error) {
+	var errs []error
+	if err := cfg.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if client == nil {
+		errs = append(errs, errors.New("an SQS client is required"))
+	}
+	if fn == nil {
+		errs = append(errs, errors.New("an Invoker is required"))
+	}
+	filters, err := filter.CompileAll(cfg.FilterCriteria)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("FilterCriteria: %w", err))
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("SQS event source mapping %s: %w", cfg.FunctionName, errors.Join(errs...))
+	}
+	cfg = cfg.withDefaults()
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	_, name, _ := queueOfURL(cfg.QueueURL)
+	m := &Mapping{cfg: cfg, queue: name, filters: filters, sqs: client, fn: fn}
+	m.log = log.With("function", cfg.FunctionName, "queue", name)
+	for _, p := range filters {
+		for _, f := range p.Fields() {
+			if f != "body" {
+				m.log.Warn("filter tests a field other than body; SQS mappings filter on body only, so it never matches", "field", f)
+			}
+		}
+	}
+	return m, nil
+}
+
+// OnInvoke sets a hook called once per batch. Calls are serialised, but the
+// hook runs on the pollers: keep it fast.
+func (m *Mapping) OnInvoke(f func(Report)) {
+	m.hookMu.Lock()
+	defer m.hookMu.Unlock()
+	m.onInvoke = f
+}
+
+func (m *Mapping) report(r Report) {
+	m.hookMu.Lock()
+	defer m.hookMu.Unlock()
+	if m.onInvoke != nil {
+		r.Function, r.Queue = m.cfg.FunctionName, m.queue
+		m.onInvoke(r)
+	}
+}
+
+// Run polls the queue with MaximumConcurrency pollers until ctx is done.
+// Errors reaching SQS or the function are logged and retried with backoff,
+// so Run returns nil once ctx is done and every poller has finished its
+// batch. A disabled mapping only waits for ctx.
+func (m *Mapping) Run(ctx context.Context) error {
+	if !m.cfg.Enabled {
+		m.log.Info("event source mapping disabled")
+		<-ctx.Done()
+		return nil
+	}
+	m.log.Info("event source mapping started", "batchSize", m.cfg.BatchSize, "pollers", m.cfg.MaximumConcurrency)
+	var wg sync.WaitGroup
+	for range m.cfg.MaximumConcurrency {
+		wg.Go(func() { m.poll(ctx) })
+	}
+	wg.Wait()
+	return nil
+}
+
+// poll gathers and processes batches, one at a time.
+func (m *Mapping) poll(ctx context.Context) {
+	failures := 0
+	for ctx.Err() == nil {
+		batch, dropped, err := m.gather(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			m.log.Warn("cannot receive; retrying", "err", err)
+			failures++
+			if backoff.Sleep(ctx, backoff.FullJitter(100*time.Millisecond, 5*time.Second, failures)) != nil {
+				return
+			}
+			continue
+		}
+		failures = 0
+		if len(batch) == 0 && len(dropped) == 0 {
+			continue
+		}
+		if !m.process(ctx, batch, dropped) {
+			failures++
+			if backoff.Sleep(ctx, backoff.FullJitter(100*time.Millisecond, 5*time.Second, failures)) != nil {
+				return
+			}
+		}
+	}
+}
+
+// message is a received message with its record encoded.
+type message struct {
+	msg    types.Message
+	record []byte
+}
+
+// gather receives one batch: messages until BatchSize, the end of the
+// batching window (counted from the first message) or the payload limit,
+// whichever comes first. Messages no filter matches are returned apart, to
+// be deleted. Messages beyond the payload limit, or received when ctx ends,
+// are made visible again at once.
+func (m *Mapping) gather(ctx context.Context) (batch []message, dropped []types.Message, err error) {
+	var deadline time.Time
+	var records [][]byte
+	for len(batch) < m.cfg.BatchSize {
+		wait := LongPoll
+		if !deadline.IsZero() {
+			wait = min(time.Until(deadline), LongPoll)
+			if wait <= 0 {
+				break
+			}
+		}
+		in := &sqs.ReceiveMessageInput{
+			QueueUrl: aws.String(m.cfg.QueueURL), MaxNumberOfMessages: int32(min(MaxReceiveBatch, m.cfg.BatchSize-len(batch))),
+			WaitTimeSeconds: int32(math.Ceil(wait.Seconds())), MessageAttributeNames: []string{"All"},
+			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
+		}
+		if m.cfg.VisibilityTimeout > 0 {
+			in.VisibilityTimeout = int32(math.Ceil(m.cfg.VisibilityTimeout.Seconds()))
+		}
+		out, err := m.sqs.ReceiveMessage(ctx, in)
+		if err != nil {
+			if len(batch) > 0 || len(dropped) > 0 {
+				// What was gathered is returned; ctx's end or the
+				// error shows again at the next receive.
+				if ctx.Err() != nil {
+					m.release(ctx, batch)
+					return nil, dropped, nil
+				}
+				break
+			}
+			return nil, nil, fmt.Errorf("receive from %s: %w", m.queue, err)
+		}
+		for i, msg := range out.Messages {
+			if !matches(m.filters, aws.ToString(msg.Body)) {
+				dropped = append(dropped, msg)
+				continue
+			}
+			rec, err := json.Marshal(m.record(msg))
+			if err != nil {
+				return nil, nil, err
+			}
+			if len(batch) > 0 && payloadSize(append(records, rec)) > MaxPayloadBytes {
+				var back []message
+				for _, rest := range out.Messages[i:] {
+					back = append(back, message{msg: rest})
+				}
+				m.release(ctx, back)
+				return batch, dropped, nil
+			}
+			batch = append(batch, message{msg: msg, record: rec})
+			records = append(records, rec)
+		}
+		if len(out.Messages) > 0 && deadline.IsZero() {
+			if m.cfg.MaximumBatchingWindow == 0 {
+				break
+			}
+			deadline = time.Now().Add(m.cfg.MaximumBatchingWindow)
+		}
+	}
+	return batch, dropped, nil
+}
+
+// process invokes the function with a batch and deletes what it handled
+// and what the filters dropped. It returns false if the invocation failed.
+func (m *Mapping) process(ctx context.Context, batch []message, dropped []types.Message) bool {
+	var del []types.Message
+	del = append(del, dropped...)
+	if len(batch) == 0 {
+		m.delete(ctx, del)
+		m.report(Report{Filtered: len(dropped), Result: "filtered out"})
+		return true
+	}
+	records := make([][]byte, len(batch))
+	ids := make(map[string]bool, len(batch))
+	for i, b := range batch {
+		records[i] = b.record
+		ids[aws.ToString(b.msg.MessageId)] = true
+	}
+	start := time.Now()
+	out, err := m.fn.Invoke(ctx, payload(records))
+	rep := Report{Messages: len(batch), Filtered: len(dropped), Duration: time.Since(start)}
+	var failed map[string]bool
+	switch {
+	case err != nil:
+		rep.Result = "error: " + err.Error()
+	case m.cfg.ReportBatchItemFailures:
+		failed, err = failedItems(out, ids)
+		if err != nil {
+			rep.Result = "error: " + err.Error()
+		}
+	}
+	if err != nil {
+		// Nothing of the batch is deleted: it comes back after the
+		// visibility timeout, and the queue's redrive policy counts it.
+		m.delete(ctx, del)
+		m.report(rep)
+		return false
+	}
+	for _, b := range batch {
+		if !failed[aws.ToString(b.msg.MessageId)] {
+			del = append(del, b.msg)
+		}
+	}
+	rep.Handled = len(batch) - len(failed)
+	rep.Result = "ok"
+	if len(failed) > 0 {
+		rep.Result = fmt.Sprintf("partial (%d failed)", len(failed))
+	}
+	m.delete(ctx, del)
+	m.report(rep)
+	return true
+}
+
+// delete deletes messages, ten at a time, retrying a failed call a few
+// times. It runs on after ctx ends (a handled message is deleted even when
+// the runtime stops meanwhile), for at most ten seconds. A message that
+// cannot be deleted is logged: it comes back and is handled again, as in
+// Lambda.
+func (m *Mapping) delete(ctx context.Context, msgs []types.Message) {
+	if len(msgs) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	for i := 0; i < len(msgs); i += MaxReceiveBatch {
+		chunk := msgs[i:min(i+MaxReceiveBatch, len(msgs))]
+		entries := make([]types.DeleteMessageBatchRequestEntry, len(chunk))
+		for j, msg := range chunk {
+			entries[j] = types.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(j)), ReceiptHandle: msg.ReceiptHandle}
+		}
+		for attempt := 0; ; attempt++ {
+			out, err := m.sqs.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(m.cfg.QueueURL), Entries: entries})
+			if err == nil {
+				for _, f := range out.Failed {
+					m.log.Warn("cannot delete a handled message; it will come back", "id", aws.ToString(f.Id), "code", aws.ToString(f.Code), "message", aws.ToString(f.Message))
+				}
+				break
+			}
+			if attempt == 3 || backoff.Sleep(ctx, backoff.FullJitter(100*time.Millisecond, 2*time.Second, attempt)) != nil {
+				m.log.Error("cannot delete handled messages; they will come back", "messages", len(chunk), "err", err)
+				break
+			}
+		}
+	}
+}
+
+// release makes messages visible again at once (best effort: otherwise they
+// come back after the visibility timeout).
+func (m *Mapping) release(ctx context.Context, msgs []message) {
+	if len(msgs) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	for i := 0; i < len(msgs); i += MaxReceiveBatch {
+		chunk := msgs[i:min(i+MaxReceiveBatch, len(msgs))]
+		entries := make([]types.ChangeMessageVisibilityBatchRequestEntry, len(chunk))
+		for j, msg := range chunk {
+			entries[j] = types.ChangeMessageVisibilityBatchRequestEntry{Id: aws.String(strconv.Itoa(j)), ReceiptHandle: msg.msg.ReceiptHandle, VisibilityTimeout: 0}
+		}
+		if _, err := m.sqs.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(m.cfg.QueueURL), Entries: entries}); err != nil {
+			m.log.Warn("cannot make messages visible again; they come back after the visibility timeout", "messages", len(chunk), "err", err)
+		}
+	}
+}
