@@ -415,7 +415,7 @@ type CheckOptions struct {
 	Poll time.Duration
 	// Stall ends the wait early once nothing changed for this long;
 	// default 20s.
-	Stall time.Duration
+	Stall  time.Duration
 	Expect Expect
 	// Prefix selects this run's workflows in the parked list; default:
 	// only workflows the ledger knows count.

@@ -93,7 +93,7 @@ func ledger(n map[string]int) *Ledger {
 func TestJudge(t *testing.T) {
 	type want struct {
 		stored, missing, dups, ooo, gaps, foreign, parkedExp, parkedWrong, storedUnacked, beyond int
-		kinds                                                                                  []string
+		kinds                                                                                    []string
 	}
 	tests := []struct {
 		name  string
@@ -186,7 +186,7 @@ func TestJudge(t *testing.T) {
 		},
 		{
 			name: "poisoned and parked, good events behind it parked", acked: map[string]int{"a": 3},
-			exp:  Expect{Parked: map[string]bool{"a": true}},
+			exp: Expect{Parked: map[string]bool{"a": true}},
 			setup: func(f *fakeTable, _ *Ledger) {
 				f.storeEvent("a", 1, "a-0", 0)
 				f.head("a", 1, "undecodable")
@@ -198,7 +198,7 @@ func TestJudge(t *testing.T) {
 		},
 		{
 			name: "poisoned but not parked", acked: map[string]int{"a": 1},
-			exp:  Expect{Parked: map[string]bool{"a": true}},
+			exp: Expect{Parked: map[string]bool{"a": true}},
 			setup: func(f *fakeTable, _ *Ledger) {
 				f.storeEvent("a", 1, "a-0", 0)
 				f.head("a", 1, "")
