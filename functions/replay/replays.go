@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/flowbus/flowbus/shared/apigw"
+	"github.com/flowbus/flowbus/shared/bus"
+	"github.com/flowbus/flowbus/shared/event"
 	"github.com/flowbus/flowbus/shared/replay"
 )
 
@@ -19,11 +21,33 @@ import (
 // gives up on an integration after 30 s).
 const inlineBudget = 20 * time.Second
 
+// firstPageBudget is how long POST /replays works on a window replay, past
+// the runner's margin, before answering 202: its first page.
+const firstPageBudget = 3 * time.Second
+
+// maxSpecBytes bounds a replay request's body.
+const maxSpecBytes = 64 << 10
+
+// TypeReplayFailed is the problem type of a replay that failed as it started.
+const TypeReplayFailed = "https://flowbus.dev/problems/replay-failed"
+
+// runnerMargin is how long before its deadline the runner stops.
+func (h *handler) runnerMargin() time.Duration {
+	if h.runner.Margin > 0 {
+		return h.runner.Margin
+	}
+	return 5 * time.Second
+}
+
 // startReplay serves POST /replays.
 func (h *handler) startReplay(ctx context.Context, req events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
-	body, p := apigw.Body(&req, 64<<10)
+	body, p := apigw.Body(&req, maxSpecBytes)
 	if p != nil {
 		return apigw.ProblemResponse(*p)
+	}
+	if mt, p := apigw.ParseMediaType(apigw.Header(&req, "content-type"), body); p != nil || mt != apigw.MediaJSON {
+		return apigw.ProblemResponse(apigw.Problem{Type: apigw.TypeMediaType, Title: "Unsupported media type", Status: 415,
+			Detail: "send the replay request as application/json (utf-8)"})
 	}
 	var spec replay.Spec
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -40,25 +64,31 @@ func (h *handler) startReplay(ctx context.Context, req events.APIGatewayV2HTTPRe
 		return unavailable()
 	}
 	log := h.log.With("replay_id", rec.ID)
-	if spec.WorkflowID != "" {
-		// One workflow: usually done before the answer.
-		budget, cancel := context.WithTimeout(ctx, inlineBudget)
-		done, err := h.runner.Run(budget, rec.ID)
-		cancel()
-		h.replayed(nil, done)
-		if err == nil {
-			log.InfoContext(ctx, "replay done", "events", done.Events)
-			return apigw.JSON(200, done)
-		}
-		if !errors.Is(err, replay.ErrPaused) {
-			log.ErrorContext(ctx, "replay failed", "error", err)
-			if done != nil {
-				return apigw.JSON(200, done)
-			}
-			return unavailable()
-		}
-		rec = done
+	// One workflow: usually done before the answer. A window across
+	// workflows runs its first page here too, so that a replay that cannot
+	// start (its target stream refuses it) fails in this answer, not later.
+	budget := inlineBudget
+	if spec.WorkflowID == "" {
+		budget = h.runnerMargin() + firstPageBudget
 	}
+	bctx, cancel := context.WithTimeout(ctx, budget)
+	done, err := h.runner.Run(bctx, rec.ID)
+	cancel()
+	h.replayed(nil, done)
+	switch {
+	case err == nil && spec.WorkflowID != "":
+		log.InfoContext(ctx, "replay done", "events", done.Events)
+		return apigw.JSON(200, done)
+	case err == nil: // a window with nothing in it, or done within the first budget
+		log.InfoContext(ctx, "replay done", "events", done.Events)
+		resp := apigw.JSON(200, done)
+		resp.Headers["Location"] = "/replays/" + rec.ID
+		return resp
+	case !errors.Is(err, replay.ErrPaused):
+		log.ErrorContext(ctx, "replay failed", "error", err)
+		return failed(done, err)
+	}
+	rec = done
 	if err := h.continuer.Continue(ctx, rec.ID); err != nil {
 		log.ErrorContext(ctx, "could not start the replay worker", "error", err)
 		return unavailable()
@@ -68,7 +98,44 @@ func (h *handler) startReplay(ctx context.Context, req events.APIGatewayV2HTTPRe
 	return resp
 }
 
+// failed answers a replay that failed as it started: 422 naming the target
+// stream when the stream refused the events (missing, not a stream, not
+// allowed), 503 when it could not be reached or the events could not be
+// read. The body is problem+json with the failed record as "replay".
+func failed(rec *replay.Record, err error) events.APIGatewayV2HTTPResponse {
+	p := apigw.Problem{Type: apigw.TypeUnavailable, Title: "Replay failed", Status: 503,
+		Detail: "the replay failed as it started; send it again later"}
+	var berr *bus.Error
+	if errors.As(err, &berr) && berr.Code == bus.CodeStreamError {
+		stream := "the bus stream"
+		if rec != nil && rec.Spec.Target.Stream != "" {
+			stream = rec.Spec.Target.Stream
+		}
+		p = apigw.Problem{Type: TypeReplayFailed, Title: "Replay target refused", Status: 422,
+			Detail: "stream " + stream + " refused the replayed events: it does not exist or this function may not write to it",
+			Errors: []event.FieldError{{Field: "target.stream", Reason: "refused the replayed events (" + berr.Message + ")"}}}
+	}
+	body, _ := json.Marshal(struct {
+		apigw.Problem
+		Replay *replay.Record `json:"replay,omitempty"`
+	}{p, rec}) // a problem and a record always marshal
+	return events.APIGatewayV2HTTPResponse{StatusCode: p.Status, Headers: map[string]string{"Content-Type": apigw.ContentTypeProblem}, Body: string(body)}
+}
+
+// badID answers a replay id of a form Create never gives, without a lookup.
+func badID(id string) (events.APIGatewayV2HTTPResponse, bool) {
+	if replay.ValidID(id) {
+		return events.APIGatewayV2HTTPResponse{}, false
+	}
+	return apigw.ProblemResponse(apigw.Problem{Type: apigw.TypeNotFound, Title: "No such replay", Status: 404,
+		Detail: "replay ids are 26-character ULIDs, as POST /replays gives them",
+		Errors: []event.FieldError{{Field: "replay_id", Reason: "is not a replay id", Limit: replay.IDLength}}}), true
+}
+
 func (h *handler) getReplay(ctx context.Context, id string) events.APIGatewayV2HTTPResponse {
+	if resp, bad := badID(id); bad {
+		return resp
+	}
 	rec, err := h.records.Get(ctx, id)
 	if errors.Is(err, replay.ErrNotFound) {
 		return apigw.ProblemResponse(apigw.Problem{Type: apigw.TypeNotFound, Title: "No such replay", Status: 404})
@@ -81,6 +148,9 @@ func (h *handler) getReplay(ctx context.Context, id string) events.APIGatewayV2H
 }
 
 func (h *handler) cancelReplay(ctx context.Context, id string) events.APIGatewayV2HTTPResponse {
+	if resp, bad := badID(id); bad {
+		return resp
+	}
 	rec, err := h.records.Cancel(ctx, id, time.Now())
 	if errors.Is(err, replay.ErrNotFound) {
 		return apigw.ProblemResponse(apigw.Problem{Type: apigw.TypeNotFound, Title: "No such replay", Status: 404})

@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
 	"github.com/flowbus/flowbus/shared/apigw"
 	"github.com/flowbus/flowbus/shared/bus"
@@ -75,15 +78,19 @@ func TestReplayRoutes(t *testing.T) {
 	if n := onStream(); n != 20 {
 		t.Errorf("%d events on the stream, want 20", n)
 	}
-	// A time window across workflows: 202, then the worker invocation.
+	// A time window across workflows: its first page during the request
+	// (all of it, here), else 202 and the worker invocation.
 	status, rec = call(t, h, "POST", "POST /replays", nil, `{"from":"2024-01-01T00:00:00Z","to":"2024-01-01T00:10:00Z"}`)
-	if status != 202 || rec.State != replay.Pending || len(q.ids) != 1 || q.ids[0] != rec.ID {
+	switch {
+	case status == 200 && rec.State == replay.Completed && len(q.ids) == 0:
+	case status == 202 && len(q.ids) == 1 && q.ids[0] == rec.ID:
+		worker, _ := json.Marshal(replay.WorkerEvent{ReplayID: rec.ID})
+		inv := invoker{h: h, api: lambda.NewHandler(h.Handle).Invoke}
+		if _, err := inv.Invoke(context.Background(), worker); err != nil {
+			t.Fatal(err)
+		}
+	default:
 		t.Fatalf("window replay: %d %+v, continued %v", status, rec, q.ids)
-	}
-	worker, _ := json.Marshal(replay.WorkerEvent{ReplayID: rec.ID})
-	inv := invoker{h: h, api: lambda.NewHandler(h.Handle).Invoke}
-	if _, err := inv.Invoke(context.Background(), worker); err != nil {
-		t.Fatal(err)
 	}
 	status, rec = call(t, h, "GET", "GET /replays/{replay_id}", map[string]string{"replay_id": rec.ID}, "")
 	if status != 200 || rec.State != replay.Completed || rec.Events != 30 {
@@ -93,13 +100,100 @@ func TestReplayRoutes(t *testing.T) {
 		t.Errorf("%d events on the stream, want 50", n)
 	}
 	// Cancel one that has not started.
-	_, pending := call(t, h, "POST", "POST /replays", nil, `{"from":"2024-01-01T00:00:00Z","to":"2024-01-02T00:00:00Z"}`)
+	pending, err := h.records.Create(context.Background(), replay.Spec{WorkflowID: "wf-a"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
 	status, rec = call(t, h, "DELETE", "DELETE /replays/{replay_id}", map[string]string{"replay_id": pending.ID}, "")
 	if status != 202 || rec.State != replay.Cancelled {
 		t.Errorf("cancel: %d %+v", status, rec)
 	}
-	if status, _ := call(t, h, "GET", "GET /replays/{replay_id}", map[string]string{"replay_id": "nope"}, ""); status != 404 {
+	if status, _ := call(t, h, "GET", "GET /replays/{replay_id}", map[string]string{"replay_id": "01JDX0000000000000000000AB"}, ""); status != 404 {
 		t.Errorf("unknown replay: status %d, want 404", status)
+	}
+}
+
+// A replay that cannot start answers a failure, not 200 or 202: 422 naming
+// the target stream that refused it, with the failed record.
+func TestReplayToMissingStreamFails(t *testing.T) {
+	h, q, _ := replayHandler(t, 1)
+	cfg := testenv.AWS(t)
+	kc := kinesis.NewFromConfig(cfg)
+	h.runner.Publishers = func(stream string) replay.Publisher { return bus.NewPublisher(kc, stream, bus.Options{}) }
+	missing := testenv.Name("no-such-stream")
+	for _, body := range []string{
+		`{"workflow_id":"wf-a","target":{"stream":"` + missing + `"}}`,
+		`{"from":"2024-01-01T00:00:00Z","to":"2024-01-02T00:00:00Z","target":{"stream":"` + missing + `"}}`,
+	} {
+		resp := invokeReq(t, h, "POST", "POST /replays", nil, map[string]string{"content-type": "application/json"}, body)
+		var got struct {
+			apigw.Problem
+			Replay replay.Record `json:"replay"`
+		}
+		_ = json.Unmarshal([]byte(resp.Body), &got)
+		if resp.StatusCode != 422 || resp.Headers["Content-Type"] != apigw.ContentTypeProblem {
+			t.Fatalf("body %s: %d %s", body, resp.StatusCode, resp.Body)
+		}
+		if len(got.Errors) != 1 || got.Errors[0].Field != "target.stream" || !strings.Contains(got.Detail, missing) {
+			t.Errorf("problem %+v, want it to name target.stream %s", got.Problem, missing)
+		}
+		if got.Replay.State != replay.Failed || got.Replay.Error == "" {
+			t.Errorf("replay %+v, want failed with its error", got.Replay)
+		}
+		if rec, err := h.records.Get(context.Background(), got.Replay.ID); err != nil || rec.State != replay.Failed {
+			t.Errorf("stored record %+v, %v; want failed", rec, err)
+		}
+	}
+	if len(q.ids) != 0 {
+		t.Errorf("failed replays handed on to workers: %v", q.ids)
+	}
+}
+
+func invokeReq(t *testing.T, h *handler, method, routeKey string, params, headers map[string]string, body string) events.APIGatewayV2HTTPResponse {
+	t.Helper()
+	req := events.APIGatewayV2HTTPRequest{RouteKey: routeKey, PathParameters: params, Headers: headers, Body: body}
+	req.RequestContext.HTTP.Method = method
+	raw, _ := json.Marshal(req)
+	out, err := lambda.NewHandler(h.Handle).Invoke(context.Background(), raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var resp events.APIGatewayV2HTTPResponse
+	if err := json.Unmarshal(out, &resp); err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+// Requests refused before any lookup: no store is needed to answer them.
+func TestReplayClientErrors(t *testing.T) {
+	h := &handler{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	long := strings.Repeat("A", 2042)
+	tests := []struct {
+		name, method, route string
+		params, headers     map[string]string
+		body                string
+		status              int
+		problemType         string
+	}{
+		{"long id", "GET", "GET /replays/{replay_id}", map[string]string{"replay_id": long}, nil, "", 404, apigw.TypeNotFound},
+		{"long id, delete", "DELETE", "DELETE /replays/{replay_id}", map[string]string{"replay_id": long}, nil, "", 404, apigw.TypeNotFound},
+		{"not a ULID", "GET", "GET /replays/{replay_id}", map[string]string{"replay_id": "nope"}, nil, "", 404, apigw.TypeNotFound},
+		{"text/xml", "POST", "POST /replays", nil, map[string]string{"content-type": "text/xml"}, `{"workflow_id":"w"}`, 415, apigw.TypeMediaType},
+		{"cloudevents", "POST", "POST /replays", nil, map[string]string{"content-type": "application/cloudevents+json"}, `{"workflow_id":"w"}`, 415, apigw.TypeMediaType},
+		{"latin-1", "POST", "POST /replays", nil, map[string]string{"content-type": "application/json; charset=iso-8859-1"}, `{"workflow_id":"w"}`, 415, apigw.TypeMediaType},
+		{"form, not JSON", "POST", "POST /replays", nil, map[string]string{"content-type": "application/x-www-form-urlencoded"}, `a=b`, 415, apigw.TypeMediaType},
+		{"too large", "POST", "POST /replays", nil, map[string]string{"content-type": "application/json"}, `{"workflow_id":"` + strings.Repeat("w", 70<<10) + `"}`, 413, apigw.TypeTooLarge},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := invokeReq(t, h, tt.method, tt.route, tt.params, tt.headers, tt.body)
+			var p apigw.Problem
+			_ = json.Unmarshal([]byte(resp.Body), &p)
+			if resp.StatusCode != tt.status || p.Type != tt.problemType || resp.Headers["Content-Type"] != apigw.ContentTypeProblem {
+				t.Errorf("status %d %s, want %d %s", resp.StatusCode, resp.Body, tt.status, tt.problemType)
+			}
+		})
 	}
 }
 

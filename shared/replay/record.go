@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/flowbus/flowbus/shared/event"
 )
@@ -89,9 +91,33 @@ func recordKey(id string) map[string]types.AttributeValue {
 	}
 }
 
-// Get returns a replay's record.
+// IDLength is the length of a replay id, a ULID.
+const IDLength = 26
+
+// ValidID reports whether id has the form of the ids Create gives (a ULID:
+// 26 Crockford base-32 digits, the first 0 to 7), so a request naming any
+// other can be answered without a lookup.
+func ValidID(id string) bool {
+	if len(id) != IDLength || id[0] > '7' {
+		return false
+	}
+	for i := range len(id) {
+		if !strings.ContainsRune(crockford, rune(id[i])) {
+			return false
+		}
+	}
+	return true
+}
+
+const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+// Get returns a replay's record. An id DynamoDB refuses as a key (too long,
+// say) names no record: ErrNotFound, not an outage.
 func (r *Records) Get(ctx context.Context, id string) (*Record, error) {
 	out, err := r.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(r.table), Key: recordKey(id), ConsistentRead: aws.Bool(true)})
+	if keyRefused(err) {
+		return nil, fmt.Errorf("get replay %s: %w", id, ErrNotFound)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("get replay %s: %w", id, err)
 	}
@@ -109,6 +135,13 @@ func (r *Records) Get(ctx context.Context, id string) (*Record, error) {
 	}
 	rec.version, _ = strconv.ParseInt(ver.Value, 10, 64)
 	return &rec, nil
+}
+
+// keyRefused tells whether DynamoDB refused a request's input
+// (ValidationException): for a GetItem that is its key.
+func keyRefused(err error) bool {
+	var api smithy.APIError
+	return errors.As(err, &api) && api.ErrorCode() == "ValidationException"
 }
 
 // Save writes rec if nobody wrote it since it was read (or, for a new

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -128,10 +129,11 @@ func TestTimeWindowReplayResumesAfterInterruption(t *testing.T) {
 	// ErrPaused and the next invocation resumes from the saved position.
 	f.runner.Margin = 50 * time.Millisecond
 	invocations := 0
+	id := rec.ID // Run gives no record when its deadline passes as it reads one
 	for {
 		invocations++
 		short, cancel := context.WithTimeout(ctx, 120*time.Millisecond)
-		rec, err = f.runner.Run(short, rec.ID)
+		rec, err = f.runner.Run(short, id)
 		cancel()
 		if err == nil {
 			break
@@ -179,5 +181,33 @@ func TestCancel(t *testing.T) {
 	}
 	if _, err := f.records.Get(ctx, "nope"); !errors.Is(err, replay.ErrNotFound) {
 		t.Errorf("Get of an unknown replay = %v, want ErrNotFound", err)
+	}
+}
+
+// An id DynamoDB refuses as a key names no replay: ErrNotFound, never an
+// error a client would be told to retry.
+func TestGetRefusedKeyIsNotFound(t *testing.T) {
+	f := setup(t, 0, 0)
+	for _, id := range []string{"nope", strings.Repeat("x", 2100), strings.Repeat("é", 40000)} {
+		if _, err := f.records.Get(context.Background(), id); !errors.Is(err, replay.ErrNotFound) {
+			t.Errorf("Get(%d bytes) = %v, want ErrNotFound", len(id), err)
+		}
+	}
+}
+
+func TestValidID(t *testing.T) {
+	for id, want := range map[string]bool{
+		event.NewIDSource().New(time.Now()): true,
+		"01JDX0000000000000000000AB":        true,
+		"01JDX0000000000000000000A":         false, // 25
+		"01JDX0000000000000000000ABC":       false, // 27
+		"81JDX0000000000000000000AB":        false, // over 128 bits
+		"01JDX0000000000000000000IL":        false, // not Crockford
+		"01jdx0000000000000000000ab":        false,
+		"":                                  false,
+	} {
+		if got := replay.ValidID(id); got != want {
+			t.Errorf("ValidID(%q) = %v, want %v", id, got, want)
+		}
 	}
 }
