@@ -42,6 +42,9 @@ func (h *handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 		if err != nil {
 			return nil, err // the schedule retries
 		}
+		for _, u := range snap.Unavailable {
+			h.log.WarnContext(ctx, "part of the snapshot unavailable", "part", u.Part, "error", u.Err())
+		}
 		if err := h.snapshots.Save(ctx, snap); err != nil {
 			return nil, err
 		}
@@ -71,6 +74,9 @@ func (h *handler) serve(ctx context.Context, req events.APIGatewayV2HTTPRequest)
 		if err == nil {
 			err = h.snapshots.Save(ctx, snap)
 		}
+	}
+	for _, u := range snap.Unavailable {
+		h.log.WarnContext(ctx, "part of the metrics unavailable", "part", u.Part, "error", u.Err())
 	}
 	if err != nil {
 		h.log.ErrorContext(ctx, "metrics unavailable", "error", err)

@@ -41,5 +41,8 @@ func (s Snapshot) Samples() []metrics.Sample {
 		gauge("flowbus_consumer_lag_records", "Records after the consumer's last stored one.", map[string]string{"shard": l.Shard}, float64(l.Records))
 		gauge("flowbus_consumer_lag_milliseconds", "Age of the oldest record not yet stored.", map[string]string{"shard": l.Shard}, float64(l.Milliseconds))
 	}
+	for _, u := range s.Unavailable {
+		gauge("flowbus_snapshot_part_unavailable", "1 for a part of the snapshot that could not be computed.", map[string]string{"part": u.Part}, 1)
+	}
 	return out
 }

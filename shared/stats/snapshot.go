@@ -27,7 +27,27 @@ type Snapshot struct {
 	Latency Latency    `json:"publish_to_store_latency_ms"`
 	Store   StoreSize  `json:"store"`
 	Lag     []ShardLag `json:"consumer_lag"`
+	// Unavailable names the parts that could not be computed (they are
+	// left empty), each with the reason.
+	Unavailable []Unavailable `json:"unavailable,omitempty"`
 }
+
+// Unavailable is a part of a snapshot that could not be computed.
+type Unavailable struct {
+	Part   string `json:"part"` // the snapshot's field, e.g. "consumer_lag"
+	Reason string `json:"reason"`
+	err    error  // the cause, for logs
+}
+
+// Err is the cause, for logs; clients see Reason.
+func (u Unavailable) Err() error { return u.err }
+
+// PartLag is the part of a snapshot read from the stream.
+const PartLag = "consumer_lag"
+
+// lagBudget bounds the time spent reading the stream for the lag, so that a
+// stream that does not answer leaves the rest of the snapshot on time.
+const lagBudget = 10 * time.Second
 
 // Rates are events per second over the last 1, 5 and 15 minutes.
 type Rates struct {
@@ -176,8 +196,19 @@ func (s *Snapshots) Compute(ctx context.Context, now time.Time) (Snapshot, error
 		return snap, err
 	}
 	if s.Kin != nil {
-		if snap.Lag, err = s.lag(ctx, now); err != nil {
-			return snap, err
+		// The lag is the one part read from Kinesis: when the stream cannot
+		// be read the figures from DynamoDB still stand, and the snapshot
+		// says which part it lacks.
+		lctx, cancel := context.WithTimeout(ctx, lagBudget)
+		snap.Lag, err = s.lag(lctx, now)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return snap, fmt.Errorf("snapshot: %w", ctx.Err())
+			}
+			snap.Lag = nil
+			snap.Unavailable = append(snap.Unavailable, Unavailable{Part: PartLag,
+				Reason: "the stream " + s.Stream + " could not be read", err: err})
 		}
 	}
 	return snap, nil
