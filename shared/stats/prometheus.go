@@ -25,6 +25,18 @@ func (s Snapshot) Samples() []metrics.Sample {
 		{"duplicates", s.Counts.Duplicates}, {"parked", s.Counts.Parked}, {"replayed", s.Counts.Replayed}} {
 		gauge("flowbus_events_"+c.what+"_15m", "Events "+c.what+" in the last 15 minutes.", nil, float64(c.n))
 	}
+	for _, c := range []struct {
+		what, help string
+		n, total   int64
+	}{
+		{"records", "Records the consumer's event source mapping gave up on", s.Counts.DeadLetter.Records, s.DeadLetter.Records},
+		{"parked", "Events read back from the stream and parked", s.Counts.DeadLetter.Parked, s.DeadLetter.Parked},
+		{"order_broken", "Events parked behind later events of their workflow", s.Counts.DeadLetter.OrderBroken, s.DeadLetter.OrderBroken},
+		{"lost", "Records given up on that were no longer on the stream", s.Counts.DeadLetter.Lost, s.DeadLetter.Lost},
+	} {
+		gauge("flowbus_dead_letter_"+c.what+"_15m", c.help+", in the last 15 minutes.", nil, float64(c.n))
+		gauge("flowbus_dead_letter_"+c.what+"_total", c.help+", since the store began.", nil, float64(c.total))
+	}
 	for _, q := range []struct {
 		q string
 		v float64

@@ -27,6 +27,9 @@ type Snapshot struct {
 	Latency Latency    `json:"publish_to_store_latency_ms"`
 	Store   StoreSize  `json:"store"`
 	Lag     []ShardLag `json:"consumer_lag"`
+	// DeadLetter is what the consumer's event source mapping gave up on,
+	// since the table was created (last_15_minutes has the recent part).
+	DeadLetter DeadLetterCounts `json:"dead_letter"`
 	// Unavailable names the parts that could not be computed (they are
 	// left empty), each with the reason.
 	Unavailable []Unavailable `json:"unavailable,omitempty"`
@@ -71,6 +74,8 @@ type Counts struct {
 	Duplicates int64 `json:"duplicates"`
 	Parked     int64 `json:"parked"`
 	Replayed   int64 `json:"replayed"`
+	// DeadLetter is what the event source mapping gave up on in the window.
+	DeadLetter DeadLetterCounts `json:"dead_letter"`
 }
 
 // Latency is publish-to-store latency over the last 15 minutes.
@@ -172,6 +177,7 @@ func (s *Snapshots) Compute(ctx context.Context, now time.Time) (Snapshot, error
 		snap.Counts.Duplicates += getN(it, "duplicates")
 		snap.Counts.Parked += getN(it, "parked")
 		snap.Counts.Replayed += getN(it, "replayed")
+		snap.Counts.DeadLetter.add(deadLetterCounts(it))
 		if l, ok := it["latency"].(*types.AttributeValueMemberL); ok {
 			for _, v := range l.Value {
 				if b, ok := v.(*types.AttributeValueMemberB); ok {
@@ -220,6 +226,7 @@ func (s *Snapshots) storeSize(ctx context.Context, snap *Snapshot) error {
 		return fmt.Errorf("snapshot: totals: %w", err)
 	}
 	snap.Store.Events, snap.Store.Bytes = getN(out.Item, "events"), getN(out.Item, "bytes")
+	snap.DeadLetter = deadLetterCounts(out.Item)
 	var ranked []WorkflowSize
 	for name, v := range out.Item {
 		wf, ok := strings.CutPrefix(name, topPrefix)
