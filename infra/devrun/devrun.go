@@ -292,6 +292,10 @@ func (r *Runtime) startMappings(ctx context.Context, cfg aws.Config) error {
 				return fmt.Errorf("%s event %s: %w", id, k.Name, err)
 			}
 			m.OnInvoke(func(rep esm.Report) {
+				if rep.Shard == "" { // a notice about the stream itself
+					r.printf("esm     %-16s %s", id+"/"+k.Name, rep.Result)
+					return
+				}
 				r.printf("invoke  %-16s %-22s %4d records %8s  %s", rep.Function, rep.Shard, rep.Records, rep.Duration.Round(time.Millisecond), rep.Result)
 			})
 			r.mappings = append(r.mappings, m)

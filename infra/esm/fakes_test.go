@@ -3,6 +3,7 @@ package esm
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -29,6 +30,9 @@ type fakeKinesis struct {
 	getCalls  int
 	served    int // records GetRecords returned
 	iterCalls []types.ShardIteratorType
+	created   time.Time // the stream's creation timestamp
+	gone      bool      // the stream is deleted
+	down      bool      // every call fails as if the engine were not running
 }
 
 type fakeShard struct {
@@ -43,11 +47,58 @@ type fakeIter struct {
 }
 
 func newFakeKinesis(shardIDs ...string) *fakeKinesis {
-	k := &fakeKinesis{iters: map[string]fakeIter{}}
+	k := &fakeKinesis{iters: map[string]fakeIter{}, created: time.Now().Add(-time.Hour).Truncate(time.Millisecond)}
 	for _, id := range shardIDs {
 		k.shards = append(k.shards, &fakeShard{id: id})
 	}
 	return k
+}
+
+// deleteStream deletes the stream: every call answers ResourceNotFound.
+func (k *fakeKinesis) deleteStream() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.gone = true
+	k.shards = nil
+	k.iters = map[string]fakeIter{}
+}
+
+// createStream creates the stream again with fresh shards of these ids;
+// sequence numbers go on increasing, as Kinesis's do.
+func (k *fakeKinesis) createStream(shardIDs ...string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.gone = false
+	k.created = time.Now().Truncate(time.Millisecond)
+	for _, id := range shardIDs {
+		k.shards = append(k.shards, &fakeShard{id: id})
+	}
+}
+
+var errEngineDown = errors.New("dial tcp 127.0.0.1:4567: connect: connection refused")
+
+// setDown stops or restarts the engine; the stream and its records stay (an
+// engine that persists them).
+func (k *fakeKinesis) setDown(down bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.down = down
+}
+
+var errStreamGone = &types.ResourceNotFoundException{Message: aws.String("Stream not found")}
+
+func (k *fakeKinesis) DescribeStreamSummary(context.Context, *kinesis.DescribeStreamSummaryInput, ...func(*kinesis.Options)) (*kinesis.DescribeStreamSummaryOutput, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.down {
+		return nil, errEngineDown
+	}
+	if k.gone {
+		return nil, errStreamGone
+	}
+	return &kinesis.DescribeStreamSummaryOutput{StreamDescriptionSummary: &types.StreamDescriptionSummary{
+		StreamCreationTimestamp: aws.Time(k.created),
+	}}, nil
 }
 
 func (k *fakeKinesis) shard(id string) *fakeShard {
@@ -93,6 +144,12 @@ func (k *fakeKinesis) putAt(shardID, key, data string, arrival time.Time) string
 func (k *fakeKinesis) ListShards(_ context.Context, in *kinesis.ListShardsInput, _ ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if k.down {
+		return nil, errEngineDown
+	}
+	if k.gone {
+		return nil, errStreamGone
+	}
 	out := &kinesis.ListShardsOutput{}
 	for _, s := range k.shards {
 		sh := types.Shard{ShardId: aws.String(s.id)}
@@ -111,6 +168,12 @@ func (k *fakeKinesis) GetShardIterator(_ context.Context, in *kinesis.GetShardIt
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.iterCalls = append(k.iterCalls, in.ShardIteratorType)
+	if k.down {
+		return nil, errEngineDown
+	}
+	if k.gone {
+		return nil, errStreamGone
+	}
 	s := k.shard(aws.ToString(in.ShardId))
 	if s == nil {
 		return nil, &types.ResourceNotFoundException{Message: aws.String("no shard")}
@@ -133,7 +196,9 @@ func (k *fakeKinesis) GetShardIterator(_ context.Context, in *kinesis.GetShardIt
 			return aws.ToString(r.SequenceNumber) == aws.ToString(in.StartingSequenceNumber)
 		})
 		if i < 0 {
-			return nil, &types.InvalidArgumentException{Message: aws.String("bad sequence number")}
+			// kinesis-mock's answer; Kinesis answers InvalidArgumentException
+			// for a trimmed one.
+			return nil, &types.ResourceNotFoundException{Message: aws.String("Unable to find record with provided SequenceNumber")}
 		}
 		pos = i
 		if in.ShardIteratorType == types.ShardIteratorTypeAfterSequenceNumber {
@@ -154,9 +219,16 @@ func (k *fakeKinesis) GetRecords(_ context.Context, in *kinesis.GetRecordsInput,
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.getCalls++
+	if k.down {
+		return nil, errEngineDown
+	}
+	if k.gone {
+		return nil, errStreamGone
+	}
 	it, ok := k.iters[aws.ToString(in.ShardIterator)]
 	if !ok {
-		return nil, &types.InvalidArgumentException{Message: aws.String("bad iterator")}
+		// An iterator of a deleted stream, as kinesis-mock answers it.
+		return nil, &types.ResourceNotFoundException{Message: aws.String("Record for provided SequenceNumber not found")}
 	}
 	if k.expire > 0 {
 		k.expire--

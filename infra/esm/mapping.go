@@ -17,6 +17,9 @@ type KinesisAPI interface {
 	ListShards(ctx context.Context, in *kinesis.ListShardsInput, optFns ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error)
 	GetShardIterator(ctx context.Context, in *kinesis.GetShardIteratorInput, optFns ...func(*kinesis.Options)) (*kinesis.GetShardIteratorOutput, error)
 	GetRecords(ctx context.Context, in *kinesis.GetRecordsInput, optFns ...func(*kinesis.Options)) (*kinesis.GetRecordsOutput, error)
+	// DescribeStreamSummary tells one stream from another of the same name:
+	// a stream deleted and created again has a new creation timestamp.
+	DescribeStreamSummary(ctx context.Context, in *kinesis.DescribeStreamSummaryInput, optFns ...func(*kinesis.Options)) (*kinesis.DescribeStreamSummaryOutput, error)
 }
 
 // Invoker runs the function once; payload is the Lambda event JSON. A
@@ -68,7 +71,8 @@ const (
 )
 
 // Report describes one invocation, or one batch given up on, for a runtime
-// that prints a line for each.
+// that prints a line for each. A report with no Shard is a notice about the
+// stream itself (gone, back, created again), which Result says.
 type Report struct {
 	Function string
 	Shard    string
@@ -94,6 +98,8 @@ type Mapping struct {
 
 	hookMu   sync.Mutex
 	onInvoke func(Report)
+
+	recheck chan struct{} // a poller lost its stream: the supervisor looks again
 
 	now func() time.Time // for record age and failure record timestamps
 }
@@ -128,6 +134,7 @@ func New(cfg Config, k KinesisAPI, fn Invoker, dest Destination, cp Checkpoints,
 	}
 	m := &Mapping{
 		cfg: cfg, filters: filters, kinesis: k, fn: fn, dest: dest, cp: cp, now: time.Now,
+		recheck: make(chan struct{}, 1),
 	}
 	m.stream, m.streamARN = cfg.stream()
 	m.log = log.With("function", functionShortName(cfg.FunctionName), "stream", m.stream)
@@ -176,4 +183,10 @@ func (m *Mapping) Run(ctx context.Context) error {
 // checkpointKey names a shard's checkpoint.
 func (m *Mapping) checkpointKey(shardID string) string {
 	return functionShortName(m.cfg.FunctionName) + "/" + m.stream + "/" + shardID
+}
+
+// streamKey names the checkpoint that records which stream the shard
+// checkpoints belong to: its creation timestamp.
+func (m *Mapping) streamKey() string {
+	return functionShortName(m.cfg.FunctionName) + "/" + m.stream
 }

@@ -36,9 +36,10 @@ type record struct {
 // shard is the state of one shard's poller: the records read and not yet
 // checkpointed, in shard order, and the lanes batches run on.
 type shard struct {
-	m   *Mapping
-	id  string
-	key string // checkpoint key
+	m       *Mapping
+	id      string
+	key     string    // checkpoint key
+	created time.Time // the stream's creation timestamp
 
 	mu      sync.Mutex
 	pending []*record // read, not checkpointed, in shard order
@@ -64,11 +65,14 @@ type lane struct {
 
 // runShard polls one shard until ctx is done or the shard is read to its end
 // and every record is processed, which it reports by returning true.
-func (m *Mapping) runShard(ctx context.Context, shardID string, initial bool) bool {
-	sh := &shard{m: m, id: shardID, key: m.checkpointKey(shardID), progress: make(chan struct{}, 1)}
+func (m *Mapping) runShard(ctx context.Context, shardID string, p poller) bool {
+	sh := &shard{m: m, id: shardID, key: m.checkpointKey(shardID), created: p.streamCreated, progress: make(chan struct{}, 1)}
 	log := m.log.With("shard", shardID)
 
-	seq, ok := sh.load(ctx)
+	seq, ok := "", true
+	if !p.ignoreCheckpoint {
+		seq, ok = sh.load(ctx)
+	}
 	if !ok {
 		return false
 	}
@@ -89,7 +93,7 @@ func (m *Mapping) runShard(ctx context.Context, shardID string, initial bool) bo
 		}()
 	}
 
-	ended := sh.read(ctx, seq, initial)
+	ended := sh.read(ctx, seq, p.initial)
 	sh.mu.Lock()
 	sh.ended = true
 	sh.mu.Unlock()
@@ -176,6 +180,23 @@ func (sh *shard) iterator(ctx context.Context, pos position) (*string, error) {
 	return out.ShardIterator, nil
 }
 
+// positionGone tells whether err, from getting an iterator after pos.seq,
+// means the shard no longer has that record while the stream is still the
+// one this poller reads. Otherwise (the stream is gone or another, or the
+// error is another) the supervisor is asked to look at the stream and the
+// caller retries.
+func (sh *shard) positionGone(ctx context.Context, pos position, err error) bool {
+	var invalid *types.InvalidArgumentException
+	if pos.typ != types.ShardIteratorTypeAfterSequenceNumber || !(errors.As(err, &invalid) || isNotFound(err)) {
+		return false
+	}
+	if sh.m.sameStream(ctx, sh.created) {
+		return true
+	}
+	sh.m.nudge()
+	return false
+}
+
 // read polls the shard and hands records to the lanes until ctx is done
 // (false) or a closed shard has no more records (true).
 func (sh *shard) read(ctx context.Context, checkpoint string, initial bool) bool {
@@ -192,17 +213,23 @@ func (sh *shard) read(ctx context.Context, checkpoint string, initial bool) bool
 		sh.flush(ctx)
 		if iter == nil || time.Since(iterAt) > iteratorRefresh {
 			it, err := sh.iterator(ctx, pos)
-			var invalid *types.InvalidArgumentException
-			if errors.As(err, &invalid) && pos.typ == types.ShardIteratorTypeAfterSequenceNumber && pos.seq == checkpoint {
-				// Only the stored checkpoint, before anything was read: a
-				// fallback later would read buffered records a second time.
-				log.Warn("cannot resume after the checkpoint (trimmed?); reading from the trim horizon", "seq", pos.seq, "err", err)
-				pos = position{typ: types.ShardIteratorTypeTrimHorizon}
-				continue
-			}
 			if err != nil {
 				if ctx.Err() != nil {
 					return false
+				}
+				if sh.positionGone(ctx, pos, err) {
+					// Kinesis answers InvalidArgumentException for a sequence
+					// number trimmed away, kinesis-mock ResourceNotFoundException
+					// for one it does not have (it lost records in a hard kill).
+					// Records read again are taken twice, which is what a
+					// retry does anyway: the consumer is idempotent.
+					if pos.seq == checkpoint {
+						log.Warn("the shard no longer has the checkpoint's record (trimmed, or lost by the engine); reading from the trim horizon", "seq", pos.seq, "err", err)
+					} else {
+						log.Warn("the shard no longer has the last record read (lost by the engine?); reading it again from the trim horizon", "seq", pos.seq, "err", err)
+					}
+					pos = position{typ: types.ShardIteratorTypeTrimHorizon}
+					continue
 				}
 				log.Warn("cannot get a shard iterator; retrying", "err", err)
 				if bo.wait(ctx) != nil {
@@ -234,6 +261,15 @@ func (sh *shard) read(ctx context.Context, checkpoint string, initial bool) bool
 				log.Info("shard iterator expired; getting a new one", "from", pos.seq)
 				iter = nil
 				continue
+			}
+			var throttled *types.ProvisionedThroughputExceededException
+			if !errors.As(err, &throttled) {
+				// The iterator may be worthless now (an engine restarted, the
+				// stream deleted): get a new one from where reading stopped.
+				iter = nil
+			}
+			if isNotFound(err) {
+				m.nudge()
 			}
 			log.Warn("cannot get records; retrying", "err", err)
 			if bo.wait(ctx) != nil {
