@@ -30,13 +30,12 @@ import (
 )
 
 // start puts a proxy in front of the engine that endpoint variable names.
-func start(t *testing.T, cfg aws.Config, variable string, f faultproxy.Faults) *faultproxy.Proxy {
+func start(t *testing.T, variable string, f faultproxy.Faults) *faultproxy.Proxy {
 	t.Helper()
 	target := os.Getenv(variable)
 	if target == "" {
 		target = os.Getenv("AWS_ENDPOINT_URL")
 	}
-	_ = cfg
 	p, err := faultproxy.Start(context.Background(), faultproxy.Options{Target: target, Seed: 7, Faults: f})
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +84,7 @@ func ctxT(t *testing.T) context.Context {
 func TestPutRecordsThrottledEntriesAreNotWritten(t *testing.T) {
 	cfg := testenv.AWS(t)
 	direct, stream := testenv.Stream(t, cfg, 1)
-	p := start(t, cfg, "AWS_ENDPOINT_URL_KINESIS", faultproxy.Faults{ThrottlePutRecords: 0.4})
+	p := start(t, "AWS_ENDPOINT_URL_KINESIS", faultproxy.Faults{ThrottlePutRecords: 0.4})
 	client := kinesisVia(cfg, p)
 
 	const n = 100
@@ -142,7 +141,7 @@ func TestPutRecordsThrottledEntriesAreNotWritten(t *testing.T) {
 func TestPutRecordsAllThrottled(t *testing.T) {
 	cfg := testenv.AWS(t)
 	direct, stream := testenv.Stream(t, cfg, 1)
-	p := start(t, cfg, "AWS_ENDPOINT_URL_KINESIS", faultproxy.Faults{ThrottlePutRecords: 1})
+	p := start(t, "AWS_ENDPOINT_URL_KINESIS", faultproxy.Faults{ThrottlePutRecords: 1})
 	out, err := kinesisVia(cfg, p).PutRecords(ctxT(t), &kinesis.PutRecordsInput{StreamName: aws.String(stream), Records: []ktypes.PutRecordsRequestEntry{
 		{Data: []byte("a"), PartitionKey: aws.String("a")}, {Data: []byte("b"), PartitionKey: aws.String("b")},
 	}})
@@ -163,7 +162,7 @@ func TestPutRecordsAllThrottled(t *testing.T) {
 func TestPutRecordThrottledThenRetried(t *testing.T) {
 	cfg := testenv.AWS(t)
 	direct, stream := testenv.Stream(t, cfg, 1)
-	p := start(t, cfg, "AWS_ENDPOINT_URL_KINESIS", faultproxy.Faults{ThrottlePutRecords: 1})
+	p := start(t, "AWS_ENDPOINT_URL_KINESIS", faultproxy.Faults{ThrottlePutRecords: 1})
 	client := kinesisVia(cfg, p)
 	in := &kinesis.PutRecordInput{StreamName: aws.String(stream), Data: []byte("x"), PartitionKey: aws.String("k")}
 
@@ -207,7 +206,7 @@ func skOf(it map[string]dtypes.AttributeValue) string {
 func TestBatchWriteUnprocessedItemsAreNotWritten(t *testing.T) {
 	cfg := testenv.AWS(t)
 	direct, table := testenv.Table(t, cfg)
-	p := start(t, cfg, "AWS_ENDPOINT_URL_DYNAMODB", faultproxy.Faults{UnprocessedBatchWrite: 0.4})
+	p := start(t, "AWS_ENDPOINT_URL_DYNAMODB", faultproxy.Faults{UnprocessedBatchWrite: 0.4})
 	client := dynamoVia(t, cfg, p)
 
 	var reqs []dtypes.WriteRequest
@@ -272,7 +271,7 @@ func TestBatchWriteUnprocessedItemsAreNotWritten(t *testing.T) {
 func TestDynamoThrottled(t *testing.T) {
 	cfg := testenv.AWS(t)
 	_, table := testenv.Table(t, cfg)
-	p := start(t, cfg, "AWS_ENDPOINT_URL_DYNAMODB", faultproxy.Faults{ThrottleDynamo: 1})
+	p := start(t, "AWS_ENDPOINT_URL_DYNAMODB", faultproxy.Faults{ThrottleDynamo: 1})
 	client := dynamoVia(t, cfg, p)
 	ctx := ctxT(t)
 
@@ -313,7 +312,7 @@ func TestDynamoThrottled(t *testing.T) {
 func TestPauseHoldsAndResumes(t *testing.T) {
 	cfg := testenv.AWS(t)
 	direct, stream := testenv.Stream(t, cfg, 1)
-	p := start(t, cfg, "AWS_ENDPOINT_URL_KINESIS", faultproxy.Faults{Pause: true})
+	p := start(t, "AWS_ENDPOINT_URL_KINESIS", faultproxy.Faults{Pause: true})
 	client := kinesisVia(cfg, p)
 	in := &kinesis.PutRecordInput{StreamName: aws.String(stream), Data: []byte("held"), PartitionKey: aws.String("k")}
 
@@ -359,7 +358,7 @@ func TestPauseHoldsAndResumes(t *testing.T) {
 func TestRefuseLooksLikeADownEngine(t *testing.T) {
 	cfg := testenv.AWS(t)
 	_, table := testenv.Table(t, cfg)
-	p := start(t, cfg, "AWS_ENDPOINT_URL_DYNAMODB", faultproxy.Faults{})
+	p := start(t, "AWS_ENDPOINT_URL_DYNAMODB", faultproxy.Faults{})
 	client := dynamoVia(t, cfg, p)
 	ctx := ctxT(t)
 	describe := func() error {
@@ -390,7 +389,7 @@ func TestRefuseLooksLikeADownEngine(t *testing.T) {
 
 func TestLatency(t *testing.T) {
 	cfg := testenv.AWS(t)
-	p := start(t, cfg, "AWS_ENDPOINT_URL_KINESIS", faultproxy.Faults{Latency: 200 * time.Millisecond})
+	p := start(t, "AWS_ENDPOINT_URL_KINESIS", faultproxy.Faults{Latency: 200 * time.Millisecond})
 	t0 := time.Now()
 	if _, err := kinesisVia(cfg, p).ListStreams(ctxT(t), &kinesis.ListStreamsInput{}); err != nil {
 		t.Fatal(err)
