@@ -14,7 +14,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/google/go-cmp/cmp"
 
+	"github.com/flowbus/flowbus/shared/bus"
 	"github.com/flowbus/flowbus/shared/testenv"
 )
 
@@ -183,4 +185,97 @@ func compareSeq(a, b string) int {
 		return 1
 	}
 	return 0
+}
+
+// TestKinesisLocalStreamCreatedAgain deletes and creates the stream again
+// under a running mapping, as an engine restart followed by make provision
+// does, then restarts the mapping on the old checkpoints file after another
+// delete and create: the new stream's records are delivered each time.
+func TestKinesisLocalStreamCreatedAgain(t *testing.T) {
+	awsCfg := testenv.AWS(t)
+	client, stream := testenv.Stream(t, awsCfg, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+
+	put := func(data ...string) {
+		t.Helper()
+		for _, d := range data {
+			if _, err := client.PutRecord(ctx, &kinesis.PutRecordInput{
+				StreamName: aws.String(stream), PartitionKey: aws.String("wf"), Data: []byte(d),
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	recreate := func() {
+		t.Helper()
+		if _, err := client.DeleteStream(ctx, &kinesis.DeleteStreamInput{StreamName: aws.String(stream)}); err != nil {
+			t.Fatal(err)
+		}
+		// kinesis-mock refuses the name while the old stream is being deleted.
+		eventually(t, 30*time.Second, "the stream created again", func() bool {
+			_, err := bus.CreateStream(ctx, client, stream, 1)
+			return err == nil
+		})
+	}
+	var mu sync.Mutex
+	var got []string
+	fn := &fakeFunction{handle: func(_ context.Context, c call) ([]byte, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, r := range c.records {
+			got = append(got, string(r.Kinesis.Data))
+		}
+		return nil, nil
+	}}
+	delivered := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(got)
+	}
+	cfg := Config{
+		FunctionName: "consume", StreamName: stream, StartingPosition: TrimHorizon, Enabled: true,
+		MaximumRetryAttempts: -1, PollInterval: 50 * time.Millisecond,
+	}
+	path := t.TempDir() + "/checkpoints.json"
+	cp, err := OpenFileCheckpoints(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newMapping(t, cfg, client, fn, nil, cp)
+	var n notices
+	m.OnInvoke(n.hook)
+	stop := start(t, m)
+
+	// More records on the old stream than on the new one, so the checkpoint's
+	// sequence number could never be reached by counting.
+	put("old-0", "old-1", "old-2", "old-3", "old-4")
+	eventually(t, 30*time.Second, "the old stream's records", func() bool { return len(delivered()) == 5 })
+	recreate()
+	put("new-0", "new-1")
+	eventually(t, 30*time.Second, "the new stream's records", func() bool { return len(delivered()) == 7 })
+	if diff := cmp.Diff([]string{"new-0", "new-1"}, delivered()[5:]); diff != "" {
+		t.Errorf("after the stream was created again (-want +got):\n%s", diff)
+	}
+	if !n.contain("created again") {
+		t.Errorf("notices %q, want one saying the stream was created again", n.seen)
+	}
+	eventually(t, 30*time.Second, "a checkpoint on the new stream", func() bool { return checkpoint(t, cp, m, shard0) != "" })
+	stop()
+
+	// Stopped, the stream is created again; a mapping started on the old
+	// checkpoints file delivers the new stream's records.
+	recreate()
+	put("newer-0")
+	cp2, err := OpenFileCheckpoints(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2 := newMapping(t, cfg, client, fn, nil, cp2)
+	start(t, m2)
+	put("newer-1")
+	eventually(t, 30*time.Second, "the newest stream's records", func() bool { return len(delivered()) == 9 })
+	if diff := cmp.Diff([]string{"newer-0", "newer-1"}, delivered()[7:]); diff != "" {
+		t.Errorf("after a restart on old checkpoints (-want +got):\n%s", diff)
+	}
 }
