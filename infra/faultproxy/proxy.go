@@ -196,6 +196,11 @@ func (p *Proxy) track(c net.Conn, s http.ConnState) {
 	defer p.mu.Unlock()
 	switch s {
 	case http.StateNew:
+		if p.faults.Refuse { // accepted just before the listener closed
+			reset(c)
+			p.c.connsReset.Add(1)
+			return
+		}
 		p.conns[c] = struct{}{}
 	case http.StateClosed, http.StateHijacked:
 		delete(p.conns, c)
@@ -222,10 +227,7 @@ func (p *Proxy) Set(f Faults) error {
 		_ = p.ln.Close()
 		p.ln = nil
 		for c := range p.conns {
-			if tc, ok := c.(*net.TCPConn); ok {
-				_ = tc.SetLinger(0) // reset, as the kernel does for a dead process
-			}
-			_ = c.Close()
+			reset(c)
 			delete(p.conns, c)
 			p.c.connsReset.Add(1)
 		}
@@ -260,8 +262,9 @@ func (p *Proxy) Stats() Stats {
 	}
 }
 
-// Close stops listening, cuts every connection, releases held requests and
-// waits for the server's goroutines.
+// Close stops listening, cuts every connection and releases held requests;
+// it returns once the server no longer accepts. Handlers still running end as
+// their connections are gone.
 func (p *Proxy) Close() error {
 	p.closeOnce.Do(func() {
 		p.mu.Lock()
@@ -324,6 +327,10 @@ const (
 
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.c.requests.Add(1)
+	if p.Faults().Refuse {
+		abort(w)
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
 		http.Error(w, "faultproxy: read request: "+err.Error(), http.StatusBadRequest)
@@ -389,11 +396,16 @@ func abort(w http.ResponseWriter) {
 		return
 	}
 	if c, _, err := hj.Hijack(); err == nil {
-		if tc, ok := c.(*net.TCPConn); ok {
-			_ = tc.SetLinger(0)
-		}
-		_ = c.Close()
+		reset(c)
 	}
+}
+
+// reset closes c with a TCP reset, as the kernel does for a dead process.
+func reset(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	_ = c.Close()
 }
 
 // forward sends body to the engine with r's method, path and headers.
