@@ -14,7 +14,7 @@ FUZZTIME ?= 10s
 # The Lambda Runtime Interface Emulator, the one SAM runs in its containers.
 RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
 
-.PHONY: parked test-external all build test unit integration fuzz sizes bench dev invoke metrics rie engines engines-stop provision clean \
+.PHONY: load faults parked test-external all build test unit integration fuzz sizes bench dev invoke metrics rie engines engines-stop provision clean \
 	$(addprefix build-,PublishFunction ConsumeFunction ReplayFunction MetricsFunction)
 
 all: build
@@ -94,6 +94,18 @@ dev: rie
 	trap 'if [ -n "$$started" ]; then $(ENGINES) stop >/dev/null; fi' EXIT; \
 	. localstack/.run/env; \
 	.run/bin/dev $(DEV_FLAGS) || [ $$? -eq 130 ]
+
+## load: N publishers over M workflows for a fixed time through the HTTP API, then every
+## acknowledged event checked in the store; throughput and latencies. Starts its own engines
+## and runtime on free ports; LOAD_URL=http://127.0.0.1:3000 loads a running make dev instead.
+PUBLISHERS ?= 4
+WORKFLOWS  ?= 20
+DURATION   ?= 30s
+BATCH      ?= 100
+load: rie
+	@$(GO) build -o .run/bin/load ./infra/cmd/load
+	@if [ -n "$(LOAD_URL)" ]; then . localstack/.run/env; fi; \
+	.run/bin/load -publishers $(PUBLISHERS) -workflows $(WORKFLOWS) -duration $(DURATION) -batch $(BATCH) $(if $(LOAD_URL),-url $(LOAD_URL)) $(LOAD_FLAGS)
 
 ## metrics: the figures of a running make dev (add ACCEPT=text/plain for Prometheus text)
 metrics:

@@ -31,7 +31,8 @@ type Config struct {
 	Timeout time.Duration
 }
 
-func (c *Config) setDefaults() {
+// SetDefaults fills in what is unset (a unique Prefix among them).
+func (c *Config) SetDefaults() {
 	if c.Publishers <= 0 {
 		c.Publishers = 4
 	}
@@ -60,7 +61,7 @@ func (c *Config) setDefaults() {
 
 // WorkflowIDs lists the workflows a run with this config publishes to.
 func (c Config) WorkflowIDs() []string {
-	c.setDefaults()
+	c.SetDefaults()
 	out := make([]string, 0, c.Workflows+len(c.Extra))
 	for i := range c.Workflows {
 		out = append(out, fmt.Sprintf("%s-w%03d", c.Prefix, i))
@@ -159,7 +160,7 @@ func (l *Ledger) unack(wf string, k int, why string) {
 // one request at a time, so a workflow's events are acknowledged in the
 // order they were sent.
 func Run(ctx context.Context, cfg Config) *Ledger {
-	cfg.setDefaults()
+	cfg.SetDefaults()
 	l := NewLedger()
 	wfs := cfg.WorkflowIDs()
 	owned := make([][]string, cfg.Publishers)
