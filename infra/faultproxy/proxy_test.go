@@ -528,3 +528,56 @@ func TestCloseReleasesHeldRequests(t *testing.T) {
 		t.Fatal("held request not released by Close")
 	}
 }
+
+// fakeKinesis answers PutRecords with a success entry per record sent.
+func fakeKinesis(t *testing.T) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		n := bytes.Count(body, []byte(`"PartitionKey"`))
+		entries := make([]string, n)
+		for i := range entries {
+			entries[i] = fmt.Sprintf(`{"SequenceNumber":"%d","ShardId":"shardId-000000000000"}`, i)
+		}
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		_, _ = io.WriteString(w, `{"FailedRecordCount":0,"Records":[`+strings.Join(entries, ",")+`]}`)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestSeedReproducesRun(t *testing.T) {
+	eng := fakeKinesis(t)
+	throttledAt := func(seed uint64) []int {
+		p, err := faultproxy.Start(context.Background(), faultproxy.Options{Target: eng.URL, Seed: seed, Faults: faultproxy.Faults{ThrottlePutRecords: 0.3}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		client := kinesis.New(kinesis.Options{Region: "us-east-1", BaseEndpoint: aws.String(p.URL()), Credentials: aws.AnonymousCredentials{}})
+		var at []int
+		for call := range 3 {
+			in := &kinesis.PutRecordsInput{StreamName: aws.String("s")}
+			for i := range 50 {
+				in.Records = append(in.Records, ktypes.PutRecordsRequestEntry{Data: []byte("x"), PartitionKey: aws.String(strconv.Itoa(i))})
+			}
+			out, err := client.PutRecords(context.Background(), in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, r := range out.Records {
+				if r.ErrorCode != nil {
+					at = append(at, call*50+i)
+				}
+			}
+		}
+		return at
+	}
+	first, again := throttledAt(42), throttledAt(42)
+	if d := cmp.Diff(first, again); d != "" {
+		t.Errorf("same seed, different entries throttled (-first +again):\n%s", d)
+	}
+	if cmp.Equal(first, throttledAt(43)) {
+		t.Error("another seed throttled the same entries")
+	}
+}
