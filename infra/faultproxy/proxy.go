@@ -117,7 +117,8 @@ type Proxy struct {
 
 const maxBody = 32 << 20 // DynamoDB's largest request is 16 MB, Kinesis's 10 MiB
 
-// Start listens on opts.Addr and forwards to opts.Target until Close.
+// Start listens on opts.Addr and forwards to opts.Target until Close; ctx
+// bounds only the start.
 func Start(ctx context.Context, opts Options) (*Proxy, error) {
 	target, err := url.Parse(opts.Target)
 	if err != nil {
