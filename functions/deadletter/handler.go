@@ -34,7 +34,7 @@ type StatsRecorder interface {
 // whose alarm calls an operator.
 type handler struct {
 	redriver Redriver
-	stats    StatsRecorder    // nil in tests that do not look at figures
+	stats    StatsRecorder // nil in tests that do not look at figures
 	log      *slog.Logger
 	metrics  *metrics.Recorder // nil in tests that do not look at figures
 }

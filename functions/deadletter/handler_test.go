@@ -23,10 +23,10 @@ import (
 )
 
 type fakeRedriver struct {
-	res  deadletter.Result
-	err  error
-	got  []deadletter.Record
-	at   []time.Time
+	res deadletter.Result
+	err error
+	got []deadletter.Record
+	at  []time.Time
 }
 
 func (f *fakeRedriver) Handle(_ context.Context, rec deadletter.Record, at time.Time) (deadletter.Result, error) {
