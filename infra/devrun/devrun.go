@@ -104,6 +104,7 @@ type Runtime struct {
 	wg        sync.WaitGroup
 	outMu     sync.Mutex
 	mappings  []*esm.Mapping
+	dead      deadLetters
 	lambda    *lambdaAPI
 	QueueURLs map[string]string // by logical id
 }
@@ -147,6 +148,9 @@ func Start(ctx context.Context, opts Options) (*Runtime, error) {
 	}
 	if !opts.NoMappings {
 		if err := r.startMappings(runCtx, awsCfg); err != nil {
+			return nil, err
+		}
+		if err := r.startSQSMappings(runCtx, awsCfg); err != nil {
 			return nil, err
 		}
 	}
@@ -230,6 +234,7 @@ func (r *Runtime) startFunctions(ctx context.Context) error {
 		for _, k := range fn.Kinesis {
 			pool = max(pool, k.ParallelizationFactor*r.shardsOf(k.Stream))
 		}
+		pool = max(pool, sqsPool(fn))
 		f, err := lambdarun.Start(ctx, lambdarun.Spec{
 			Name: id, Bootstrap: bootstrap, Env: fn.Env, MemoryMB: fn.MemoryMB, Timeout: fn.Timeout, PoolSize: pool, RIE: r.opts.RIE,
 		}, r.opts.Log.With("function", id))
@@ -296,6 +301,7 @@ func (r *Runtime) startMappings(ctx context.Context, cfg aws.Config) error {
 					r.printf("esm     %-16s %s", id+"/"+k.Name, rep.Result)
 					return
 				}
+				r.dead.countGiveUp(rep)
 				r.printf("invoke  %-16s %-22s %4d records %8s  %s", rep.Function, rep.Shard, rep.Records, rep.Duration.Round(time.Millisecond), rep.Result)
 			})
 			r.mappings = append(r.mappings, m)
@@ -365,7 +371,10 @@ func (r *Runtime) InvokeSchedule(ctx context.Context, function, schedule string,
 }
 
 // startLiveLine prints the bus's figures every LiveEvery: the same snapshot
-// GET /metrics serves, computed from the store and the stream.
+// GET /metrics serves, computed from the store and the stream, and "dlq N
+// (parked M)": the records the Kinesis mappings gave up on to their
+// on-failure destination in this run, and the events parked from the
+// dead-letter queue (the snapshot's, since the table was created).
 func (r *Runtime) startLiveLine(ctx context.Context, cfg aws.Config) {
 	if r.opts.LiveEvery < 0 || len(r.tpl.Tables) == 0 || len(r.tpl.Streams) == 0 {
 		return
@@ -394,8 +403,8 @@ func (r *Runtime) startLiveLine(ctx context.Context, cfg aws.Config) {
 					lag += l.Records
 					age = max(age, l.Milliseconds)
 				}
-				r.printf("live    in %.1f ev/s  out %.1f ev/s (1m)  stored %d  p99 %.0f ms  lag %d records, %d ms",
-					snap.Rates.Published.M1, snap.Rates.Stored.M1, snap.Store.Events, snap.Latency.P99, lag, age)
+				r.printf("live    in %.1f ev/s  out %.1f ev/s (1m)  stored %d  p99 %.0f ms  lag %d records, %d ms  dlq %d (parked %d)",
+					snap.Rates.Published.M1, snap.Rates.Stored.M1, snap.Store.Events, snap.Latency.P99, lag, age, r.dead.sent.Load(), snap.DeadLetter.Parked)
 			}
 		}
 	}()

@@ -1,0 +1,93 @@
+package devrun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/flowbus/flowbus/infra/esm"
+	"github.com/flowbus/flowbus/infra/sqsesm"
+	"github.com/flowbus/flowbus/infra/template"
+)
+
+// deadLetters counts, for the live line, the records the Kinesis mappings
+// gave up on to an on-failure destination since the runtime started (the
+// figures count them too, but only once the dead-letter function has read
+// them back).
+type deadLetters struct {
+	sent atomic.Int64
+}
+
+// countGiveUp counts the records of a Kinesis mapping's report that went to
+// its on-failure destination.
+func (d *deadLetters) countGiveUp(rep esm.Report) {
+	if strings.HasPrefix(rep.Result, "gave up → destination") {
+		d.sent.Add(int64(rep.Records))
+	}
+}
+
+// sqsPool is the execution environments a function's SQS events need: one
+// per poller.
+func sqsPool(fn *template.Function) int {
+	n := 0
+	for _, q := range fn.SQS {
+		n = max(n, sqsesm.Config{MaximumConcurrency: q.MaximumConcurrency}.Concurrency())
+	}
+	return n
+}
+
+// startSQSMappings runs every SQS event source mapping of the template on
+// the queue provision created. Each receive hides its batch for the
+// function's timeout plus the batching window: AWS requires the queue's
+// visibility timeout to be at least the function's timeout (and advises six
+// times it, for retries of throttled invocations, which do not happen
+// locally), so what a function fails on comes back after one timeout.
+func (r *Runtime) startSQSMappings(ctx context.Context, cfg aws.Config) error {
+	var qc *sqs.Client
+	for _, id := range sortedKeys(r.tpl.Functions) {
+		fn := r.tpl.Functions[id]
+		for _, q := range fn.SQS {
+			if qc == nil {
+				qc = sqs.NewFromConfig(cfg)
+			}
+			queue := r.tpl.Queues[q.Queue]
+			m, err := sqsesm.New(sqsesm.Config{
+				FunctionName: id, QueueURL: r.QueueURLs[q.Queue], Region: template.Region,
+				QueueARN:  fmt.Sprintf("arn:aws:sqs:%s:%s:%s", template.Region, template.Account, queue.Name),
+				BatchSize: q.BatchSize, MaximumBatchingWindow: q.MaximumBatchingWindow, ReportBatchItemFailures: q.ReportBatchItemFailures,
+				FilterCriteria: q.FilterPatterns, MaximumConcurrency: q.MaximumConcurrency, Enabled: q.Enabled,
+				VisibilityTimeout: fn.Timeout + q.MaximumBatchingWindow,
+			}, qc, esmInvoker{r.functions[id]}, r.opts.Log.With("function", id, "event", q.Name))
+			if err != nil {
+				return fmt.Errorf("%s event %s: %w", id, q.Name, err)
+			}
+			m.OnInvoke(func(rep sqsesm.Report) {
+				result := rep.Result
+				if rep.Filtered > 0 && rep.Messages > 0 {
+					result += fmt.Sprintf(" (%d filtered out)", rep.Filtered)
+				}
+				r.printf("invoke  %-16s %-22s %4d messages %7s  %s", rep.Function, rep.Queue, max(rep.Messages, rep.Filtered), rep.Duration.Round(time.Millisecond), result)
+			})
+			r.wg.Add(1)
+			go func() {
+				defer r.wg.Done()
+				if err := m.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+					r.printf("mapping %s/%s stopped: %v", id, q.Name, err)
+				}
+			}()
+			state := ""
+			if !q.Enabled {
+				state = " (disabled)"
+			}
+			r.printf("esm     %-16s %s → %s, batch %d, window %s, concurrency %d, visibility %s%s", id+"/"+q.Name, queue.Name, id,
+				q.BatchSize, q.MaximumBatchingWindow, sqsesm.Config{MaximumConcurrency: q.MaximumConcurrency}.Concurrency(), fn.Timeout+q.MaximumBatchingWindow, state)
+		}
+	}
+	return nil
+}
