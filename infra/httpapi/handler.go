@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"slices"
 	"sort"
 	"time"
@@ -18,11 +19,18 @@ import (
 // MaxBodyBytes is API Gateway's request payload limit.
 const MaxBodyBytes = 10 << 20
 
+// BodyTimeout bounds the time a request's body takes to arrive, as API
+// Gateway does not wait on a client without end (its integration timeout is
+// 30 s); a body still arriving then is answered 408 and the connection
+// closed.
+const BodyTimeout = 30 * time.Second
+
 // handler is the local HTTP API.
 type handler struct {
-	routes []*route // most specific first
-	def    *route   // the $default route, if any
-	log    *slog.Logger
+	routes      []*route // most specific first
+	def         *route   // the $default route, if any
+	log         *slog.Logger
+	bodyTimeout time.Duration
 }
 
 // New returns the HTTP API serving routes. It refuses routes API Gateway
@@ -32,7 +40,7 @@ func New(routes []Route, log *slog.Logger) (http.Handler, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	h := &handler{log: log}
+	h := &handler{log: log, bodyTimeout: BodyTimeout}
 	var errs []error
 	shapes := map[string]string{}
 	for _, r := range routes {
@@ -70,6 +78,20 @@ func (h *handler) route(r *http.Request) (*route, map[string]string) {
 	return h.def, nil
 }
 
+// allowed lists the methods routes take on the request's path, for a
+// request no route took: none when the path itself is unknown.
+func (h *handler) allowed(r *http.Request) []string {
+	raw := splitPath(r.URL.EscapedPath())
+	var out []string
+	for _, rt := range h.routes {
+		if _, ok := rt.match(rt.Method, raw); ok && !slices.Contains(out, rt.Method) {
+			out = append(out, rt.Method)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	requestID := newRequestID()
@@ -78,16 +100,25 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	rt, params := h.route(r)
 	if rt == nil {
-		notFound.write(w)
-		h.log.Info("request", append(attrs, "status", http.StatusNotFound, "duration", time.Since(start))...)
+		res := notFound(r)
+		if allow := h.allowed(r); len(allow) > 0 {
+			res = methodNotAllowed(r, allow)
+		}
+		res.write(w)
+		h.log.Info("request", append(attrs, "status", res.status, "duration", time.Since(start))...)
 		return
 	}
 	attrs = append(attrs, "route", rt.key, "function", rt.FunctionName)
-	body, err := readBody(w, r)
+	body, err := h.readBody(w, r)
 	if err != nil {
-		res := tooLarge
-		if !errors.Is(err, errTooLarge) {
-			res = message(http.StatusBadRequest, "Bad Request")
+		var res response
+		switch {
+		case errors.Is(err, errTooLarge):
+			res = bodyTooLarge
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			res = bodyTimeout
+		default:
+			res = badRequest
 		}
 		res.write(w)
 		h.log.Info("request", append(attrs, "status", res.status, "duration", time.Since(start), "err", err)...)
@@ -133,6 +164,9 @@ func (h *handler) invoke(ctx context.Context, rt *route, payload []byte, attrs [
 		}()
 		return integrationTimeout, append(attrs, "err", fmt.Sprintf("integration timeout %v", rt.Timeout))
 	}
+	if errors.Is(o.err, lambdarun.ErrPayloadTooLarge) {
+		return payloadTooLarge, append(attrs, "err", o.err)
+	}
 	if o.err != nil {
 		return internalError, append(attrs, "err", o.err)
 	}
@@ -153,11 +187,16 @@ func (h *handler) invoke(ctx context.Context, rt *route, payload []byte, attrs [
 
 var errTooLarge = errors.New("body over 10 MB")
 
-// readBody reads the whole body, refusing one over API Gateway's limit.
-func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+// readBody reads the whole body, refusing one over API Gateway's limit or
+// one that takes longer than the body timeout to arrive.
+func (h *handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if r.ContentLength > MaxBodyBytes {
 		return nil, errTooLarge
 	}
+	// The deadline stays when the body is refused, so that what is left of
+	// it is not waited for either; the connection closes after the answer.
+	rc := http.NewResponseController(w)
+	deadline := rc.SetReadDeadline(time.Now().Add(h.bodyTimeout)) == nil
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
@@ -165,6 +204,9 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read body: %w", err)
+	}
+	if deadline {
+		_ = rc.SetReadDeadline(time.Time{})
 	}
 	return body, nil
 }

@@ -1,12 +1,15 @@
 package httpapi_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -20,6 +23,7 @@ import (
 
 	"github.com/flowbus/flowbus/infra/httpapi"
 	"github.com/flowbus/flowbus/infra/lambdarun"
+	"github.com/flowbus/flowbus/shared/apigw"
 )
 
 // fake is an Invoker that records the events it gets and answers res.
@@ -265,14 +269,43 @@ func TestRouting(t *testing.T) {
 	}
 
 	t.Run("no match", func(t *testing.T) {
-		h := newAPI(t, httpapi.Route{Method: "POST", Path: "/events", Function: answer(`{}`)})
-		for _, r := range []*http.Request{httptest.NewRequest("GET", "/events", nil), httptest.NewRequest("POST", "/other", nil), httptest.NewRequest("POST", "/events/1", nil)} {
-			w := serve(h, r)
-			if w.Code != http.StatusNotFound || w.Body.String() != `{"message":"Not Found"}` || w.Header().Get("Content-Type") != "application/json" {
-				t.Errorf("%s %s: %d %s, want 404 {\"message\":\"Not Found\"}", r.Method, r.URL.Path, w.Code, w.Body)
+		h := newAPI(t,
+			httpapi.Route{Method: "POST", Path: "/events", Function: answer(`{}`)},
+			httpapi.Route{Method: "GET", Path: "/replays/{replay_id}", Function: answer(`{}`)},
+			httpapi.Route{Method: "DELETE", Path: "/replays/{replay_id}", Function: answer(`{}`)},
+		)
+		tests := []struct {
+			method, path string
+			status       int
+			allow        string
+		}{
+			{"GET", "/events", 405, "POST"},
+			{"PUT", "/replays/1", 405, "DELETE, GET"},
+			{"POST", "/other", 404, ""},
+			{"POST", "/events/1", 404, ""},
+			{"GET", "/replays", 404, ""},
+		}
+		for _, tt := range tests {
+			w := serve(h, httptest.NewRequest(tt.method, tt.path, nil))
+			p := problemOf(t, w)
+			if w.Code != tt.status || p.Status != tt.status || w.Header().Get("Allow") != tt.allow {
+				t.Errorf("%s %s: %d Allow %q %s, want %d Allow %q", tt.method, tt.path, w.Code, w.Header().Get("Allow"), w.Body, tt.status, tt.allow)
 			}
 		}
 	})
+}
+
+// problemOf reads a problem+json answer, failing the test for any other.
+func problemOf(t *testing.T, w *httptest.ResponseRecorder) apigw.Problem {
+	t.Helper()
+	if ct := w.Header().Get("Content-Type"); ct != apigw.ContentTypeProblem {
+		t.Errorf("content type %q, want %q: %s", ct, apigw.ContentTypeProblem, w.Body)
+	}
+	var p apigw.Problem
+	if err := json.Unmarshal(w.Body.Bytes(), &p); err != nil || p.Type == "" || p.Title == "" {
+		t.Errorf("body %s is not a problem (%v)", w.Body, err)
+	}
+	return p
 }
 
 func TestNewRefuses(t *testing.T) {
@@ -400,13 +433,71 @@ func TestBodyLimit(t *testing.T) {
 				t.Fatalf("status %d, want %d: %s", w.Code, tt.want, w.Body)
 			}
 			if tt.want == 413 {
-				if w.Body.String() != `{"message":"Request Entity Too Large"}` {
-					t.Errorf("body %s", w.Body)
+				if p := problemOf(t, w); p.Limit != httpapi.MaxBodyBytes {
+					t.Errorf("problem %+v, want the limit %d", p, httpapi.MaxBodyBytes)
 				}
 				if len(fn.events) != 0 {
 					t.Error("the function ran for a body over the limit")
 				}
 			}
 		})
+	}
+}
+
+// A request Lambda refuses as too large (over its 6 MB synchronous payload)
+// is the client's: 413 naming the limit, not 500.
+func TestPayloadTooLargeForLambda(t *testing.T) {
+	fn := &fake{err: fmt.Errorf("invoke publish: %w", lambdarun.ErrPayloadTooLarge)}
+	h := newAPI(t, httpapi.Route{Method: "POST", Path: "/events", Function: fn})
+	r := httptest.NewRequest("POST", "/events", strings.NewReader(`{}`))
+	w := serve(h, r)
+	if p := problemOf(t, w); w.Code != 413 || p.Limit != lambdarun.MaxPayloadBytes {
+		t.Errorf("got %d %s, want 413 with the limit %d", w.Code, w.Body, lambdarun.MaxPayloadBytes)
+	}
+}
+
+// A body trickled in slower than the body timeout is answered 408 and the
+// connection closed, as API Gateway does not wait on a client for ever.
+func TestSlowBody(t *testing.T) {
+	fn := answer(`{}`)
+	h := newAPI(t, httpapi.Route{Method: "POST", Path: "/events", Function: fn})
+	httpapi.SetBodyTimeout(h, 300*time.Millisecond)
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	begin := time.Now()
+	if _, err := io.WriteString(conn, "POST /events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"); err != nil {
+		t.Fatal(err)
+	}
+	go func() { // a byte every 100 ms: never done in time
+		for range 50 {
+			time.Sleep(100 * time.Millisecond)
+			if _, err := conn.Write([]byte(" ")); err != nil {
+				return
+			}
+		}
+	}()
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer after %v: %v", time.Since(begin), err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusRequestTimeout || res.Header.Get("Content-Type") != apigw.ContentTypeProblem {
+		t.Errorf("got %d %s, want 408 problem+json", res.StatusCode, body)
+	}
+	if took := time.Since(begin); took > 2*time.Second {
+		t.Errorf("answered after %v, want soon after the 300 ms body timeout", took)
+	}
+	if len(fn.events) != 0 {
+		t.Error("the function ran for a body that never arrived")
+	}
+	if _, err := conn.Read(make([]byte, 1)); err == nil {
+		t.Error("the connection is still open")
 	}
 }

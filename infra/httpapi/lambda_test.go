@@ -96,3 +96,48 @@ func TestThroughLambda(t *testing.T) {
 		})
 	}
 }
+
+// Lambda takes at most 6 MB in a synchronous invocation, and a body that is
+// not text travels base64-encoded in the event: a JSON body of 7 MiB, or a
+// binary one of 4.6 MiB (6.1 MiB encoded), is refused with 413 naming the
+// limit; a binary body of 4.4 MiB goes through.
+func TestPayloadLimitThroughLambda(t *testing.T) {
+	echo := startFunction(t, "echo", 10*time.Second)
+	srv := httptest.NewServer(newAPI(t, httpapi.Route{Method: "POST", Path: "/events", Function: echo, FunctionName: "echo"}))
+	defer srv.Close()
+	const mib = 1 << 20
+	tests := []struct {
+		name, contentType string
+		size              int
+		status            int
+	}{
+		{"JSON of 7 MiB", "application/json", 7 * mib, 413},
+		{"binary of 4.6 MiB", "application/octet-stream", 46 * mib / 10, 413},
+		{"binary of 4.4 MiB", "application/octet-stream", 44 * mib / 10, 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := strings.Repeat("a", tt.size)
+			if tt.contentType == "application/json" {
+				body = `"` + body[2:] + `"`
+			}
+			res, err := http.Post(srv.URL+"/events", tt.contentType, strings.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			got, _ := io.ReadAll(res.Body)
+			if res.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d: %.300s", res.StatusCode, tt.status, got)
+			}
+			if tt.status == 413 {
+				var p struct {
+					Limit int `json:"limit"`
+				}
+				if res.Header.Get("Content-Type") != "application/problem+json" || json.Unmarshal(got, &p) != nil || p.Limit != lambdarun.MaxPayloadBytes {
+					t.Errorf("answer %s %.300s, want problem+json with the limit %d", res.Header.Get("Content-Type"), got, lambdarun.MaxPayloadBytes)
+				}
+			}
+		})
+	}
+}

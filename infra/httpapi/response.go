@@ -8,6 +8,11 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
+	"time"
+
+	"github.com/flowbus/flowbus/infra/lambdarun"
+	"github.com/flowbus/flowbus/shared/apigw"
 )
 
 // response is what API Gateway sends the client.
@@ -17,10 +22,8 @@ type response struct {
 	body    []byte
 }
 
-// Gateway answers, as API Gateway words them.
+// Gateway answers to failures, as API Gateway words them.
 var (
-	notFound           = message(http.StatusNotFound, "Not Found")
-	tooLarge           = message(http.StatusRequestEntityTooLarge, "Request Entity Too Large")
 	internalError      = message(http.StatusInternalServerError, "Internal Server Error") // Lambda refused or failed the invocation
 	badGateway         = message(http.StatusBadGateway, "Internal Server Error")          // the function failed, or its answer is invalid
 	integrationTimeout = message(http.StatusServiceUnavailable, "Service Unavailable")    // the integration timeout passed
@@ -29,6 +32,42 @@ var (
 func message(status int, msg string) response {
 	body, _ := json.Marshal(map[string]string{"message": msg}) // a string map always marshals
 	return response{status: status, headers: http.Header{"Content-Type": {"application/json"}}, body: body}
+}
+
+// Refusals of the request itself are problem+json (RFC 9457), as flowbus's
+// functions answer, so a client reads every 4xx the same way. API Gateway
+// words its own as {"message":"Not Found"} and so on; docs/api.md says
+// where the local API differs.
+func problem(p apigw.Problem, headers ...string) response {
+	body, _ := json.Marshal(p) // a Problem always marshals
+	h := http.Header{"Content-Type": {apigw.ContentTypeProblem}}
+	for i := 0; i+1 < len(headers); i += 2 {
+		h.Set(headers[i], headers[i+1])
+	}
+	return response{status: p.Status, headers: h, body: body}
+}
+
+var (
+	bodyTooLarge = problem(apigw.Problem{Type: apigw.TypeTooLarge, Title: "Body too large", Status: http.StatusRequestEntityTooLarge,
+		Detail: fmt.Sprintf("the body is over API Gateway's %d-byte payload limit", MaxBodyBytes), Limit: MaxBodyBytes})
+	payloadTooLarge = problem(apigw.Problem{Type: apigw.TypeTooLarge, Title: "Request too large for Lambda", Status: http.StatusRequestEntityTooLarge,
+		Detail: fmt.Sprintf("the request as a Lambda event (the body, base64-encoded unless its Content-Type is text or JSON, "+
+			"with the headers) is over Lambda's %d-byte synchronous invocation limit", lambdarun.MaxPayloadBytes),
+		Limit: lambdarun.MaxPayloadBytes})
+	bodyTimeout = problem(apigw.Problem{Type: apigw.TypeRequestTimeout, Title: "Request body too slow", Status: http.StatusRequestTimeout,
+		Detail: fmt.Sprintf("the body did not arrive within %v", BodyTimeout), Limit: int(BodyTimeout / time.Second)}, "Connection", "close")
+	badRequest = problem(apigw.Problem{Type: apigw.TypeMalformed, Title: "Bad request", Status: http.StatusBadRequest,
+		Detail: "the body could not be read"}, "Connection", "close")
+)
+
+func notFound(r *http.Request) response {
+	return problem(apigw.Problem{Type: apigw.TypeNotFound, Title: "No such route", Status: http.StatusNotFound,
+		Detail: "no route serves " + r.Method + " " + r.URL.EscapedPath()})
+}
+
+func methodNotAllowed(r *http.Request, allow []string) response {
+	return problem(apigw.Problem{Type: apigw.TypeMethod, Title: "Method not allowed", Status: http.StatusMethodNotAllowed,
+		Detail: r.URL.EscapedPath() + " takes " + strings.Join(allow, ", ")}, "Allow", strings.Join(allow, ", "))
 }
 
 // errInvalidResponse is an answer API Gateway cannot map to a response.

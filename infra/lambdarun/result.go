@@ -40,13 +40,16 @@ func (r Result) Outcome() string {
 	}
 }
 
+// MaxPayloadBytes is Lambda's synchronous invocation request limit (6 MB).
+const MaxPayloadBytes = 6 * 1024 * 1024
+
 const (
 	errTypeTimeout   = "Sandbox.Timedout"
 	errTypeExit      = "Runtime.ExitError"
 	errTypeTooLarge  = "Function.ResponseSizeTooLarge"
 	unhandled        = "Unhandled"
-	maxPayloadBytes  = 6 * 1024 * 1024       // Lambda's synchronous request limit
-	maxResponseBytes = maxPayloadBytes + 100 // and response limit, as its error message gives it
+	maxPayloadBytes  = MaxPayloadBytes
+	maxResponseBytes = maxPayloadBytes + 100 // Lambda's response limit, as its error message gives it
 )
 
 // errorDocument is the body Lambda answers an invocation error with.

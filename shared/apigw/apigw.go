@@ -37,6 +37,9 @@ const (
 	TypeUnavailable = "https://flowbus.dev/problems/unavailable"
 	TypeInternal    = "https://flowbus.dev/problems/internal"
 	TypeUpcast      = "https://flowbus.dev/problems/cannot-upcast"
+	// TypeRequestTimeout is the local HTTP API's answer to a body that
+	// does not arrive in time.
+	TypeRequestTimeout = "https://flowbus.dev/problems/request-timeout"
 )
 
 // ProblemResponse answers with a problem details body.
