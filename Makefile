@@ -4,7 +4,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 
 GO        ?= go
-FUNCTIONS := publish consume replay metrics
+FUNCTIONS := publish consume replay metrics deadletter
 ENGINES   := ./localstack/engines.sh
 # What the Lambda runtime needs: provided.al2023 on arm64, no RPC, stripped.
 LAMBDA_ENV   := CGO_ENABLED=0 GOOS=linux GOARCH=arm64
@@ -15,7 +15,7 @@ FUZZTIME ?= 10s
 RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
 
 .PHONY: load faults parked test-external all build test unit integration fuzz sizes bench dev invoke metrics rie engines engines-stop provision clean \
-	$(addprefix build-,PublishFunction ConsumeFunction ReplayFunction MetricsFunction)
+	$(addprefix build-,PublishFunction ConsumeFunction ReplayFunction MetricsFunction DeadLetterFunction)
 
 all: build
 
@@ -34,6 +34,8 @@ build-ReplayFunction:
 	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/replay
 build-MetricsFunction:
 	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/metrics
+build-DeadLetterFunction:
+	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/deadletter
 
 ## rie: install the pinned Lambda Runtime Interface Emulator
 rie:

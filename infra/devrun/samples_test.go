@@ -56,7 +56,18 @@ func TestSampleEvents(t *testing.T) {
 			case shape.RouteKey != "":
 				fn = routes[shape.RouteKey]
 			case len(shape.Records) > 0:
+				var rec struct {
+					EventSource string `json:"eventSource"`
+				}
+				_ = json.Unmarshal(shape.Records[0], &rec)
 				fn = "ConsumeFunction"
+				if rec.EventSource == "aws:sqs" {
+					for id, f := range rt.Template().Functions {
+						if len(f.SQS) > 0 {
+							fn = id
+						}
+					}
+				}
 			case shape.Replay != "":
 				fn = "ReplayFunction"
 			case shape.Source == "aws.events":

@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/flowbus/flowbus/shared/bus"
+	"github.com/flowbus/flowbus/shared/deadletter"
 	"github.com/flowbus/flowbus/shared/dynamostore"
 	"github.com/flowbus/flowbus/shared/stats"
 )
@@ -81,7 +82,7 @@ func TestGoformationReadsTheTemplate(t *testing.T) {
 		}
 	}
 	sort.Strings(names)
-	if diff := cmp.Diff([]string{"ConsumeFunction", "MetricsFunction", "PublishFunction", "ReplayFunction"}, names); diff != "" {
+	if diff := cmp.Diff([]string{"ConsumeFunction", "DeadLetterFunction", "MetricsFunction", "PublishFunction", "ReplayFunction"}, names); diff != "" {
 		t.Errorf("functions (-want +got):\n%s", diff)
 	}
 	doc, err := Resolve(raw, nil)
@@ -293,6 +294,9 @@ func TestPoliciesAreLeastPrivilege(t *testing.T) {
 		"PublishFunction": append(methods("kinesis", (*bus.KinesisAPI)(nil)), logs...),
 		"ConsumeFunction": append(append(append(methods("dynamodb", (*dynamostore.API)(nil)), esm...), "sqs:SendMessage"), logs...),
 		"MetricsFunction": append(append(methods("dynamodb", (*stats.ReadAPI)(nil)), methods("kinesis", (*stats.KinesisAPI)(nil))...), logs...),
+		// The store (stats.WriteAPI's UpdateItem is one of its calls), reading back, the SQS mapping.
+		"DeadLetterFunction": append(append(append(methods("dynamodb", (*dynamostore.API)(nil)), methods("kinesis", (*deadletter.KinesisAPI)(nil))...),
+			"sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"), logs...),
 		"ReplayFunction": append(append(append(
 			[]string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:Scan"}, // Store.Read, Records, ScanEvents
 			methods("kinesis", (*bus.KinesisAPI)(nil))...), "lambda:InvokeFunction"), logs...),
