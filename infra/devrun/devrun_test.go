@@ -60,7 +60,7 @@ func newEnv(t *testing.T, prefix string) *env {
 	name := testenv.Name(prefix)
 	e.opts = Options{
 		Template: "testdata/template.yaml", Addr: "127.0.0.1:0", RunDir: filepath.Join(dir, "run"), PollEvery: 100 * time.Millisecond, Out: e.out,
-		Parameters: map[string]string{"StreamName": name, "TableName": name, "QueueName": name, "ProbeLog": e.probe, "ProbeState": filepath.Join(dir, "probe-state")},
+		Parameters: map[string]string{"StreamName": name, "TableName": name, "QueueName": name, "ProbeQueueName": name + "-probe", "ProbeLog": e.probe, "ProbeState": filepath.Join(dir, "probe-state")},
 	}
 	return e
 }

@@ -5,6 +5,10 @@
 // probe.fail-once is reported as a batch item failure the first time it is
 // seen (handling stops there, as flowbus's consumer stops a workflow); an
 // event of type probe.poison makes the whole invocation fail, every time.
+//
+// Given an SQS event, it writes "sqs <body> <ApproximateReceiveCount>
+// <eventSourceARN>" per message handled; a body starting with fail-once: is
+// reported as a batch item failure the first time it is seen.
 package main
 
 import (
@@ -14,6 +18,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
@@ -23,7 +28,63 @@ func main() {
 	lambda.Start(handle)
 }
 
-func handle(_ context.Context, ev events.KinesisEvent) (events.KinesisEventResponse, error) {
+func handle(ctx context.Context, raw json.RawMessage) (any, error) {
+	var shape struct {
+		Records []struct {
+			EventSource string `json:"eventSource"`
+		} `json:"Records"`
+	}
+	if err := json.Unmarshal(raw, &shape); err != nil {
+		return nil, err
+	}
+	if len(shape.Records) > 0 && shape.Records[0].EventSource == "aws:sqs" {
+		var ev events.SQSEvent
+		if err := json.Unmarshal(raw, &ev); err != nil {
+			return nil, err
+		}
+		return handleSQS(ctx, ev)
+	}
+	var ev events.KinesisEvent
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		return nil, err
+	}
+	return handleKinesis(ctx, ev)
+}
+
+func handleSQS(_ context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	logPath, stateDir := os.Getenv("PROBE_LOG"), os.Getenv("PROBE_STATE")
+	var resp events.SQSEventResponse
+	for _, m := range ev.Records {
+		if name, ok := strings.CutPrefix(m.Body, "fail-once:"); ok {
+			marker := filepath.Join(stateDir, "sqs-"+name)
+			if _, err := os.Stat(marker); errors.Is(err, os.ErrNotExist) {
+				if err := os.WriteFile(marker, nil, 0o644); err != nil {
+					return resp, err
+				}
+				resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
+				continue
+			}
+		}
+		if err := appendLine(logPath, fmt.Sprintf("sqs %s %s %s", m.Body, m.Attributes["ApproximateReceiveCount"], m.EventSourceARN)); err != nil {
+			return resp, err
+		}
+	}
+	return resp, nil
+}
+
+func appendLine(path, line string) error {
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(f, line)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func handleKinesis(_ context.Context, ev events.KinesisEvent) (events.KinesisEventResponse, error) {
 	logPath, stateDir := os.Getenv("PROBE_LOG"), os.Getenv("PROBE_STATE")
 	var resp events.KinesisEventResponse
 	for _, r := range ev.Records {

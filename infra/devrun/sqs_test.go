@@ -1,0 +1,71 @@
+package devrun
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/flowbus/flowbus/infra/template"
+)
+
+// TestSQSMapping puts messages on a queue of the template and checks they
+// reach the function its SQS event names, as Lambda's SQS event source
+// mapping delivers them: in the SQS event, a failure reported in a partial
+// batch response back after the visibility timeout (the function's), the
+// rest deleted.
+func TestSQSMapping(t *testing.T) {
+	cfg := awsConfig(t)
+	if os.Getenv("AWS_ENDPOINT_URL_SQS") == "" && os.Getenv("AWS_ENDPOINT_URL") == "" {
+		t.Fatal("no SQS endpoint: make test starts sqslocal with the other engines")
+	}
+	e := newEnv(t, "sqs")
+	e.opts.ScheduleEvery = time.Hour
+	start(t, e)
+	defer func() { e.rt.Close() }()
+
+	url := e.rt.QueueURLs["ProbeQueue"]
+	qc := sqs.NewFromConfig(cfg)
+	for _, body := range []string{"letter-1", "fail-once:letter-2", "letter-3"} {
+		if _, err := qc.SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String(body)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sqsLines := func() []string {
+		var out []string
+		for _, l := range e.probeLines() {
+			if strings.HasPrefix(l, "sqs ") {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	e.waitFor("the three letters handled", func() bool { return len(sqsLines()) == 3 })
+	arn := "arn:aws:sqs:" + template.Region + ":" + template.Account + ":" + e.opts.Parameters["ProbeQueueName"]
+	want := []string{"sqs letter-1 1 " + arn, "sqs letter-3 1 " + arn, "sqs fail-once:letter-2 2 " + arn}
+	got := sqsLines()
+	if len(got) == 3 && got[0] > got[1] { // the first two may come in either order
+		got[0], got[1] = got[1], got[0]
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("handled (-want +got):\n%s", diff)
+	}
+	e.waitFor("the queue emptied", func() bool {
+		out, err := qc.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url), AttributeNames: []types.QueueAttributeName{"All"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.Attributes["ApproximateNumberOfMessages"] == "0" && out.Attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
+	})
+	for _, line := range []string{"esm     QueueProbeFunction/Letters", "partial (1 failed)"} {
+		if !strings.Contains(e.out.String(), line) {
+			t.Errorf("runtime output has no %q:\n%s", line, e.out)
+		}
+	}
+}
