@@ -3,6 +3,7 @@ package dynamostore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/flowbus/flowbus/shared/dynamostore"
 	"github.com/flowbus/flowbus/shared/event"
 	"github.com/flowbus/flowbus/shared/eventstore"
+	"github.com/flowbus/flowbus/shared/testenv"
 )
 
 // decodeParked reads a parked entry back as the consumer's ResumeDecoder does.
@@ -175,5 +177,61 @@ func mustAppend(t *testing.T, st *dynamostore.Store, in []eventstore.Incoming) {
 	t.Helper()
 	if _, err := st.Append(context.Background(), "wf", in); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestParkUndeliveredCrashPoints crashes ParkUndelivered after each of its
+// calls in turn, on a workflow with history and later entries parked
+// already (so the list is rewritten), then runs it again after the dead
+// writer's lease expired: the parked list is whole, in stream order, once.
+func TestParkUndeliveredCrashPoints(t *testing.T) {
+	cfg := testenv.AWS(t)
+	ctx := context.Background()
+	db, table := testenv.Table(t, cfg)
+	setup := func(wf string) []eventstore.Incoming {
+		clean := dynamostore.New(db, table, dynamostore.Options{})
+		if _, err := clean.Append(ctx, wf, incoming(wf, 1, 1)); err != nil {
+			t.Fatal(err)
+		}
+		later := incoming(wf, 10, 2)
+		later[0] = eventstore.Incoming{Raw: later[0].Raw, Pos: later[0].Pos, Problem: errors.New("invalid event: made up")}
+		if _, err := clean.Append(ctx, wf, later); err != nil {
+			t.Fatal(err)
+		}
+		given := incoming(wf, 1, 4) // 1 is stored already
+		for i := 2; i < 4; i++ {
+			given[i].Event.IDGenerated = true
+		}
+		return reraw(given)
+	}
+	g := eventstore.GivenUp{Condition: "RecordAgeExceeded", At: time.Now()}
+	probe := &crashingDB{API: db}
+	if _, err := dynamostore.New(probe, table, dynamostore.Options{Concurrency: 1}).ParkUndelivered(ctx, "probe", setup("probe"), g); err != nil {
+		t.Fatal(err)
+	}
+	total := probe.calls
+	for crashAt := 1; crashAt <= total; crashAt++ {
+		t.Run(fmt.Sprintf("crash at call %d of %d", crashAt, total), func(t *testing.T) {
+			wf := fmt.Sprintf("crash-%d", crashAt)
+			given := setup(wf)
+			dying := dynamostore.New(&crashingDB{API: db, crashAt: crashAt}, table, dynamostore.Options{Concurrency: 1, LeaseDuration: time.Minute})
+			if _, err := dying.ParkUndelivered(ctx, wf, given, g); !errors.Is(err, errCrash) && err != nil {
+				t.Fatalf("crashing run: %v", err)
+			}
+			later := func() time.Time { return time.Now().Add(2 * time.Minute) }
+			retry := dynamostore.New(db, table, dynamostore.Options{Now: later})
+			for range 2 {
+				if _, err := retry.ParkUndelivered(ctx, wf, given, g); err != nil {
+					t.Fatalf("retry: %v", err)
+				}
+			}
+			entries, err := retry.Parked(ctx, wf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff([]string{seq(2), seq(3), seq(4), seq(10), seq(11)}, positions(entries)); diff != "" {
+				t.Errorf("parked entries (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
