@@ -202,6 +202,7 @@ func TestLocalRuntime(t *testing.T) {
 		t.Fatal("no SQS endpoint: make test starts sqslocal with the other engines")
 	}
 	e := newEnv(t, "e2e")
+	e.opts.LiveEvery = time.Second
 	out := e.out
 	start(t, e)
 	defer func() { e.rt.Close() }()
@@ -290,6 +291,9 @@ func TestLocalRuntime(t *testing.T) {
 	if failure.KinesisBatchInfo.StartSequenceNumber != poisonSeq || failure.KinesisBatchInfo.BatchSize != 1 || failure.RequestContext.Condition != "RetryAttemptsExhausted" {
 		t.Errorf("on-failure record %s, want the poison record %s alone after its retries", dlq[0], poisonSeq)
 	}
+	e.waitFor("the live line to count the record sent to the dead-letter queue", func() bool {
+		return strings.Contains(e.out.String(), "  dlq 1 (parked ")
+	})
 
 	// Schema evolution end to end: the design note's WorkflowEventV2 needs a
 	// status, V1 has no data; read back with upcast=latest, V1 comes as V2.

@@ -68,4 +68,5 @@ func TestSQSMapping(t *testing.T) {
 			t.Errorf("runtime output has no %q:\n%s", line, e.out)
 		}
 	}
+	t.Logf("runtime output:\n%s", e.out)
 }
