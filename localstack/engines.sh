@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Local AWS engines for flowbus tests and `make dev`, without Docker:
 #   kinesis-local  kinesis-mock (the Kinesis engine LocalStack runs), npm build
-#   dynalite       DynamoDB API on LevelDB, in memory
+#   dynalite       DynamoDB API on LevelDB
 #   sqslocal       SQS (AWS JSON 1.0), in memory: infra/cmd/sqslocal, built with go
 #
-# Usage: localstack/engines.sh start|stop|restart|status|env
+# Usage: localstack/engines.sh start|stop|restart|status|env|wipe-data
+#        localstack/engines.sh restart-engine|stop-engine|kill-engine NAME
 #
 #   start    install node_modules if missing (npm ci), build sqslocal into the run
 #            dir if missing or older than its sources, start the engines on free
@@ -12,11 +13,40 @@
 #            localstack/.run/env and print its `export` lines on stdout.
 #            Idempotent: engines already running are kept and the env is printed.
 #            Typical use:  eval "$(localstack/engines.sh start)"
-#   stop     stop the engines (TERM, then KILL), children included, by pid.
+#            An engine that is not running but ran before (stopped or killed
+#            with the commands below, or crashed) comes back on its old port.
+#   stop     stop the engines (TERM, then KILL), children included, by pid;
+#            the next start picks new ports. The data stays (see wipe-data).
 #   restart  stop, then start.
 #   status   print whether each engine runs and its endpoint; exit 0 if all
 #            run, 3 otherwise.
 #   env      print the env lines of running engines (exit 3 if not running).
+#   wipe-data        delete the engines' data (they must be stopped).
+#   restart-engine NAME  stop one engine (TERM, as `stop`) and start it again
+#                    on the same port with its data, so whatever uses the
+#                    endpoints (make dev) goes on with the same env.
+#   stop-engine NAME stop one engine (TERM); `start` brings it back on its port.
+#   kill-engine NAME SIGKILL one engine and its children, no grace: a crash.
+#                    `start` or `restart-engine` brings it back on its port.
+#            NAME is kinesis-local, dynalite or sqslocal. A fault suite uses
+#            these while the local runtime keeps running.
+#
+# Persistence (FLOWBUS_ENGINES_PERSIST=1, the default), as LocalStack's
+# PERSISTENCE=1: the engines keep their data under the data dir, so a
+# restarted engine has its streams, records and tables again.
+#   dynalite       --path <data>/dynalite: LevelDB on disk. Every write is in
+#                  LevelDB's log before it is answered, so a kill -9 loses
+#                  nothing acknowledged (not fsynced: an OS crash may).
+#   kinesis-local  SHOULD_PERSIST_DATA with PERSIST_INTERVAL (1s by default):
+#                  kinesis-mock writes its whole state to
+#                  <data>/kinesis/kinesis-data.json every interval and on a
+#                  clean stop (TERM). A kill -9 loses what was put since the
+#                  last write: up to one interval of records (measured:
+#                  docs/design.md, "Local engines"), which the engine then
+#                  gives sequence numbers again.
+#   sqslocal       in memory only: a restart empties its queues.
+# FLOWBUS_ENGINES_PERSIST=0 keeps everything in memory (an engine restart
+# loses its data).
 #
 # Only the export lines go to stdout; progress and errors go to stderr.
 #
@@ -25,6 +55,9 @@
 #   FLOWBUS_SQS_PORT                              fixed ports (default: free ones)
 #   FLOWBUS_ENGINES_START_TIMEOUT                 seconds to wait per engine (60)
 #   FLOWBUS_ENGINES_RUN_DIR                       state dir (localstack/.run)
+#   FLOWBUS_ENGINES_PERSIST                       1 keep data on disk (default), 0 memory
+#   FLOWBUS_ENGINES_DATA_DIR                      data dir (<run dir>/data)
+#   FLOWBUS_KINESIS_PERSIST_INTERVAL              kinesis-mock write period (1s)
 #   NODE                                          node binary (node)
 #   GO                                            go binary, to build sqslocal (go)
 set -euo pipefail
@@ -36,6 +69,13 @@ case "$RUN_DIR" in
   /*) ;;
   *) RUN_DIR="$PWD/$RUN_DIR" ;; # engines run from inside it; keep paths absolute
 esac
+DATA_DIR="${FLOWBUS_ENGINES_DATA_DIR:-$RUN_DIR/data}"
+case "$DATA_DIR" in
+  /*) ;;
+  *) DATA_DIR="$PWD/$DATA_DIR" ;;
+esac
+PERSIST="${FLOWBUS_ENGINES_PERSIST:-1}"
+KINESIS_PERSIST_INTERVAL="${FLOWBUS_KINESIS_PERSIST_INTERVAL:-1s}"
 NODE="${NODE:-node}"
 GO="${GO:-go}"
 BIND_HOST=127.0.0.1
@@ -43,6 +83,7 @@ START_TIMEOUT="${FLOWBUS_ENGINES_START_TIMEOUT:-60}"
 STOP_GRACE_SECONDS=5
 REGION=us-east-1
 ENGINES=(kinesis-local dynalite sqslocal)
+declare -A PICKED=() # engines whose port was picked by this start, not remembered
 
 KINESIS_MAIN="$HERE/node_modules/kinesis-local/main.js"
 DYNALITE_CLI="$HERE/node_modules/dynalite/cli.js"
@@ -210,6 +251,8 @@ kill_tree() {
   sleep 0.2
 }
 
+# stop_engine NAME: stops it; its port file stays, so that the next start
+# brings it back on the same port (cmd_stop forgets the ports).
 stop_engine() {
   local name=$1 pid
   pid="$(engine_pid "$name")"
@@ -217,7 +260,31 @@ stop_engine() {
     kill_tree "$pid"
     log "$name stopped (pid $pid)"
   fi
-  rm -f "$(pid_file "$name")" "$(port_file "$name")"
+  rm -f "$(pid_file "$name")"
+}
+
+# kill_engine NAME: SIGKILL, no grace, to the engine's process group and
+# descendants: what a crash or an OOM kill does.
+kill_engine() {
+  local name=$1 pid pids p i
+  pid="$(engine_pid "$name")"
+  if [[ -z "$pid" ]]; then
+    log "$name is not running"
+    return 0
+  fi
+  pids="$pid $(descendants "$pid" | tr '\n' ' ')"
+  kill -KILL -- "-$pid" 2>/dev/null || true # setsid: the group is the engine's
+  for p in $pids; do kill -KILL "$p" 2>/dev/null || true; done
+  for ((i = 0; i < 50; i++)); do
+    local alive=0
+    for p in $pids; do
+      if is_alive "$p"; then alive=1; fi
+    done
+    ((alive)) || break
+    sleep 0.1
+  done
+  rm -f "$(pid_file "$name")"
+  log "$name killed (SIGKILL, pid $pid); port $(engine_port "$name") kept"
 }
 
 # launch NAME PORT [TLS_PORT]: starts the engine in its own session, in the
@@ -231,6 +298,12 @@ launch() {
   fi
   logf="$(log_file "$name")"
   : > "$logf"
+  local persist=false dynalite_path=()
+  if [[ "$PERSIST" == 1 ]]; then
+    persist=true
+    mkdir -p "$DATA_DIR/kinesis" "$DATA_DIR/dynalite"
+    dynalite_path=(--path "$DATA_DIR/dynalite")
+  fi
   case "$name" in
     kinesis-local)
       # kinesis-mock always opens a TLS listener too and hard-codes host 0.0.0.0;
@@ -255,8 +328,11 @@ launch() {
           UPDATE_STREAM_MODE_DURATION=0ms \
           SHARD_LIMIT=10000 \
           ON_DEMAND_STREAM_COUNT_LIMIT=1000 \
-          SHOULD_PERSIST_DATA=false \
-          LOAD_DATA_IF_EXISTS=false \
+          SHOULD_PERSIST_DATA="$persist" \
+          LOAD_DATA_IF_EXISTS="$persist" \
+          PERSIST_PATH="$DATA_DIR/kinesis" \
+          PERSIST_FILE_NAME=kinesis-data.json \
+          PERSIST_INTERVAL="$KINESIS_PERSIST_INTERVAL" \
           LOG_LEVEL="${KINESIS_LOG_LEVEL:-INFO}" \
           ROOT_LOG_LEVEL=ERROR \
           setsid "$NODE" --require "$HERE/loopback-only.cjs" "$KINESIS_MAIN"
@@ -268,7 +344,8 @@ launch() {
         cd "$RUN_DIR"
         exec setsid "$NODE" "$DYNALITE_CLI" \
           --host "$BIND_HOST" --port "$port" \
-          --createTableMs 0 --deleteTableMs 0 --updateTableMs 0
+          --createTableMs 0 --deleteTableMs 0 --updateTableMs 0 \
+          "${dynalite_path[@]}"
       ) < /dev/null >> "$logf" 2>&1 9>&- &
       pid=$!
       ;;
@@ -318,10 +395,16 @@ fixed_port() {
   esac
 }
 
-# launch_engine NAME: picks free loopback ports (or the fixed one) and launches.
+# launch_engine NAME: picks free loopback ports (or the fixed one, or the one
+# it had before it was stopped or killed) and launches.
 launch_engine() {
   local name=$1 fixed ports port tls_port
   fixed="$(fixed_port "$name")"
+  PICKED[$name]=
+  if [[ -z "$fixed" || "$fixed" == 0 ]]; then
+    fixed="$(engine_port "$name")"
+    [[ -n "$fixed" ]] || PICKED[$name]=1
+  fi
   ports="$(free_ports 2)" || die "could not find free loopback ports"
   port="${ports%% *}"
   tls_port="${ports##* }"
@@ -339,9 +422,10 @@ await_engine() {
       log "$name ready on $(endpoint "$name") in $(($(now_ms) - t0)) ms (pid $(engine_pid "$name"))"
       return 0
     fi
-    if [[ -z "$(fixed_port "$name")" ]] && grep -qE 'EADDRINUSE|address already in use' "$(log_file "$name")" 2>/dev/null && ((attempt < 3)); then
+    if [[ -n "${PICKED[$name]:-}" ]] && grep -qE 'EADDRINUSE|address already in use' "$(log_file "$name")" 2>/dev/null && ((attempt < 3)); then
       log "$name: port taken meanwhile, retrying on other ports"
       stop_engine "$name"
+      rm -f "$(port_file "$name")"
       launch_engine "$name" || break
       continue
     fi
@@ -432,6 +516,53 @@ cmd_stop() {
     stop_engine "$name" &
   done
   wait
+  for name in "${ENGINES[@]}"; do rm -f "$(port_file "$name")"; done
+}
+
+check_engine_name() {
+  local name
+  for name in "${ENGINES[@]}"; do
+    [[ "$1" == "$name" ]] && return 0
+  done
+  printf 'unknown engine %q (one of: %s)\n' "$1" "${ENGINES[*]}" >&2
+  exit 2
+}
+
+# cmd_restart_engine NAME: stop one engine and start it again on its port;
+# prints the env lines, unchanged, as start does.
+cmd_restart_engine() {
+  local name=$1 t0
+  check_engine_name "$name"
+  t0=$(now_ms)
+  with_lock
+  [[ -n "$(engine_port "$name")" ]] || die "$name has no port yet: run $0 start"
+  stop_engine "$name"
+  ensure_node_modules
+  launch_engine "$name" || die "restart of $name failed"
+  await_engine "$name" "$t0" || die "restart of $name failed"
+  cat "$RUN_DIR/env"
+}
+
+cmd_stop_engine() {
+  check_engine_name "$1"
+  with_lock
+  stop_engine "$1"
+}
+
+cmd_kill_engine() {
+  check_engine_name "$1"
+  with_lock
+  kill_engine "$1"
+}
+
+cmd_wipe_data() {
+  local name
+  with_lock
+  for name in "${ENGINES[@]}"; do
+    [[ -z "$(engine_pid "$name")" ]] || die "$name is running: stop the engines first"
+  done
+  rm -rf "$DATA_DIR"
+  log "data removed: $DATA_DIR"
 }
 
 cmd_status() {
@@ -468,8 +599,12 @@ case "${1:-}" in
   restart) cmd_stop; cmd_start ;;
   status) cmd_status ;;
   env) cmd_env ;;
+  wipe-data) cmd_wipe_data ;;
+  restart-engine) cmd_restart_engine "${2:-}" ;;
+  stop-engine) cmd_stop_engine "${2:-}" ;;
+  kill-engine) cmd_kill_engine "${2:-}" ;;
   *)
-    printf 'usage: %s start|stop|restart|status|env\n' "$0" >&2
+    printf 'usage: %s start|stop|restart|status|env|wipe-data\n       %s restart-engine|stop-engine|kill-engine kinesis-local|dynalite|sqslocal\n' "$0" "$0" >&2
     exit 2
     ;;
 esac
