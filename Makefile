@@ -109,6 +109,13 @@ load: rie
 	@if [ -n "$(LOAD_URL)" ]; then . localstack/.run/env; fi; \
 	.run/bin/load -publishers $(PUBLISHERS) -workflows $(WORKFLOWS) -duration $(DURATION) -batch $(BATCH) $(if $(LOAD_URL),-url $(LOAD_URL)) $(LOAD_FLAGS)
 
+## faults: every fault of docs/reliability.md against engines and a runtime of its own, publishers
+## running, then the store checked against every acknowledged event; one PASS/FAIL line per fault.
+## FAULTS_FLAGS=-short for a few seconds per fault, -run=poison,consume for some of them.
+faults: rie
+	@$(GO) build -o .run/bin/faults ./infra/cmd/faults
+	@.run/bin/faults $(FAULTS_FLAGS)
+
 ## metrics: the figures of a running make dev (add ACCEPT=text/plain for Prometheus text)
 metrics:
 	@curl -sf -H 'Accept: $(or $(ACCEPT),application/json)' 'http://127.0.0.1:3000/metrics?fresh=true' || { echo "is make dev running?" >&2; exit 1; }

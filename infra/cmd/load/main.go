@@ -45,6 +45,7 @@ func run() (bool, error) {
 	table := flag.String("table", "flowbus-events", "event store table (with -url)")
 	runDir := flag.String("run-dir", "", "where the engines and runtime of their own run (default: a new temporary dir, removed after)")
 	wait := flag.Duration("wait", 2*time.Minute, "how long the consumer may take to store everything acknowledged")
+	hopsN := flag.Int("hops", 0, "before the load, time this many single-event publishes at each hop of the local path (needs the runtime of its own)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of this process (publishers and, without -url, the local runtime) to this file")
 	flag.Parse()
 
@@ -78,6 +79,11 @@ func run() (bool, error) {
 			return false, err
 		}
 		fmt.Printf("flowbus up at %s in %s (engines in %s)\n", *url, time.Since(t0).Round(time.Millisecond), local.EngineDir())
+		if *hopsN > 0 {
+			if err := hops(ctx, local, *hopsN); err != nil {
+				return false, err
+			}
+		}
 	} else {
 		awsCfg, err := config.AWS(ctx)
 		if err != nil {
