@@ -384,3 +384,43 @@ func TestDisabled(t *testing.T) {
 		t.Errorf("a disabled mapping invoked %d times", len(fn.invocations()))
 	}
 }
+
+// TestStopMidInvocation: a batch whose invocation the runtime's stop cut
+// short is visible again at once, not after the visibility timeout.
+func TestStopMidInvocation(t *testing.T) {
+	c := engine(t)
+	url := queue(t, c, nil)
+	send(t, c, url, "x")
+	started := make(chan struct{})
+	fn := invokerFunc(func(ctx context.Context, _ []byte) ([]byte, error) {
+		close(started)
+		<-ctx.Done()
+		return nil, ctx.Err()
+	})
+	m, err := New(Config{FunctionName: "fn", QueueURL: url, Enabled: true, VisibilityTimeout: time.Hour}, c, fn, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reports []Report
+	m.OnInvoke(func(r Report) { reports = append(reports, r) })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	<-started
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url),
+		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := out.Attributes["ApproximateNumberOfMessages"]; got != "1" || len(reports) != 0 {
+		t.Errorf("%s visible messages, reports %+v; want the message visible again and no report", got, reports)
+	}
+}
+
+type invokerFunc func(ctx context.Context, payload []byte) ([]byte, error)
+
+func (f invokerFunc) Invoke(ctx context.Context, payload []byte) ([]byte, error) { return f(ctx, payload) }

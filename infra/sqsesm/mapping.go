@@ -270,6 +270,12 @@ func (m *Mapping) process(ctx context.Context, batch []message, dropped []types.
 		// Nothing of the batch is deleted: it comes back after the
 		// visibility timeout, and the queue's redrive policy counts it.
 		m.delete(ctx, del)
+		if ctx.Err() != nil {
+			// Stopped mid-invocation: no failure of the function's, so
+			// the batch is visible again at once for the next run.
+			m.release(ctx, batch)
+			return true
+		}
 		m.report(rep)
 		return false
 	}
