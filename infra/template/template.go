@@ -92,7 +92,22 @@ type Stream struct {
 type Table struct{ LogicalID, Name string }
 
 // Queue is an AWS::SQS::Queue.
-type Queue struct{ LogicalID, Name string }
+type Queue struct {
+	LogicalID, Name string
+	// Attributes are the queue attributes the template sets, as CreateQueue
+	// takes them; RedrivePolicy is JSON naming its target's local ARN.
+	Attributes map[string]string
+	// RedriveTarget is the logical id of the RedrivePolicy's dead-letter
+	// queue, "" if none: create it first.
+	RedriveTarget string
+}
+
+// queueAttributes are the properties of AWS::SQS::Queue that are queue
+// attributes of a standard queue and change what a local run does or shows.
+var queueAttributes = []string{
+	"DelaySeconds", "MaximumMessageSize", "MessageRetentionPeriod", "ReceiveMessageWaitTimeSeconds",
+	"VisibilityTimeout", "SqsManagedSseEnabled", "RedrivePolicy",
+}
 
 // ARN returns the stream's ARN in the local account.
 func (s *Stream) ARN() string {
@@ -304,8 +319,12 @@ func build(doc map[string]any) (*Template, error) {
 			name, _ := props["TableName"].(string)
 			t.Tables[id] = &Table{LogicalID: id, Name: name}
 		case "AWS::SQS::Queue":
-			name, _ := props["QueueName"].(string)
-			t.Queues[id] = &Queue{LogicalID: id, Name: name}
+			q, err := queue(id, props, doc)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			t.Queues[id] = q
 		case "AWS::Serverless::Function":
 			f, routes, err := function(id, props, globals, doc)
 			if err != nil {
@@ -317,6 +336,35 @@ func build(doc map[string]any) (*Template, error) {
 		}
 	}
 	return t, errors.Join(errs...)
+}
+
+func queue(id string, props, doc map[string]any) (*Queue, error) {
+	q := &Queue{LogicalID: id, Name: str(props["QueueName"]), Attributes: map[string]string{}}
+	for _, name := range queueAttributes {
+		switch v := props[name].(type) {
+		case nil:
+		case string:
+			q.Attributes[name] = v
+		case float64:
+			q.Attributes[name] = strconv.FormatFloat(v, 'f', -1, 64)
+		case bool:
+			q.Attributes[name] = strconv.FormatBool(v)
+		case map[string]any: // RedrivePolicy
+			target := str(v["deadLetterTargetArn"])
+			q.RedriveTarget = queueOf(target, doc)
+			if q.RedriveTarget == "" {
+				return nil, fmt.Errorf("%s: RedrivePolicy: the dead-letter queue %q is not a queue of this template", id, target)
+			}
+			b, err := json.Marshal(v)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %s: %w", id, name, err)
+			}
+			q.Attributes[name] = string(b)
+		default:
+			return nil, fmt.Errorf("%s: %s: unexpected %T", id, name, v)
+		}
+	}
+	return q, nil
 }
 
 func function(id string, props, globals map[string]any, doc map[string]any) (*Function, []Route, error) {

@@ -449,3 +449,42 @@ Resources:
 		})
 	}
 }
+
+func TestQueueAttributes(t *testing.T) {
+	tpl, err := Load(templatePath, map[string]string{"DeadLetterQueueName": "dlq"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := tpl.Queues["DeadLetterQueue"]
+	if q.RedriveTarget == "" || tpl.Queues[q.RedriveTarget] == nil {
+		t.Fatalf("DeadLetterQueue %+v: want its redrive target, a queue of the template", q)
+	}
+	var policy struct {
+		Target string `json:"deadLetterTargetArn"`
+	}
+	if err := json.Unmarshal([]byte(q.Attributes["RedrivePolicy"]), &policy); err != nil {
+		t.Fatal(err)
+	}
+	if want := "arn:aws:sqs:" + Region + ":" + Account + ":" + tpl.Queues[q.RedriveTarget].Name; policy.Target != want {
+		t.Errorf("RedrivePolicy %s, want the target %s", q.Attributes["RedrivePolicy"], want)
+	}
+	if q.Attributes["MessageRetentionPeriod"] != "1209600" || q.Attributes["SqsManagedSseEnabled"] != "true" {
+		t.Errorf("attributes %v", q.Attributes)
+	}
+	// The dead-letter function reads the queue the consumer's mapping sends
+	// what it gives up on to.
+	var reads []string
+	for id, fn := range tpl.Functions {
+		for _, e := range fn.SQS {
+			reads = append(reads, id+" "+e.Queue)
+		}
+		for _, k := range fn.Kinesis {
+			if k.OnFailure != "" && k.OnFailure != "DeadLetterQueue" {
+				t.Errorf("%s gives up to %s, not DeadLetterQueue", id, k.OnFailure)
+			}
+		}
+	}
+	if diff := cmp.Diff([]string{"DeadLetterFunction DeadLetterQueue"}, reads); diff != "" {
+		t.Errorf("SQS events (-want +got):\n%s", diff)
+	}
+}
