@@ -208,12 +208,12 @@ func Provision(ctx context.Context, cfg aws.Config, tpl *template.Template, shar
 	urls := map[string]string{}
 	if len(tpl.Queues) > 0 {
 		qc := sqs.NewFromConfig(cfg)
-		for _, id := range sortedKeys(tpl.Queues) {
-			out, err := qc.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(tpl.Queues[id].Name)})
+		for _, id := range queueOrder(tpl) {
+			url, err := createQueue(ctx, qc, tpl.Queues[id])
 			if err != nil {
-				return nil, fmt.Errorf("create queue %s: %w", tpl.Queues[id].Name, err)
+				return nil, err
 			}
-			urls[id] = aws.ToString(out.QueueUrl)
+			urls[id] = url
 			printf("queue   %-16s %s", id, urls[id])
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/smithy-go"
 
 	"github.com/flowbus/flowbus/infra/esm"
 	"github.com/flowbus/flowbus/infra/sqsesm"
@@ -90,4 +91,48 @@ func (r *Runtime) startSQSMappings(ctx context.Context, cfg aws.Config) error {
 		}
 	}
 	return nil
+}
+
+// queueOrder lists the template's queues so that a redrive policy's
+// dead-letter queue comes before the queues that name it.
+func queueOrder(tpl *template.Template) []string {
+	var order []string
+	done := map[string]bool{}
+	var visit func(id string)
+	visit = func(id string) {
+		if done[id] {
+			return
+		}
+		done[id] = true
+		if t := tpl.Queues[id].RedriveTarget; t != "" {
+			visit(t)
+		}
+		order = append(order, id)
+	}
+	for _, id := range sortedKeys(tpl.Queues) {
+		visit(id)
+	}
+	return order
+}
+
+// createQueue creates a queue with the template's attributes, or gives an
+// existing one those attributes (CreateQueue refuses other attributes for a
+// queue that exists), and returns its URL.
+func createQueue(ctx context.Context, qc *sqs.Client, q *template.Queue) (string, error) {
+	out, err := qc.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(q.Name), Attributes: q.Attributes})
+	if err == nil {
+		return aws.ToString(out.QueueUrl), nil
+	}
+	var api smithy.APIError
+	if !errors.As(err, &api) || (api.ErrorCode() != "QueueNameExists" && api.ErrorCode() != "QueueAlreadyExists") {
+		return "", fmt.Errorf("create queue %s: %w", q.Name, err)
+	}
+	got, err := qc.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(q.Name)})
+	if err != nil {
+		return "", fmt.Errorf("queue %s: %w", q.Name, err)
+	}
+	if _, err := qc.SetQueueAttributes(ctx, &sqs.SetQueueAttributesInput{QueueUrl: got.QueueUrl, Attributes: q.Attributes}); err != nil {
+		return "", fmt.Errorf("set the attributes of queue %s: %w", q.Name, err)
+	}
+	return aws.ToString(got.QueueUrl), nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/flowbus/flowbus/infra/template"
+	"github.com/flowbus/flowbus/shared/testenv"
 )
 
 // TestSQSMapping puts messages on a queue of the template and checks they
@@ -69,4 +70,37 @@ func TestSQSMapping(t *testing.T) {
 		}
 	}
 	t.Logf("runtime output:\n%s", e.out)
+}
+
+// TestProvisionQueues: the template's queue attributes reach the engine,
+// the redrive policy's target first, also for a queue an earlier run made
+// without them.
+func TestProvisionQueues(t *testing.T) {
+	cfg := awsConfig(t)
+	name := testenv.Name("provision")
+	tpl, err := template.Load("../../template.yaml", map[string]string{"StreamName": name, "TableName": name, "DeadLetterQueueName": name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	qc := sqs.NewFromConfig(cfg)
+	if _, err := qc.CreateQueue(context.Background(), &sqs.CreateQueueInput{QueueName: aws.String(name)}); err != nil {
+		t.Fatal(err)
+	}
+	urls, err := Provision(context.Background(), cfg, tpl, 1, func(string, ...any) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := tpl.Queues["DeadLetterQueue"]
+	out, err := qc.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{QueueUrl: aws.String(urls["DeadLetterQueue"]), AttributeNames: []types.QueueAttributeName{"All"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []string{"VisibilityTimeout", "MessageRetentionPeriod"} {
+		if out.Attributes[a] != q.Attributes[a] || q.Attributes[a] == "" {
+			t.Errorf("%s = %q, want the template's %q", a, out.Attributes[a], q.Attributes[a])
+		}
+	}
+	if !strings.Contains(out.Attributes["RedrivePolicy"], ":"+tpl.Queues[q.RedriveTarget].Name+`"`) {
+		t.Errorf("RedrivePolicy %q, want the target %s", out.Attributes["RedrivePolicy"], tpl.Queues[q.RedriveTarget].Name)
+	}
 }
