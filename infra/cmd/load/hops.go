@@ -74,20 +74,24 @@ func hops(ctx context.Context, local *loadgen.Local, n int) error {
 			return post(local.URL()+"/events", event(i))
 		}},
 	}
-	for _, s := range steps {
-		var took []time.Duration
-		for i := range n + 5 {
+	// Interleaved, so that every hop sees the same engine and machine state.
+	took := make([][]time.Duration, len(steps))
+	for i := range n + 5 {
+		for k, s := range steps {
 			t0 := time.Now()
 			if err := s.do(i); err != nil {
 				return fmt.Errorf("%s: %w", s.name, err)
 			}
-			if i >= 5 { // the first few warm up connections and the environment
-				took = append(took, time.Since(t0))
+			if i >= 5 { // the first rounds warm up connections, environments and the engine
+				took[k] = append(took[k], time.Since(t0))
 			}
 		}
-		slices.Sort(took)
+	}
+	for k, s := range steps {
+		t := took[k]
+		slices.Sort(t)
 		fmt.Printf("hop         %-78s p50 %6.1f ms  p90 %6.1f ms  (n=%d, sequential)\n", s.name,
-			float64(took[len(took)/2].Microseconds())/1000, float64(took[len(took)*9/10].Microseconds())/1000, n)
+			float64(t[len(t)/2].Microseconds())/1000, float64(t[len(t)*9/10].Microseconds())/1000, n)
 	}
 	return nil
 }
