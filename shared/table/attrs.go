@@ -1,0 +1,61 @@
+package table
+
+// Attributes of a workflow's events, their parts, markers and parked
+// entries, and of the parked-workflow list.
+const (
+	AttrID     = "id"     // event: its id
+	AttrType   = "type"   // event: its type
+	AttrAt     = "at"     // event, parked entry, parked list: when written, Unix ms
+	AttrData   = "ev"     // event: CloudEvents JSON; parked entry: raw record data; a part: the rest
+	AttrParts  = "parts"  // event, parked entry: items it spans, when more than one
+	AttrReason = "reason" // parked entry, parked list: why it is parked
+	AttrPos    = "pos"    // head: last stream position applied; parked entry: its record's
+	AttrSeq    = "seq"    // marker: the position of the event with that id
+)
+
+// Attributes of a workflow's head.
+const (
+	AttrLast           = "last"   // last committed position
+	AttrBytes          = "bytes"  // bytes of events stored (also in minute buckets and totals)
+	AttrLease          = "lease"  // the lease holder's token
+	AttrUntil          = "until"  // when the lease expires, Unix ms
+	AttrParked         = "parked" // why the workflow is parked; absent when it is not
+	AttrParkedWritten  = "pn"     // parked entries ever written
+	AttrParkedResolved = "pd"     // parked entries resolved by a resume
+)
+
+// Attributes of the minute buckets and the totals (partition StatsPK).
+const (
+	AttrPublished   = "published"  // minute: events whose record reached the stream then
+	AttrConsumed    = "consumed"   // minute: events read off the stream
+	AttrStored      = "stored"     // minute: events stored
+	AttrDuplicates  = "duplicates" // minute: events already stored
+	AttrParkedCount = "parked"     // minute: events parked (the head's AttrParked is another item's)
+	AttrReplayed    = "replayed"   // minute: replayed events seen
+	AttrLatency     = "latency"    // minute: list of serialised latency sketches
+	AttrEvents      = "events"     // totals: events stored
+	TopPrefix       = "top:"       // totals: top:<workflow> = [events, bytes] of a large workflow
+
+	// Dead-letter figures, in minute buckets and the totals.
+	AttrDeadLettered         = "dead_lettered"           // records the event source mapping gave up on
+	AttrParkedFromDeadLetter = "parked_from_dead_letter" // events read back and parked
+	AttrOrderBroken          = "order_broken"            // of those, parked behind later events
+	AttrLostFromDeadLetter   = "lost_from_dead_letter"   // records no longer on the stream
+)
+
+// Attributes of a shard's position (sort key ShardSK).
+const (
+	AttrLastSeq     = "last_seq"     // sequence number of the last record stored
+	AttrLastArrival = "last_arrival" // its arrival time, Unix ms
+	AttrUpdated     = "updated"      // when written, Unix ms
+)
+
+// Attributes of the snapshot and of replay records.
+const (
+	AttrDoc     = "doc"     // snapshot, replay record: the JSON document
+	AttrState   = "state"   // replay record: its state
+	AttrVersion = "version" // replay record: optimistic version
+)
+
+// TopAttr is the totals attribute of workflow wf in the size ranking.
+func TopAttr(wf string) string { return TopPrefix + wf }

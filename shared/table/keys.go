@@ -1,0 +1,81 @@
+package table
+
+import (
+	"strconv"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// The table's key attributes, both strings.
+const (
+	PK = "pk" // partition key
+	SK = "sk" // sort key
+)
+
+// Partition keys and their prefixes.
+const (
+	WorkflowPrefix = "w#"      // w#<workflow>: a workflow's events, head, markers, parked entries
+	ParkedListPK   = "parked"  // the parked workflows, one item each (sort key: the workflow id)
+	StatsPK        = "stats"   // the figures: minute buckets, totals, shard positions, snapshot
+	ReplayPrefix   = "replay#" // replay#<id>: one replay record
+)
+
+// Sort keys and their prefixes.
+const (
+	HeadSK         = "h"      // a workflow's head
+	MarkerPrefix   = "i#"     // i#<event id>: id marker
+	ParkedPrefix   = "p#"     // p#<number>: parked entry
+	PartSeparator  = "#"      // <position>#<k>: the k-th further part of an item
+	MinutePrefix   = "m#"     // m#<unix minute>: minute bucket
+	ShardPrefix    = "shard#" // shard#<shard id>: the consumer's position in a shard
+	TotalsSK       = "totals" // all-time figures
+	SnapshotSK     = "snapshot"
+	ReplaySK       = "r" // a replay record's only item
+	PositionDigits = 20  // width of event positions and parked-entry numbers in sort keys
+)
+
+// WorkflowPK is the partition key of workflow wf.
+func WorkflowPK(wf string) string { return WorkflowPrefix + wf }
+
+// PositionSK is the sort key of the event at position pos (1, 2, …):
+// pos zero-padded to PositionDigits, so events sort by position.
+func PositionSK(pos uint64) string { return string(AppendPositionSK(nil, pos)) }
+
+// AppendPositionSK appends PositionSK(pos) to dst.
+func AppendPositionSK(dst []byte, pos uint64) []byte {
+	var buf [PositionDigits]byte
+	for i := len(buf) - 1; i >= 0; i-- {
+		buf[i] = byte('0' + pos%10)
+		pos /= 10
+	}
+	return append(dst, buf[:]...)
+}
+
+// PartSK is the sort key of the k-th further part (k ≥ 1) of the item whose
+// sort key is base (an event's or a parked entry's).
+func PartSK(base string, k int) string { return base + PartSeparator + strconv.Itoa(k) }
+
+// MarkerSK is the sort key of the id marker of event id.
+func MarkerSK(id string) string { return MarkerPrefix + id }
+
+// ParkedSK is the sort key of a workflow's n-th parked entry (1, 2, …).
+func ParkedSK(n uint64) string { return ParkedPrefix + PositionSK(n) }
+
+// MinuteSK is the sort key of the minute bucket of Unix minute m (in the
+// StatsPK partition). Minutes are not zero-padded: compare them as numbers.
+func MinuteSK(m int64) string { return MinutePrefix + strconv.FormatInt(m, 10) }
+
+// ShardSK is the sort key of the consumer's position in shard (in the
+// StatsPK partition).
+func ShardSK(shard string) string { return ShardPrefix + shard }
+
+// ReplayPK is the partition key of replay id.
+func ReplayPK(id string) string { return ReplayPrefix + id }
+
+// Key is the primary key of the item at pk and sk, as DynamoDB takes it.
+func Key(pk, sk string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{
+		PK: &types.AttributeValueMemberS{Value: pk},
+		SK: &types.AttributeValueMemberS{Value: sk},
+	}
+}
