@@ -14,6 +14,7 @@ import (
 
 	"github.com/flowbus/flowbus/shared/backoff"
 	"github.com/flowbus/flowbus/shared/eventstore"
+	"github.com/flowbus/flowbus/shared/table"
 )
 
 // A writer holds a workflow through a lease on its head item: a random token
@@ -89,10 +90,10 @@ func (st *Store) claim(ctx context.Context, wf string) (*lease, error) {
 	l := &lease{wf: wf, token: hex.EncodeToString(tok[:])}
 	out, err := st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                aws.String(st.table),
-		Key:                      key(workflowPK(wf), headSK),
+		Key:                      table.Key(table.WorkflowPK(wf), table.HeadSK),
 		UpdateExpression:         aws.String("SET #lease = :tok, #until = :until"),
 		ConditionExpression:      aws.String("attribute_not_exists(#until) OR #until < :now"),
-		ExpressionAttributeNames: map[string]string{"#lease": aLease, "#until": aUntil},
+		ExpressionAttributeNames: map[string]string{"#lease": table.AttrLease, "#until": table.AttrUntil},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":tok": s(l.token), ":until": ni(now.Add(st.opts.LeaseDuration).UnixMilli()), ":now": ni(now.UnixMilli()),
 		},
@@ -165,10 +166,10 @@ func (st *Store) renew(ctx context.Context, l *lease, until time.Time) error {
 	defer cancel()
 	_, err := st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(st.table),
-		Key:                       key(workflowPK(l.wf), headSK),
+		Key:                       table.Key(table.WorkflowPK(l.wf), table.HeadSK),
 		UpdateExpression:          aws.String("SET #until = :until"),
 		ConditionExpression:       aws.String("#lease = :tok"),
-		ExpressionAttributeNames:  map[string]string{"#lease": aLease, "#until": aUntil},
+		ExpressionAttributeNames:  map[string]string{"#lease": table.AttrLease, "#until": table.AttrUntil},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":tok": s(l.token), ":until": ni(until.UnixMilli())},
 	})
 	return err
@@ -184,10 +185,10 @@ func (st *Store) release(ctx context.Context, l *lease) {
 	defer cancel()
 	_, _ = st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(st.table),
-		Key:                       key(workflowPK(l.wf), headSK),
+		Key:                       table.Key(table.WorkflowPK(l.wf), table.HeadSK),
 		UpdateExpression:          aws.String("REMOVE #lease, #until"),
 		ConditionExpression:       aws.String("#lease = :tok"),
-		ExpressionAttributeNames:  map[string]string{"#lease": aLease, "#until": aUntil},
+		ExpressionAttributeNames:  map[string]string{"#lease": table.AttrLease, "#until": table.AttrUntil},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":tok": s(l.token)},
 	})
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/flowbus/flowbus/shared/event"
 	"github.com/flowbus/flowbus/shared/eventstore"
+	"github.com/flowbus/flowbus/shared/table"
 )
 
 // maxExamined bounds the items one Read looks at, so a selective type filter
@@ -21,7 +22,7 @@ const maxExamined = 5000
 
 func (st *Store) getHead(ctx context.Context, wf string) (head, error) {
 	out, err := st.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(st.table), Key: key(workflowPK(wf), headSK), ConsistentRead: aws.Bool(true),
+		TableName: aws.String(st.table), Key: table.Key(table.WorkflowPK(wf), table.HeadSK), ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
 		return head{}, fmt.Errorf("head %s: %w", wf, err)
@@ -54,8 +55,8 @@ type item struct {
 // stop or examined items reach the bound. It returns the last sort position
 // it finished.
 func (st *Store) scan(ctx context.Context, wf, prefix string, from, to uint64, fn func(item) (stop bool, err error)) (done uint64, more bool, err error) {
-	lo := prefix + seqSK(from)
-	hi := prefix + seqSK(to) + "#~"
+	lo := prefix + table.PositionSK(from)
+	hi := table.PartsEnd(prefix + table.PositionSK(to))
 	var start map[string]types.AttributeValue
 	var cur *item
 	examined := 0
@@ -64,10 +65,10 @@ func (st *Store) scan(ctx context.Context, wf, prefix string, from, to uint64, f
 			TableName:              aws.String(st.table),
 			KeyConditionExpression: aws.String("#pk = :pk AND #sk BETWEEN :lo AND :hi"),
 			ExpressionAttributeNames: map[string]string{
-				"#pk": attrPK, "#sk": attrSK,
+				"#pk": table.PK, "#sk": table.SK,
 			},
 			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":pk": s(workflowPK(wf)), ":lo": s(lo), ":hi": s(hi),
+				":pk": s(table.WorkflowPK(wf)), ":lo": s(lo), ":hi": s(hi),
 			},
 			ConsistentRead:    aws.Bool(true),
 			ExclusiveStartKey: start,
@@ -77,13 +78,13 @@ func (st *Store) scan(ctx context.Context, wf, prefix string, from, to uint64, f
 			return done, false, fmt.Errorf("read %s: %w", wf, err)
 		}
 		for _, it := range out.Items {
-			sk := getS(it, attrSK)[len(prefix):]
-			base, _, isPart := strings.Cut(sk, "#")
+			sk := getS(it, table.SK)[len(prefix):]
+			base, _, isPart := strings.Cut(sk, table.PartSeparator)
 			if isPart {
-				if cur == nil || seqSK(cur.seq) != base {
+				if cur == nil || table.PositionSK(cur.seq) != base {
 					return done, false, fmt.Errorf("read %s: part %s without its first item", wf, sk)
 				}
-				cur.data = append(cur.data, getB(it, aData)...)
+				cur.data = append(cur.data, getB(it, table.AttrData)...)
 				continue
 			}
 			if cur != nil {
@@ -101,8 +102,8 @@ func (st *Store) scan(ctx context.Context, wf, prefix string, from, to uint64, f
 				return done, false, fmt.Errorf("read %s: sort key %q", wf, sk)
 			}
 			examined++
-			cur = &item{seq: seq, attrs: it, data: getB(it, aData)}
-			if getN(it, aParts) > 1 {
+			cur = &item{seq: seq, attrs: it, data: getB(it, table.AttrData)}
+			if getN(it, table.AttrParts) > 1 {
 				cur.data = append([]byte(nil), cur.data...)
 			}
 		}
@@ -137,7 +138,7 @@ func (st *Store) Read(ctx context.Context, wf string, q eventstore.Query) (event
 		return page, nil
 	}
 	done, stopped, err := st.scan(ctx, wf, "", q.After+1, h.last, func(it item) (bool, error) {
-		if !eventstore.Matches(q.Types, getS(it.attrs, aType)) {
+		if !eventstore.Matches(q.Types, getS(it.attrs, table.AttrType)) {
 			return false, nil
 		}
 		e, err := event.Decode(it.data, event.DecodeOptions{Wire: true})
@@ -168,15 +169,15 @@ func (st *Store) ListParked(ctx context.Context) ([]eventstore.Head, error) {
 		out, err := st.db.Query(ctx, &dynamodb.QueryInput{
 			TableName:                 aws.String(st.table),
 			KeyConditionExpression:    aws.String("#pk = :pk"),
-			ExpressionAttributeNames:  map[string]string{"#pk": attrPK},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": s(parkedListPK)},
+			ExpressionAttributeNames:  map[string]string{"#pk": table.PK},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": s(table.ParkedListPK)},
 			ExclusiveStartKey:         start,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("list parked: %w", err)
 		}
 		for _, it := range out.Items {
-			wf := getS(it, attrSK)
+			wf := getS(it, table.SK)
 			// The list is written before the head commits; the head decides.
 			h, err := st.Head(ctx, wf)
 			if err != nil {
@@ -207,12 +208,12 @@ func (st *Store) parkedEntries(ctx context.Context, wf string, h head) ([]events
 		return nil, nil
 	}
 	var entries []eventstore.ParkedEntry
-	_, _, err := st.scan(ctx, wf, parkedPrefix, h.pd+1, h.pn, func(it item) (bool, error) {
-		pos, err := eventstore.ParsePosition(getS(it.attrs, aPos))
+	_, _, err := st.scan(ctx, wf, table.ParkedPrefix, h.pd+1, h.pn, func(it item) (bool, error) {
+		pos, err := eventstore.ParsePosition(getS(it.attrs, table.AttrPos))
 		if err != nil {
 			return false, err
 		}
-		entries = append(entries, eventstore.ParkedEntry{N: it.seq, Raw: it.data, Reason: getS(it.attrs, aReason), Pos: pos})
+		entries = append(entries, eventstore.ParkedEntry{N: it.seq, Raw: it.data, Reason: getS(it.attrs, table.AttrReason), Pos: pos})
 		return false, nil
 	})
 	return entries, err
@@ -290,7 +291,7 @@ func (st *Store) resumeHeld(ctx context.Context, l *lease, decode eventstore.Dec
 	if c.parked == "" {
 		// Unparked: drop it from the list. Left over if this fails, the
 		// list entry is ignored because the head no longer says parked.
-		_, _ = st.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(st.table), Key: key(parkedListPK, wf)})
+		_, _ = st.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(st.table), Key: table.Key(table.ParkedListPK, wf)})
 	}
 	return res, nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/flowbus/flowbus/shared/event"
+	"github.com/flowbus/flowbus/shared/table"
 )
 
 // ScanAPI is the DynamoDB call ScanEvents adds to API.
@@ -41,7 +42,7 @@ func (st *Store) ScanEvents(ctx context.Context, cursor string, limit int, fn fu
 		if err := json.Unmarshal(raw, &k); err != nil {
 			return "", fmt.Errorf("scan events: bad cursor")
 		}
-		start = key(k.PK, k.SK)
+		start = table.Key(k.PK, k.SK)
 	}
 	out, err := scanner.Scan(ctx, &dynamodb.ScanInput{
 		TableName: aws.String(st.table), ExclusiveStartKey: start, Limit: aws.Int32(int32(max(limit, 1))), ConsistentRead: aws.Bool(true),
@@ -64,14 +65,14 @@ func (st *Store) ScanEvents(ctx context.Context, cursor string, limit int, fn fu
 		return fn(e)
 	}
 	for _, it := range out.Items {
-		pk, sk := getS(it, attrPK), getS(it, attrSK)
-		if !strings.HasPrefix(pk, workflowPKPre) || sk == "" || sk[0] < '0' || sk[0] > '9' {
+		pk, sk := getS(it, table.PK), getS(it, table.SK)
+		if !strings.HasPrefix(pk, table.WorkflowPrefix) || sk == "" || sk[0] < '0' || sk[0] > '9' {
 			continue // heads, markers, parked entries, other records
 		}
-		base, _, isPart := strings.Cut(sk, "#")
+		base, _, isPart := strings.Cut(sk, table.PartSeparator)
 		if isPart {
 			if cur != nil {
-				cur.data = append(cur.data, getB(it, aData)...)
+				cur.data = append(cur.data, getB(it, table.AttrData)...)
 			}
 			lastKey = [2]string{pk, sk}
 			continue
@@ -83,23 +84,23 @@ func (st *Store) ScanEvents(ctx context.Context, cursor string, limit int, fn fu
 		if err != nil {
 			continue
 		}
-		cur = &item{seq: seq, attrs: it, data: getB(it, aData)}
-		if getN(it, aParts) > 1 {
+		cur = &item{seq: seq, attrs: it, data: getB(it, table.AttrData)}
+		if getN(it, table.AttrParts) > 1 {
 			cur.data = append([]byte(nil), cur.data...)
-			if n := getN(it, aParts); n > 1 {
+			if n := getN(it, table.AttrParts); n > 1 {
 				// Read the remaining parts now, so a page never splits an event.
-				parts, err := st.batchGet(ctx, partKeys(pk, base, int(n)), attrSK, aData)
+				parts, err := st.batchGet(ctx, partKeys(pk, base, int(n)), table.SK, table.AttrData)
 				if err != nil {
 					return "", err
 				}
 				byKey := map[string][]byte{}
 				for _, p := range parts {
-					byKey[getS(p, attrSK)] = getB(p, aData)
+					byKey[getS(p, table.SK)] = getB(p, table.AttrData)
 				}
 				for k := 1; k < int(n); k++ {
-					cur.data = append(cur.data, byKey[partSK(base, k)]...)
+					cur.data = append(cur.data, byKey[table.PartSK(base, k)]...)
 				}
-				lastKey = [2]string{pk, partSK(base, int(n)-1)}
+				lastKey = [2]string{pk, table.PartSK(base, int(n)-1)}
 				if err := flush(); err != nil {
 					return "", err
 				}
@@ -114,7 +115,7 @@ func (st *Store) ScanEvents(ctx context.Context, cursor string, limit int, fn fu
 	if out.LastEvaluatedKey == nil {
 		return "", nil
 	}
-	next := [2]string{getS(out.LastEvaluatedKey, attrPK), getS(out.LastEvaluatedKey, attrSK)}
+	next := [2]string{getS(out.LastEvaluatedKey, table.PK), getS(out.LastEvaluatedKey, table.SK)}
 	if lastKey[0] == next[0] && lastKey[1] > next[1] {
 		next = lastKey // parts read ahead of the page: resume after them
 	}
@@ -125,7 +126,7 @@ func (st *Store) ScanEvents(ctx context.Context, cursor string, limit int, fn fu
 func partKeys(pk, base string, n int) []map[string]types.AttributeValue {
 	keys := make([]map[string]types.AttributeValue, 0, n-1)
 	for k := 1; k < n; k++ {
-		keys = append(keys, key(pk, partSK(base, k)))
+		keys = append(keys, table.Key(pk, table.PartSK(base, k)))
 	}
 	return keys
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/flowbus/flowbus/shared/backoff"
 	"github.com/flowbus/flowbus/shared/event"
 	"github.com/flowbus/flowbus/shared/eventstore"
+	"github.com/flowbus/flowbus/shared/table"
 )
 
 // API is the part of the DynamoDB client the store uses.
@@ -76,10 +77,10 @@ type Store struct {
 
 var _ eventstore.Store = (*Store)(nil)
 
-// New returns a store on table.
-func New(db API, table string, opts Options) *Store {
+// New returns a store on the table named tableName.
+func New(db API, tableName string, opts Options) *Store {
 	opts.setDefaults()
-	return &Store{db: db, table: table, opts: opts, now: opts.Now}
+	return &Store{db: db, table: tableName, opts: opts, now: opts.Now}
 }
 
 // isConditionFailed maps DynamoDB's conditional-check failure, in one place.
@@ -98,13 +99,13 @@ type head struct {
 }
 
 func decodeHead(item map[string]types.AttributeValue) (head, error) {
-	pos, err := eventstore.ParsePosition(getS(item, aPos))
+	pos, err := eventstore.ParsePosition(getS(item, table.AttrPos))
 	if err != nil {
 		return head{}, err
 	}
 	return head{
-		last: getN(item, aLast), bytes: int64(getN(item, aBytes)), pos: pos,
-		parked: getS(item, aParked), pn: getN(item, aPN), pd: getN(item, aPD),
+		last: getN(item, table.AttrLast), bytes: int64(getN(item, table.AttrBytes)), pos: pos,
+		parked: getS(item, table.AttrParked), pn: getN(item, table.AttrParkedWritten), pd: getN(item, table.AttrParkedResolved),
 	}, nil
 }
 
@@ -120,8 +121,8 @@ type commit struct {
 
 func (st *Store) commit(ctx context.Context, l *lease, c commit) error {
 	names := map[string]string{
-		"#lease": aLease, "#until": aUntil, "#last": aLast, "#pos": aPos,
-		"#bytes": aBytes, "#pn": aPN, "#pd": aPD, "#parked": aParked,
+		"#lease": table.AttrLease, "#until": table.AttrUntil, "#last": table.AttrLast, "#pos": table.AttrPos,
+		"#bytes": table.AttrBytes, "#pn": table.AttrParkedWritten, "#pd": table.AttrParkedResolved, "#parked": table.AttrParked,
 	}
 	values := map[string]types.AttributeValue{
 		":tok": s(l.token), ":last": n(c.last), ":pos": s(c.pos.String()),
@@ -136,7 +137,7 @@ func (st *Store) commit(ctx context.Context, l *lease, c commit) error {
 	}
 	_, err := st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(st.table),
-		Key:                       key(workflowPK(l.wf), headSK),
+		Key:                       table.Key(table.WorkflowPK(l.wf), table.HeadSK),
 		UpdateExpression:          aws.String(expr),
 		ConditionExpression:       aws.String("#lease = :tok"),
 		ExpressionAttributeNames:  names,
@@ -225,7 +226,7 @@ func (st *Store) appendHeld(ctx context.Context, l *lease, in []eventstore.Incom
 			reason = toPark[0].Problem.Error()
 			c.parked = reason
 			items = append(items, map[string]types.AttributeValue{
-				attrPK: s(parkedListPK), attrSK: s(wf), aReason: s(reason), aStored: ni(st.now().UnixMilli()),
+				table.PK: s(table.ParkedListPK), table.SK: s(wf), table.AttrReason: s(reason), table.AttrAt: ni(st.now().UnixMilli()),
 			})
 		}
 		for i, x := range toPark {
@@ -265,7 +266,7 @@ func (st *Store) prepareEvents(ctx context.Context, wf string, last uint64, evs 
 	if err != nil {
 		return p, err
 	}
-	pk := s(workflowPK(wf)) // one value shared by every item: values are never modified
+	pk := s(table.WorkflowPK(wf)) // one value shared by every item: values are never modified
 	storedAt := ni(st.now().UnixMilli())
 	// One arena for every event's bytes; each item's slice stays valid when
 	// the arena grows, since growing copies and never writes into old bytes.
@@ -299,21 +300,21 @@ func (st *Store) prepareEvents(ctx context.Context, wf string, last uint64, evs 
 			data = arena[start:len(arena):len(arena)]
 		}
 		p.bytes += len(data)
-		base := sks[(seq-last-1)*event.SequenceDigits : (seq-last)*event.SequenceDigits]
+		base := sks[(seq-last-1)*table.PositionDigits : (seq-last)*table.PositionDigits]
 		parts := splitData(data, st.opts.MaxItemBytes)
 		bins = append(bins, types.AttributeValueMemberB{Value: parts[0]})
 		first := map[string]types.AttributeValue{
-			attrPK: pk, attrSK: str(base), aID: str(e.ID), aType: typeValue(typeValues, e.Type), aStored: storedAt, aData: &bins[len(bins)-1],
+			table.PK: pk, table.SK: str(base), table.AttrID: str(e.ID), table.AttrType: typeValue(typeValues, e.Type), table.AttrAt: storedAt, table.AttrData: &bins[len(bins)-1],
 		}
 		if len(parts) > 1 {
-			first[aParts] = n(uint64(len(parts)))
+			first[table.AttrParts] = n(uint64(len(parts)))
 		}
 		p.items = append(p.items, first)
 		for k, part := range parts[1:] {
-			p.items = append(p.items, map[string]types.AttributeValue{attrPK: pk, attrSK: s(partSK(base, k+1)), aData: b(part)})
+			p.items = append(p.items, map[string]types.AttributeValue{table.PK: pk, table.SK: s(table.PartSK(base, k+1)), table.AttrData: b(part)})
 		}
 		if !e.IDGenerated {
-			p.items = append(p.items, map[string]types.AttributeValue{attrPK: pk, attrSK: s(markerPrefix + e.ID), aSeq: n(seq)})
+			p.items = append(p.items, map[string]types.AttributeValue{table.PK: pk, table.SK: s(table.MarkerSK(e.ID)), table.AttrSeq: n(seq)})
 		}
 	}
 	return p, nil
@@ -322,9 +323,9 @@ func (st *Store) prepareEvents(ctx context.Context, wf string, last uint64, evs 
 // sortKeys returns the sort keys of count positions from first on, end to
 // end in one string, so each key is a substring and costs no allocation.
 func sortKeys(first uint64, count int) string {
-	buf := make([]byte, 0, count*event.SequenceDigits)
+	buf := make([]byte, 0, count*table.PositionDigits)
 	for i := range count {
-		buf = event.AppendSequence(buf, first+uint64(i))
+		buf = table.AppendPositionSK(buf, first+uint64(i))
 	}
 	return string(buf)
 }
@@ -375,36 +376,36 @@ func (st *Store) dedup(ctx context.Context, wf string, last uint64, evs []*event
 		// Nothing committed yet: no marker can count, so none is read.
 		return keep, nil
 	}
-	pk := workflowPK(wf)
+	pk := table.WorkflowPK(wf)
 	keys := make([]map[string]types.AttributeValue, len(lookups))
 	for i, id := range lookups {
-		keys[i] = key(pk, markerPrefix+id)
+		keys[i] = table.Key(pk, table.MarkerSK(id))
 	}
-	markers, err := st.batchGet(ctx, keys, attrSK, aSeq)
+	markers, err := st.batchGet(ctx, keys, table.SK, table.AttrSeq)
 	if err != nil {
 		return nil, fmt.Errorf("dedup %s: %w", wf, err)
 	}
 	claimed := make(map[uint64]string) // position → id its marker claims
 	var eventKeys []map[string]types.AttributeValue
 	for _, m := range markers {
-		seq := getN(m, aSeq)
+		seq := getN(m, table.AttrSeq)
 		if seq == 0 || seq > last {
 			continue // left by an attempt that never committed
 		}
-		claimed[seq] = getS(m, attrSK)[len(markerPrefix):]
-		eventKeys = append(eventKeys, key(pk, seqSK(seq)))
+		claimed[seq] = getS(m, table.SK)[len(table.MarkerPrefix):]
+		eventKeys = append(eventKeys, table.Key(pk, table.PositionSK(seq)))
 	}
 	if len(eventKeys) == 0 {
 		return keep, nil
 	}
-	found, err := st.batchGet(ctx, eventKeys, attrSK, aID)
+	found, err := st.batchGet(ctx, eventKeys, table.SK, table.AttrID)
 	if err != nil {
 		return nil, fmt.Errorf("dedup %s: %w", wf, err)
 	}
 	stored := make(map[string]bool, len(found))
 	for _, item := range found {
-		seq, _ := strconv.ParseUint(getS(item, attrSK), 10, 64)
-		if id := getS(item, aID); id != "" && claimed[seq] == id {
+		seq, _ := strconv.ParseUint(getS(item, table.SK), 10, 64)
+		if id := getS(item, table.AttrID); id != "" && claimed[seq] == id {
 			stored[id] = true
 		}
 	}
@@ -417,19 +418,19 @@ func (st *Store) dedup(ctx context.Context, wf string, last uint64, evs []*event
 }
 
 func (st *Store) parkedItems(wf string, nth uint64, x eventstore.Incoming, reason string) []map[string]types.AttributeValue {
-	pk := workflowPK(wf)
-	base := parkedSK(nth)
+	pk := table.WorkflowPK(wf)
+	base := table.ParkedSK(nth)
 	parts := splitData(x.Raw, st.opts.MaxItemBytes)
 	first := map[string]types.AttributeValue{
-		attrPK: s(pk), attrSK: s(base), aData: b(parts[0]), aReason: s(reason),
-		aPos: s(x.Pos.String()), aStored: ni(st.now().UnixMilli()),
+		table.PK: s(pk), table.SK: s(base), table.AttrData: b(parts[0]), table.AttrReason: s(reason),
+		table.AttrPos: s(x.Pos.String()), table.AttrAt: ni(st.now().UnixMilli()),
 	}
 	if len(parts) > 1 {
-		first[aParts] = n(uint64(len(parts)))
+		first[table.AttrParts] = n(uint64(len(parts)))
 	}
 	items := []map[string]types.AttributeValue{first}
 	for k, part := range parts[1:] {
-		items = append(items, map[string]types.AttributeValue{attrPK: s(pk), attrSK: s(partSK(base, k+1)), aData: b(part)})
+		items = append(items, map[string]types.AttributeValue{table.PK: s(pk), table.SK: s(table.PartSK(base, k+1)), table.AttrData: b(part)})
 	}
 	return items
 }

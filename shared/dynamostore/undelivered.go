@@ -11,6 +11,7 @@ import (
 
 	"github.com/flowbus/flowbus/shared/event"
 	"github.com/flowbus/flowbus/shared/eventstore"
+	"github.com/flowbus/flowbus/shared/table"
 )
 
 // Records the event source mapping gave up on never reached the consumer;
@@ -146,7 +147,7 @@ func (st *Store) parkUndeliveredHeld(ctx context.Context, l *lease, in []eventst
 	if c.parked == "" {
 		c.parked = reason
 		items = append(items, map[string]types.AttributeValue{
-			attrPK: s(parkedListPK), attrSK: s(wf), aReason: s(reason), aStored: ni(st.now().UnixMilli()),
+			table.PK: s(table.ParkedListPK), table.SK: s(wf), table.AttrReason: s(reason), table.AttrAt: ni(st.now().UnixMilli()),
 		})
 	}
 	list, rewritten, err := st.orderParked(ctx, wf, h, toPark, reason)
@@ -227,9 +228,9 @@ func (st *Store) parkedPositions(ctx context.Context, wf string, pn uint64) (map
 	if pn == 0 {
 		return seen, nil
 	}
-	err := st.queryItems(ctx, wf, parkedSK(1), parkedSK(pn)+"#~", true, []string{attrSK, aPos}, func(it map[string]types.AttributeValue) bool {
-		if !strings.Contains(getS(it, attrSK)[len(parkedPrefix):], "#") {
-			seen[getS(it, aPos)] = true
+	err := st.queryItems(ctx, wf, table.ParkedSK(1), table.PartsEnd(table.ParkedSK(pn)), true, []string{table.SK, table.AttrPos}, func(it map[string]types.AttributeValue) bool {
+		if !strings.Contains(getS(it, table.SK)[len(table.ParkedPrefix):], table.PartSeparator) {
+			seen[getS(it, table.AttrPos)] = true
 		}
 		return true
 	})
@@ -250,17 +251,17 @@ func (st *Store) storedSince(ctx context.Context, wf string, last uint64, g even
 	}
 	since := g.At.UnixMilli()
 	counting := !g.At.IsZero()
-	err := st.queryItems(ctx, wf, seqSK(1), seqSK(last)+"#~", false, []string{attrSK, aID, aStored}, func(it map[string]types.AttributeValue) bool {
-		if strings.Contains(getS(it, attrSK), "#") {
+	err := st.queryItems(ctx, wf, table.PositionSK(1), table.PartsEnd(table.PositionSK(last)), false, []string{table.SK, table.AttrID, table.AttrAt}, func(it map[string]types.AttributeValue) bool {
+		if strings.Contains(getS(it, table.SK), table.PartSeparator) {
 			return true // a further part of an event
 		}
-		if counting && int64(getN(it, aStored)) >= since {
+		if counting && int64(getN(it, table.AttrAt)) >= since {
 			later++
 		} else {
 			counting = false // stored times grow with positions
 		}
 		if allIDs {
-			ids[getS(it, aID)] = true
+			ids[getS(it, table.AttrID)] = true
 		}
 		return allIDs || counting
 	})
@@ -273,11 +274,11 @@ func (st *Store) storedSince(ctx context.Context, wf string, last uint64, g even
 // queryItems runs a consistent Query of wf's partition between two sort
 // keys, in either direction, calling fn for each item while it says go on.
 func (st *Store) queryItems(ctx context.Context, wf, lo, hi string, forward bool, attrs []string, fn func(map[string]types.AttributeValue) bool) error {
-	names := map[string]string{"#pk": attrPK, "#sk": attrSK}
+	names := map[string]string{"#pk": table.PK, "#sk": table.SK}
 	proj := make([]string, len(attrs))
 	for i, a := range attrs {
 		ref := "#sk"
-		if a != attrSK {
+		if a != table.SK {
 			ref = fmt.Sprintf("#a%d", i)
 			names[ref] = a
 		}
@@ -290,7 +291,7 @@ func (st *Store) queryItems(ctx context.Context, wf, lo, hi string, forward bool
 			KeyConditionExpression:   aws.String("#pk = :pk AND #sk BETWEEN :lo AND :hi"),
 			ExpressionAttributeNames: names,
 			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":pk": s(workflowPK(wf)), ":lo": s(lo), ":hi": s(hi),
+				":pk": s(table.WorkflowPK(wf)), ":lo": s(lo), ":hi": s(hi),
 			},
 			ProjectionExpression: aws.String(strings.Join(proj, ",")),
 			ScanIndexForward:     aws.Bool(forward),

@@ -55,6 +55,11 @@ func AppendPositionSK(dst []byte, pos uint64) []byte {
 // sort key is base (an event's or a parked entry's).
 func PartSK(base string, k int) string { return base + PartSeparator + strconv.Itoa(k) }
 
+// PartsEnd is a sort key after base and every further part of it, and
+// before the next item: the upper bound of a range that must include base's
+// parts.
+func PartsEnd(base string) string { return base + PartSeparator + "~" }
+
 // MarkerSK is the sort key of the id marker of event id.
 func MarkerSK(id string) string { return MarkerPrefix + id }
 
