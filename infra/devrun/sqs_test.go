@@ -2,6 +2,7 @@ package devrun
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -103,4 +104,54 @@ func TestProvisionQueues(t *testing.T) {
 	if !strings.Contains(out.Attributes["RedrivePolicy"], ":"+tpl.Queues[q.RedriveTarget].Name+`"`) {
 		t.Errorf("RedrivePolicy %q, want the target %s", out.Attributes["RedrivePolicy"], tpl.Queues[q.RedriveTarget].Name)
 	}
+}
+
+// TestDeadLetterFunction runs template.yaml and puts an on-failure record on
+// its dead-letter queue, as the consumer's mapping does when it gives up: the
+// record reaches the dead-letter function, which handles it (the event it
+// points at is parked, or found stored) and so has it deleted.
+func TestDeadLetterFunction(t *testing.T) {
+	cfg := awsConfig(t)
+	name := testenv.Name("dlq")
+	out := &syncBuffer{}
+	rt, err := Start(context.Background(), Options{
+		Template: "../../template.yaml", Addr: "127.0.0.1:0", RunDir: t.TempDir(), PollEvery: 100 * time.Millisecond, Out: out,
+		ScheduleEvery: time.Hour, LiveEvery: -1,
+		Parameters: map[string]string{"StreamName": name, "TableName": name, "DeadLetterQueueName": name, "BatchingWindowSeconds": "0"},
+	})
+	if err != nil {
+		t.Fatalf("start: %v\n%s", err, out)
+	}
+	defer rt.Close()
+	e := &env{t: t, rt: rt, out: out}
+	published := e.post(`{"type":"step.done","workflow_id":"dlq-wf","id":"dlq-1"}`)
+	entry := published["entries"].([]any)[0].(map[string]any)
+	seq, shard := entry["sequence_number"].(string), entry["shard_id"].(string)
+	stream := rt.Template().Streams["EventStream"]
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	body := fmt.Sprintf(`{"requestContext":{"requestId":"r-1","functionArn":"arn:aws:lambda:us-east-1:000000000000:function:flowbus-consume","condition":"RetryAttemptsExhausted","approximateInvokeCount":3},`+
+		`"responseContext":{"statusCode":200,"executedVersion":"$LATEST","functionError":"Unhandled"},"version":"1.0","timestamp":%q,`+
+		`"KinesisBatchInfo":{"shardId":%q,"startSequenceNumber":%q,"endSequenceNumber":%q,"approximateArrivalOfFirstRecord":%q,"approximateArrivalOfLastRecord":%q,"batchSize":1,"streamArn":%q}}`,
+		now, shard, seq, seq, now, now, stream.ARN())
+	qc := sqs.NewFromConfig(cfg)
+	url := rt.QueueURLs["DeadLetterQueue"]
+	if _, err := qc.SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String(body)}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("the dead-letter function to handle the record", func() bool {
+		for _, l := range strings.Split(out.String(), "\n") {
+			if strings.HasPrefix(l, "invoke  DeadLetterFunction") && strings.Contains(l, " 1 messages") && strings.HasSuffix(l, "  ok") {
+				return true
+			}
+		}
+		return false
+	})
+	e.waitFor("the dead-letter queue emptied", func() bool {
+		a, err := qc.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url), AttributeNames: []types.QueueAttributeName{"All"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a.Attributes["ApproximateNumberOfMessages"] == "0" && a.Attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
+	})
+	t.Logf("runtime output:\n%s", out)
 }
