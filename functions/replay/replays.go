@@ -67,19 +67,19 @@ func (h *handler) startReplay(ctx context.Context, req events.APIGatewayV2HTTPRe
 	// One workflow: usually done before the answer. A window across
 	// workflows runs its first page here too, so that a replay that cannot
 	// start (its target stream refuses it) fails in this answer, not later.
-	budget := inlineBudget
+	budget, pages := inlineBudget, 0
 	if spec.WorkflowID == "" {
-		budget = h.runnerMargin() + firstPageBudget
+		budget, pages = h.runnerMargin()+firstPageBudget, 1
 	}
 	bctx, cancel := context.WithTimeout(ctx, budget)
-	done, err := h.runner.Run(bctx, rec.ID)
+	done, err := h.runner.RunPages(bctx, rec.ID, pages)
 	cancel()
 	h.replayed(nil, done)
 	switch {
 	case err == nil && spec.WorkflowID != "":
 		log.InfoContext(ctx, "replay done", "events", done.Events)
 		return apigw.JSON(200, done)
-	case err == nil: // a window with nothing in it, or done within the first budget
+	case err == nil: // a window done in its first page
 		log.InfoContext(ctx, "replay done", "events", done.Events)
 		resp := apigw.JSON(200, done)
 		resp.Headers["Location"] = "/replays/" + rec.ID

@@ -50,6 +50,12 @@ func (r *Runner) now() time.Time {
 // invocation). Progress is saved after every page, so a run that dies
 // re-publishes at most one page.
 func (r *Runner) Run(ctx context.Context, id string) (*Record, error) {
+	return r.RunPages(ctx, id, 0)
+}
+
+// RunPages is Run stopping after at most pages pages (0: no limit), with
+// ErrPaused when the replay is not done by then.
+func (r *Runner) RunPages(ctx context.Context, id string, pages int) (*Record, error) {
 	margin := r.Margin
 	if margin == 0 {
 		margin = 5 * time.Second
@@ -58,13 +64,16 @@ func (r *Runner) Run(ctx context.Context, id string) (*Record, error) {
 	if pageSize <= 0 {
 		pageSize = 500
 	}
-	for {
+	for stepped := 0; ; {
 		rec, err := r.Records.Get(ctx, id)
 		if err != nil {
 			return nil, err
 		}
 		if rec.State.Terminal() {
 			return rec, nil
+		}
+		if pages > 0 && stepped == pages {
+			return rec, ErrPaused
 		}
 		if rec.CancelRequested {
 			rec.State, rec.Updated = Cancelled, r.now()
@@ -96,6 +105,7 @@ func (r *Runner) Run(ctx context.Context, id string) (*Record, error) {
 			}
 			return nil, err
 		}
+		stepped++
 		if done {
 			return rec, nil
 		}
