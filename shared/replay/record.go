@@ -15,6 +15,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/flowbus/flowbus/shared/event"
+	"github.com/flowbus/flowbus/shared/table"
 )
 
 // State is where a replay stands.
@@ -75,7 +76,7 @@ type DynamoAPI interface {
 }
 
 // Records keeps replay records in the event store's table, under partition
-// keys of their own ("replay#<id>"), beside the workflows.
+// keys of their own (table.ReplayPK), beside the workflows.
 type Records struct {
 	db    DynamoAPI
 	table string
@@ -85,10 +86,7 @@ type Records struct {
 func NewRecords(db DynamoAPI, table string) *Records { return &Records{db: db, table: table} }
 
 func recordKey(id string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{
-		"pk": &types.AttributeValueMemberS{Value: "replay#" + id},
-		"sk": &types.AttributeValueMemberS{Value: "r"},
-	}
+	return table.Key(table.ReplayPK(id), table.ReplaySK)
 }
 
 // IDLength is the length of a replay id, a ULID.
@@ -124,8 +122,8 @@ func (r *Records) Get(ctx context.Context, id string) (*Record, error) {
 	if out.Item == nil {
 		return nil, fmt.Errorf("get replay %s: %w", id, ErrNotFound)
 	}
-	doc, _ := out.Item["doc"].(*types.AttributeValueMemberS)
-	ver, _ := out.Item["version"].(*types.AttributeValueMemberN)
+	doc, _ := out.Item[table.AttrDoc].(*types.AttributeValueMemberS)
+	ver, _ := out.Item[table.AttrVersion].(*types.AttributeValueMemberN)
 	if doc == nil || ver == nil {
 		return nil, fmt.Errorf("get replay %s: malformed record", id)
 	}
@@ -152,15 +150,15 @@ func (r *Records) Save(ctx context.Context, rec *Record) error {
 		return fmt.Errorf("save replay %s: %w", rec.ID, err)
 	}
 	item := recordKey(rec.ID)
-	item["doc"] = &types.AttributeValueMemberS{Value: string(doc)}
-	item["state"] = &types.AttributeValueMemberS{Value: string(rec.State)}
-	item["version"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(rec.version+1, 10)}
+	item[table.AttrDoc] = &types.AttributeValueMemberS{Value: string(doc)}
+	item[table.AttrState] = &types.AttributeValueMemberS{Value: string(rec.State)}
+	item[table.AttrVersion] = &types.AttributeValueMemberN{Value: strconv.FormatInt(rec.version+1, 10)}
 	in := &dynamodb.PutItemInput{TableName: aws.String(r.table), Item: item}
 	if rec.version == 0 {
-		in.ConditionExpression = aws.String("attribute_not_exists(pk)")
+		in.ConditionExpression = aws.String("attribute_not_exists(" + table.PK + ")")
 	} else {
 		in.ConditionExpression = aws.String("#v = :v")
-		in.ExpressionAttributeNames = map[string]string{"#v": "version"}
+		in.ExpressionAttributeNames = map[string]string{"#v": table.AttrVersion}
 		in.ExpressionAttributeValues = map[string]types.AttributeValue{":v": &types.AttributeValueMemberN{Value: strconv.FormatInt(rec.version, 10)}}
 	}
 	if _, err := r.db.PutItem(ctx, in); err != nil {
