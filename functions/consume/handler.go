@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/aws/aws-lambda-go/events"
+
 	"github.com/flowbus/flowbus/shared/consumer"
 	"github.com/flowbus/flowbus/shared/kinesisevent"
 	"github.com/flowbus/flowbus/shared/metrics"
@@ -27,14 +29,14 @@ func (h *handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 		// Not a Kinesis event at all: nothing to retry record by record.
 		return nil, fmt.Errorf("decode Kinesis event: %w", err)
 	}
-	resp, st := h.consumer.Handle(ctx, records)
-	h.log.InfoContext(ctx, "batch stored", "records", st.Records, "events", st.Events, "stored", st.Stored,
+	retry, st := h.consumer.Handle(ctx, records)
+	h.log.InfoContext(ctx, "batch stored", "records", st.Records, "events", st.Consumed, "stored", st.Stored,
 		"duplicates", st.Duplicates, "parked", st.Parked, "replayed", st.Replayed, "failed_workflows", st.Failed)
 	if h.metrics != nil {
 		for typ, n := range st.StoredByType {
 			h.metrics.Count("events_stored", map[string]string{"event_type": typ}, float64(n))
 		}
-		for name, n := range map[string]int{"events_consumed": st.Events, "duplicates_skipped": st.Duplicates,
+		for name, n := range map[string]int{"events_consumed": st.Consumed, "duplicates_skipped": st.Duplicates,
 			"poison_parked": st.Parked, "events_replayed_seen": st.Replayed, "workflows_retried": st.Failed} {
 			h.metrics.Count(name, nil, float64(n))
 		}
@@ -43,5 +45,15 @@ func (h *handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 			h.metrics.Observe("publish_to_store_latency_p99", metrics.Milliseconds, nil, float64(st.Latency.Quantile(0.99).Microseconds())/1000)
 		}
 	}
-	return json.Marshal(resp)
+	return json.Marshal(response(retry))
+}
+
+// response asks Lambda to retry from each workflow's first record that
+// Handle reports: it checkpoints at the lowest and sends the rest again.
+func response(retry []string) events.KinesisEventResponse {
+	var resp events.KinesisEventResponse
+	for _, seq := range retry {
+		resp.BatchItemFailures = append(resp.BatchItemFailures, events.KinesisBatchItemFailure{ItemIdentifier: seq})
+	}
+	return resp
 }

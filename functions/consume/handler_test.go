@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/flowbus/flowbus/shared/consumer"
 	"github.com/flowbus/flowbus/shared/dynamostore"
@@ -59,5 +60,16 @@ func TestNotAKinesisEvent(t *testing.T) {
 	h := lambda.NewHandler(&handler{consumer: consumer.New(nil, log), log: log})
 	if _, err := h.Invoke(context.Background(), []byte(`{"Records":[{"kinesis":{"data":"!!"}}]}`)); err == nil {
 		t.Error("a payload with bad base64 was accepted")
+	}
+}
+
+func TestResponseNamesEachWorkflowToRetry(t *testing.T) {
+	if got := response(nil); got.BatchItemFailures != nil {
+		t.Errorf("response(nil) = %+v, want no failures", got)
+	}
+	got := response([]string{"00002", "00007"})
+	want := events.KinesisEventResponse{BatchItemFailures: []events.KinesisBatchItemFailure{{ItemIdentifier: "00002"}, {ItemIdentifier: "00007"}}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("response (-want +got):\n%s", diff)
 	}
 }

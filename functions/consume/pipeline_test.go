@@ -75,7 +75,7 @@ func (f *flakyKinesis) PutRecords(ctx context.Context, in *kinesis.PutRecordsInp
 
 // flakyStore fails the first append of chosen workflows, as throttling would.
 type flakyStore struct {
-	eventstore.Store
+	consumer.Appender
 	mu       sync.Mutex
 	failOnce map[string]bool
 }
@@ -90,7 +90,7 @@ func (f *flakyStore) Append(ctx context.Context, wf string, in []eventstore.Inco
 	if fail {
 		return eventstore.AppendResult{}, errThrottled
 	}
-	return f.Store.Append(ctx, wf, in)
+	return f.Appender.Append(ctx, wf, in)
 }
 
 // lambdaRun feeds the shard's records to the handler the way an event source
@@ -174,7 +174,7 @@ func TestPipeline(t *testing.T) {
 
 	shardID, arn, recs := testenv.ReadShard(t, kc, stream)
 	store := dynamostore.New(db, table, dynamostore.Options{})
-	flakyS := &flakyStore{Store: store, failOnce: map[string]bool{"wf-07": true, "wf-33": true}}
+	flakyS := &flakyStore{Appender: store, failOnce: map[string]bool{"wf-07": true, "wf-33": true}}
 	h := &handler{consumer: consumer.New(flakyS, slog.New(slog.NewTextHandler(io.Discard, nil))), log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	invocations, retried := lambdaRun(t, lambda.NewHandler(h), shardID, arn, recs, 40)
 	if retried == 0 {

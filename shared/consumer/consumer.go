@@ -8,8 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
-
 	"github.com/flowbus/flowbus/shared/event"
 	"github.com/flowbus/flowbus/shared/eventstore"
 	"github.com/flowbus/flowbus/shared/kinesisevent"
@@ -20,21 +18,10 @@ import (
 // DefaultConcurrency is how many workflows of one batch are stored at once.
 const DefaultConcurrency = 16
 
-// Stats counts what one batch did.
-type Stats struct {
-	Records    int
-	Events     int
-	Stored     int
-	Duplicates int
-	Parked     int
-	Failed     int // workflows left for Lambda to retry
-	Bytes      int
-	Replayed   int // replayed events seen: already stored, never stored again
-	// Latency is publish-to-store latency (event time to stored time) of the
-	// events stored.
-	Latency *metrics.Sketch
-	// StoredByType counts the events stored, by event type.
-	StoredByType map[string]int
+// Appender stores a workflow's incoming events in order, idempotently: the
+// one method of eventstore.Store the consumer uses.
+type Appender interface {
+	Append(ctx context.Context, workflowID string, in []eventstore.Incoming) (eventstore.AppendResult, error)
 }
 
 // StatsRecorder takes one batch's figures.
@@ -44,7 +31,7 @@ type StatsRecorder interface {
 
 // Consumer stores batches. Build it once per cold start.
 type Consumer struct {
-	store       eventstore.Store
+	store       Appender
 	stats       StatsRecorder
 	concurrency int
 	log         *slog.Logger
@@ -52,7 +39,7 @@ type Consumer struct {
 }
 
 // New returns a consumer writing to store.
-func New(store eventstore.Store, log *slog.Logger) *Consumer {
+func New(store Appender, log *slog.Logger) *Consumer {
 	return &Consumer{store: store, concurrency: DefaultConcurrency, log: log, now: time.Now}
 }
 
@@ -107,13 +94,14 @@ func Decode(dst []eventstore.Incoming, r kinesisevent.Record, intern *event.Inte
 	return in, replayed
 }
 
-// Handle stores a batch. Workflows run concurrently, each strictly in order.
-// A workflow whose append fails for a reason that may pass (throttling, a
-// busy lease, an engine down) is reported by its first record's sequence
-// number: Lambda checkpoints at the lowest one reported and sends the rest
-// again, which the store's idempotency makes safe.
-func (c *Consumer) Handle(ctx context.Context, records []kinesisevent.Record) (events.KinesisEventResponse, Stats) {
-	st := Stats{Records: len(records), StoredByType: map[string]int{}}
+// Handle stores a batch and returns its figures. Workflows run concurrently,
+// each strictly in order. A workflow whose append fails for a reason that may
+// pass (throttling, a busy lease, an engine down) is reported in retry by the
+// sequence number of its first record in the batch: the caller asks Lambda to
+// checkpoint at the lowest one and send the rest again, which the store's
+// idempotency makes safe.
+func (c *Consumer) Handle(ctx context.Context, records []kinesisevent.Record) (retry []string, st stats.Batch) {
+	st = stats.Batch{Records: len(records), StoredByType: map[string]int{}}
 	var groups []*group
 	byKey := make(map[string]*group)
 	intern := event.NewInterner()
@@ -131,7 +119,6 @@ func (c *Consumer) Handle(ctx context.Context, records []kinesisevent.Record) (e
 	}
 
 	var mu sync.Mutex
-	var failures []events.KinesisBatchItemFailure
 	var sizes []stats.WorkflowSize
 	latency := &metrics.Sketch{}
 	sem := make(chan struct{}, c.concurrency)
@@ -144,10 +131,10 @@ func (c *Consumer) Handle(ctx context.Context, records []kinesisevent.Record) (e
 			res, err := c.store.Append(ctx, g.key, g.in)
 			mu.Lock()
 			defer mu.Unlock()
-			st.Events += len(g.in)
+			st.Consumed += len(g.in)
 			if err != nil {
 				st.Failed++
-				failures = append(failures, events.KinesisBatchItemFailure{ItemIdentifier: g.firstSeq})
+				retry = append(retry, g.firstSeq)
 				c.log.WarnContext(ctx, "append failed; Lambda will retry from this record",
 					"workflow_id", g.key, "sequence_number", g.firstSeq, "error", err)
 				return
@@ -177,27 +164,23 @@ func (c *Consumer) Handle(ctx context.Context, records []kinesisevent.Record) (e
 		}()
 	}
 	wg.Wait()
-	st.Latency = latency
-	if c.stats != nil && len(records) > 0 {
-		c.recordStats(ctx, records, st, failures, sizes, latency, published)
+	st.Latency, st.Workflows, st.Published = latency, sizes, published
+	if len(records) == 0 {
+		return retry, st
 	}
-	return events.KinesisEventResponse{BatchItemFailures: failures}, st
-}
-
-// recordStats writes the batch's figures; a failure costs figures, never
-// events, so it is logged and the batch goes on.
-func (c *Consumer) recordStats(ctx context.Context, records []kinesisevent.Record, st Stats, failures []events.KinesisBatchItemFailure, sizes []stats.WorkflowSize, latency *metrics.Sketch, published map[int64]int) {
-	b := stats.Batch{
-		Consumed: st.Events, Stored: st.Stored, Duplicates: st.Duplicates, Parked: st.Parked, Replayed: st.Replayed, Bytes: st.Bytes,
-		Latency: latency, Workflows: sizes, Now: c.now(), Published: published,
-	}
-	if len(failures) == 0 {
+	st.Now = c.now()
+	if len(retry) == 0 {
 		last := records[len(records)-1]
-		b.Shard, b.LastSeq, b.LastArrival = last.ShardID, last.SequenceNumber, last.ArrivalTime
+		st.Shard, st.LastSeq, st.LastArrival = last.ShardID, last.SequenceNumber, last.ArrivalTime
 	}
-	if err := c.stats.RecordBatch(ctx, b); err != nil {
-		c.log.WarnContext(ctx, "batch figures not recorded", "error", err)
+	if c.stats != nil {
+		// A failure costs figures, never events: it is logged and the
+		// batch goes on.
+		if err := c.stats.RecordBatch(ctx, st); err != nil {
+			c.log.WarnContext(ctx, "batch figures not recorded", "error", err)
+		}
 	}
+	return retry, st
 }
 
 // ResumeDecoder returns the eventstore.DecodeFunc that resuming workflow wf

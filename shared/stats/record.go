@@ -38,21 +38,26 @@ type WorkflowSize struct {
 	Bytes      int64  `json:"bytes"`
 }
 
-// Batch is what one consumed batch adds to the figures.
+// Batch is the figures of one consumed batch: what the consumer did with it,
+// and what it adds to the stored figures.
 type Batch struct {
 	Shard       string
-	LastSeq     string        // last record of the batch the consumer is done with
+	LastSeq     string        // last record of the batch, set when the consumer is done with all of it
 	LastArrival time.Time     // its approximate arrival time
 	Published   map[int64]int // events by the minute their record reached the stream
-	Consumed    int
+	Records     int           // records in the batch
+	Consumed    int           // events in them (an undecodable record counts as one; replayed events left out)
 	Stored      int
 	Duplicates  int
 	Parked      int
-	Replayed    int
+	Replayed    int // replayed events seen: already stored, never stored again
+	Failed      int // workflows left for Lambda to retry
 	Bytes       int
 	Latency     *metrics.Sketch // event time to stored time
-	Workflows   []WorkflowSize
-	Now         time.Time
+	// StoredByType counts the events stored, by event type.
+	StoredByType map[string]int
+	Workflows    []WorkflowSize // sizes of the workflows stored to
+	Now          time.Time
 }
 
 // Recorder writes batches' figures. Build it once per cold start.
