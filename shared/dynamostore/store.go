@@ -454,21 +454,17 @@ func (st *Store) batchGet(ctx context.Context, keys []map[string]types.Attribute
 			Keys: keys[start:min(start+100, len(keys))], ConsistentRead: aws.Bool(true),
 			ProjectionExpression: aws.String(projection), ExpressionAttributeNames: names,
 		}}
-		for attempt := 0; len(req) > 0; attempt++ {
-			if attempt > 0 {
-				if err := backoff.Sleep(ctx, backoff.FullJitter(25*time.Millisecond, time.Second, attempt)); err != nil {
-					return nil, err
-				}
-			}
-			if attempt > 10 {
-				return nil, errors.New("batch get: unprocessed keys after 10 retries")
-			}
+		err := unprocessed.do(ctx, "batch get: unprocessed keys", func() (bool, error) {
 			resp, err := st.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
 			if err != nil {
-				return nil, fmt.Errorf("batch get: %w", err)
+				return false, fmt.Errorf("batch get: %w", err)
 			}
 			out = append(out, resp.Responses[st.table]...)
 			req = resp.UnprocessedKeys
+			return len(req) > 0, nil
+		})
+		if err != nil {
+			return nil, err
 		}
 	}
 	return out, nil
@@ -514,20 +510,43 @@ func (st *Store) writeChunk(ctx context.Context, chunk []map[string]types.Attrib
 		reqs[i] = types.WriteRequest{PutRequest: &puts[i]}
 	}
 	pending := map[string][]types.WriteRequest{st.table: reqs}
-	for attempt := 0; len(pending[st.table]) > 0; attempt++ {
+	return unprocessed.do(ctx, "batch write: unprocessed items", func() (bool, error) {
+		out, err := st.db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: pending})
+		if err != nil {
+			return false, fmt.Errorf("batch write: %w", err)
+		}
+		pending = out.UnprocessedItems
+		return len(pending[st.table]) > 0, nil
+	})
+}
+
+// retry is how the batch calls go after what DynamoDB left unprocessed
+// (UnprocessedKeys, UnprocessedItems): the call is made again after a
+// full-jitter backoff from base doubling to max, at most retries times. The
+// limit is checked before sleeping, so giving up never waits first.
+type retry struct {
+	base, max time.Duration
+	retries   int
+}
+
+// unprocessed is the rule for BatchGetItem and BatchWriteItem.
+var unprocessed = retry{base: 25 * time.Millisecond, max: time.Second, retries: 10}
+
+// do makes call until it reports nothing left or fails. what names what was
+// left, for the error when the retries run out.
+func (r retry) do(ctx context.Context, what string, call func() (left bool, err error)) error {
+	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
-			if attempt > 10 {
-				return errors.New("batch write: unprocessed items after 10 retries")
+			if attempt > r.retries {
+				return fmt.Errorf("%s after %d retries", what, r.retries)
 			}
-			if err := backoff.Sleep(ctx, backoff.FullJitter(25*time.Millisecond, time.Second, attempt)); err != nil {
+			if err := backoff.Sleep(ctx, backoff.FullJitter(r.base, r.max, attempt)); err != nil {
 				return err
 			}
 		}
-		out, err := st.db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: pending})
-		if err != nil {
-			return fmt.Errorf("batch write: %w", err)
+		left, err := call()
+		if err != nil || !left {
+			return err
 		}
-		pending = out.UnprocessedItems
 	}
-	return nil
 }
