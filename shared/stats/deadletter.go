@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/flowbus/flowbus/shared/table"
 )
 
 // DeadLetter is what one on-failure record of the consumer's event source
@@ -17,26 +19,19 @@ type DeadLetter struct {
 	Now         time.Time
 }
 
-// Attributes of the dead-letter figures, in minute buckets and the totals.
-const (
-	attrDeadLettered = "dead_lettered"
-	attrDLParked     = "parked_from_dead_letter"
-	attrOrderBroken  = "order_broken"
-	attrDLLost       = "lost_from_dead_letter"
-)
-
 // RecordDeadLetter adds an on-failure record's figures to its minute and to
 // the totals. Like RecordBatch, a failure loses figures, never events.
 func (r *Recorder) RecordDeadLetter(ctx context.Context, d DeadLetter) error {
 	expr := "ADD #r :r, #p :p, #o :o, #l :l"
-	names := map[string]string{"#r": attrDeadLettered, "#p": attrDLParked, "#o": attrOrderBroken, "#l": attrDLLost}
+	names := map[string]string{"#r": table.AttrDeadLettered, "#p": table.AttrParkedFromDeadLetter,
+		"#o": table.AttrOrderBroken, "#l": table.AttrLostFromDeadLetter}
 	values := map[string]types.AttributeValue{
 		":r": num(int64(d.Records)), ":p": num(int64(d.Parked)), ":o": num(int64(d.OrderBroken)), ":l": num(int64(d.Lost)),
 	}
-	if err := r.update(ctx, minuteSK(d.Now.Unix()/60), expr, names, values); err != nil {
+	if err := r.update(ctx, table.MinuteSK(d.Now.Unix()/60), expr, names, values); err != nil {
 		return err
 	}
-	return r.update(ctx, totalsSK, expr, names, values)
+	return r.update(ctx, table.TotalsSK, expr, names, values)
 }
 
 // DeadLetterCounts are the dead-letter figures: what the consumer's event
@@ -50,8 +45,8 @@ type DeadLetterCounts struct {
 
 func deadLetterCounts(item map[string]types.AttributeValue) DeadLetterCounts {
 	return DeadLetterCounts{
-		Records: getN(item, attrDeadLettered), Parked: getN(item, attrDLParked),
-		OrderBroken: getN(item, attrOrderBroken), Lost: getN(item, attrDLLost),
+		Records: getN(item, table.AttrDeadLettered), Parked: getN(item, table.AttrParkedFromDeadLetter),
+		OrderBroken: getN(item, table.AttrOrderBroken), Lost: getN(item, table.AttrLostFromDeadLetter),
 	}
 }
 

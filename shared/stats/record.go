@@ -13,18 +13,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/flowbus/flowbus/shared/metrics"
+	"github.com/flowbus/flowbus/shared/table"
 )
 
-// Keys of the stats items, beside the workflows in the event store's table.
-const (
-	pk          = "stats"
-	totalsSK    = "totals"
-	snapshotSK  = "snapshot"
-	minutePre   = "m#"     // m#<unix minute>
-	shardPre    = "shard#" // shard#<shard id>
-	topPerBatch = 10       // workflows a batch reports to the size ranking
-	topPrefix   = "top:"   // totals attribute per ranked workflow: [events, bytes]
-)
+// topPerBatch is how many workflows a batch reports to the size ranking.
+const topPerBatch = 10
 
 // WriteAPI is the DynamoDB call RecordBatch makes.
 type WriteAPI interface {
@@ -66,18 +59,18 @@ type Recorder struct {
 	table string
 }
 
-// NewRecorder returns a Recorder on table.
-func NewRecorder(db WriteAPI, table string) *Recorder { return &Recorder{db: db, table: table} }
-
-func key(sk string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: pk}, "sk": &types.AttributeValueMemberS{Value: sk}}
+// NewRecorder returns a Recorder on the table named tableName.
+func NewRecorder(db WriteAPI, tableName string) *Recorder {
+	return &Recorder{db: db, table: tableName}
 }
+
+// key is the key of a stats item: they all live in the partition
+// table.StatsPK, beside the workflows in the event store's table.
+func key(sk string) map[string]types.AttributeValue { return table.Key(table.StatsPK, sk) }
 
 func num(n int64) types.AttributeValue {
 	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
 }
-
-func minuteSK(m int64) string { return minutePre + strconv.FormatInt(m, 10) }
 
 // RecordBatch adds a batch to the figures: one write for the minute it was
 // stored in, one per minute its records arrived in (usually the same), one
@@ -94,18 +87,19 @@ func (r *Recorder) RecordBatch(ctx context.Context, b Batch) error {
 	}
 	// Every attribute through a name placeholder: several are reserved words.
 	expr := "ADD #c :c, #s :s, #d :d, #p :p, #r :r, #b :b"
-	names := map[string]string{"#c": "consumed", "#s": "stored", "#d": "duplicates", "#p": "parked", "#r": "replayed", "#b": "bytes"}
+	names := map[string]string{"#c": table.AttrConsumed, "#s": table.AttrStored, "#d": table.AttrDuplicates,
+		"#p": table.AttrParkedCount, "#r": table.AttrReplayed, "#b": table.AttrBytes}
 	values := map[string]types.AttributeValue{
 		":c": num(int64(b.Consumed)), ":s": num(int64(b.Stored)), ":d": num(int64(b.Duplicates)),
 		":p": num(int64(b.Parked)), ":r": num(int64(b.Replayed)), ":b": num(int64(b.Bytes)),
 	}
 	if sketch != nil {
 		expr += " SET #l = list_append(if_not_exists(#l, :empty), :sk)"
-		names["#l"] = "latency"
+		names["#l"] = table.AttrLatency
 		values[":empty"] = &types.AttributeValueMemberL{Value: []types.AttributeValue{}}
 		values[":sk"] = &types.AttributeValueMemberL{Value: []types.AttributeValue{&types.AttributeValueMemberB{Value: sketch}}}
 	}
-	if err := r.update(ctx, minuteSK(minute), expr, names, values); err != nil {
+	if err := r.update(ctx, table.MinuteSK(minute), expr, names, values); err != nil {
 		return err
 	}
 	minutes := make([]int64, 0, len(b.Published))
@@ -114,19 +108,19 @@ func (r *Recorder) RecordBatch(ctx context.Context, b Batch) error {
 	}
 	sort.Slice(minutes, func(i, j int) bool { return minutes[i] < minutes[j] })
 	for _, m := range minutes {
-		if err := r.update(ctx, minuteSK(m), "ADD #n :n", map[string]string{"#n": "published"}, map[string]types.AttributeValue{":n": num(int64(b.Published[m]))}); err != nil {
+		if err := r.update(ctx, table.MinuteSK(m), "ADD #n :n", map[string]string{"#n": table.AttrPublished}, map[string]types.AttributeValue{":n": num(int64(b.Published[m]))}); err != nil {
 			return err
 		}
 	}
 	// Totals, and the largest workflows this batch touched (an attribute
-	// "top:<workflow>" each; the snapshot prunes all but the largest).
+	// table.TopAttr each; the snapshot prunes all but the largest).
 	sort.Slice(b.Workflows, func(i, j int) bool { return b.Workflows[i].Bytes > b.Workflows[j].Bytes })
 	if len(b.Workflows) > topPerBatch {
 		b.Workflows = b.Workflows[:topPerBatch]
 	}
 	expr = "ADD #e :s, #b :b"
 	values = map[string]types.AttributeValue{":s": num(int64(b.Stored)), ":b": num(int64(b.Bytes))}
-	names = map[string]string{"#e": "events", "#b": "bytes"}
+	names = map[string]string{"#e": table.AttrEvents, "#b": table.AttrBytes}
 	if len(b.Workflows) > 0 {
 		expr += " SET"
 		for i, w := range b.Workflows {
@@ -135,11 +129,11 @@ func (r *Recorder) RecordBatch(ctx context.Context, b Batch) error {
 			}
 			n, v := "#w"+strconv.Itoa(i), ":w"+strconv.Itoa(i)
 			values[v] = &types.AttributeValueMemberL{Value: []types.AttributeValue{num(int64(w.Events)), num(w.Bytes)}}
-			names[n] = topPrefix + w.WorkflowID
+			names[n] = table.TopAttr(w.WorkflowID)
 			expr += " " + n + " = " + v
 		}
 	}
-	if err := r.update(ctx, totalsSK, expr, names, values); err != nil {
+	if err := r.update(ctx, table.TotalsSK, expr, names, values); err != nil {
 		return err
 	}
 	if b.Shard == "" || b.LastSeq == "" {
@@ -149,10 +143,10 @@ func (r *Recorder) RecordBatch(ctx context.Context, b Batch) error {
 	// the position only moves forward. Sequence numbers of a shard have one
 	// width, so they compare as strings.
 	_, err := r.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(r.table), Key: key(shardPre + b.Shard),
+		TableName: aws.String(r.table), Key: key(table.ShardSK(b.Shard)),
 		UpdateExpression:         aws.String("SET #q = :q, #a = :a, #u = :u"),
 		ConditionExpression:      aws.String("attribute_not_exists(#q) OR #q < :q"),
-		ExpressionAttributeNames: map[string]string{"#q": "last_seq", "#a": "last_arrival", "#u": "updated"},
+		ExpressionAttributeNames: map[string]string{"#q": table.AttrLastSeq, "#a": table.AttrLastArrival, "#u": table.AttrUpdated},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":q": &types.AttributeValueMemberS{Value: b.LastSeq}, ":a": num(b.LastArrival.UnixMilli()), ":u": num(b.Now.UnixMilli()),
 		},

@@ -17,6 +17,7 @@ import (
 	ktypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/flowbus/flowbus/shared/metrics"
+	"github.com/flowbus/flowbus/shared/table"
 )
 
 // Snapshot is the figures GET /metrics serves.
@@ -139,10 +140,10 @@ func (s *Snapshots) Compute(ctx context.Context, now time.Time) (Snapshot, error
 	out, err := s.DB.Query(ctx, &dynamodb.QueryInput{
 		TableName:                aws.String(s.Table),
 		KeyConditionExpression:   aws.String("#pk = :pk AND #sk BETWEEN :lo AND :hi"),
-		ExpressionAttributeNames: map[string]string{"#pk": "pk", "#sk": "sk"},
+		ExpressionAttributeNames: map[string]string{"#pk": table.PK, "#sk": table.SK},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": &types.AttributeValueMemberS{Value: pk}, ":lo": &types.AttributeValueMemberS{Value: minuteSK(nowMin - 14)},
-			":hi": &types.AttributeValueMemberS{Value: minuteSK(nowMin)},
+			":pk": &types.AttributeValueMemberS{Value: table.StatsPK}, ":lo": &types.AttributeValueMemberS{Value: table.MinuteSK(nowMin - 14)},
+			":hi": &types.AttributeValueMemberS{Value: table.MinuteSK(nowMin)},
 		},
 		ConsistentRead: aws.Bool(true),
 	})
@@ -154,7 +155,7 @@ func (s *Snapshots) Compute(ctx context.Context, now time.Time) (Snapshot, error
 	secondsInto := float64(now.Unix()%60) + float64(now.Nanosecond())/1e9
 	span := func(minutes int64) float64 { return float64(minutes-1)*60 + secondsInto }
 	for _, it := range out.Items {
-		m, err := strconv.ParseInt(strings.TrimPrefix(getS(it, "sk"), minutePre), 10, 64)
+		m, err := strconv.ParseInt(strings.TrimPrefix(getS(it, table.SK), table.MinutePrefix), 10, 64)
 		if err != nil || m < nowMin-14 || m > nowMin {
 			continue
 		}
@@ -168,17 +169,17 @@ func (s *Snapshots) Compute(ctx context.Context, now time.Time) (Snapshot, error
 			}
 			w.M15 += float64(n)
 		}
-		add(&snap.Rates.Published, getN(it, "published"))
-		add(&snap.Rates.Consumed, getN(it, "consumed"))
-		add(&snap.Rates.Stored, getN(it, "stored"))
-		snap.Counts.Published += getN(it, "published")
-		snap.Counts.Consumed += getN(it, "consumed")
-		snap.Counts.Stored += getN(it, "stored")
-		snap.Counts.Duplicates += getN(it, "duplicates")
-		snap.Counts.Parked += getN(it, "parked")
-		snap.Counts.Replayed += getN(it, "replayed")
+		add(&snap.Rates.Published, getN(it, table.AttrPublished))
+		add(&snap.Rates.Consumed, getN(it, table.AttrConsumed))
+		add(&snap.Rates.Stored, getN(it, table.AttrStored))
+		snap.Counts.Published += getN(it, table.AttrPublished)
+		snap.Counts.Consumed += getN(it, table.AttrConsumed)
+		snap.Counts.Stored += getN(it, table.AttrStored)
+		snap.Counts.Duplicates += getN(it, table.AttrDuplicates)
+		snap.Counts.Parked += getN(it, table.AttrParkedCount)
+		snap.Counts.Replayed += getN(it, table.AttrReplayed)
 		snap.Counts.DeadLetter.add(deadLetterCounts(it))
-		if l, ok := it["latency"].(*types.AttributeValueMemberL); ok {
+		if l, ok := it[table.AttrLatency].(*types.AttributeValueMemberL); ok {
 			for _, v := range l.Value {
 				if b, ok := v.(*types.AttributeValueMemberB); ok {
 					var sk metrics.Sketch
@@ -221,15 +222,15 @@ func (s *Snapshots) Compute(ctx context.Context, now time.Time) (Snapshot, error
 }
 
 func (s *Snapshots) storeSize(ctx context.Context, snap *Snapshot) error {
-	out, err := s.DB.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.Table), Key: key(totalsSK), ConsistentRead: aws.Bool(true)})
+	out, err := s.DB.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.Table), Key: key(table.TotalsSK), ConsistentRead: aws.Bool(true)})
 	if err != nil {
 		return fmt.Errorf("snapshot: totals: %w", err)
 	}
-	snap.Store.Events, snap.Store.Bytes = getN(out.Item, "events"), getN(out.Item, "bytes")
+	snap.Store.Events, snap.Store.Bytes = getN(out.Item, table.AttrEvents), getN(out.Item, table.AttrBytes)
 	snap.DeadLetter = deadLetterCounts(out.Item)
 	var ranked []WorkflowSize
 	for name, v := range out.Item {
-		wf, ok := strings.CutPrefix(name, topPrefix)
+		wf, ok := strings.CutPrefix(name, table.TopPrefix)
 		l, isList := v.(*types.AttributeValueMemberL)
 		if !ok || !isList || len(l.Value) != 2 {
 			continue
@@ -249,10 +250,10 @@ func (s *Snapshots) storeSize(ctx context.Context, snap *Snapshot) error {
 		var parts []string
 		for i, w := range ranked[keepRanked:min(len(ranked), keepRanked+90)] {
 			n := "#r" + strconv.Itoa(i)
-			names[n] = topPrefix + w.WorkflowID
+			names[n] = table.TopAttr(w.WorkflowID)
 			parts = append(parts, n)
 		}
-		_, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(s.Table), Key: key(totalsSK),
+		_, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(s.Table), Key: key(table.TotalsSK),
 			UpdateExpression: aws.String("REMOVE " + strings.Join(parts, ", ")), ExpressionAttributeNames: names})
 		if err != nil {
 			return fmt.Errorf("snapshot: prune: %w", err)
@@ -271,12 +272,12 @@ func (s *Snapshots) lag(ctx context.Context, now time.Time) ([]ShardLag, error) 
 	for _, sh := range shards.Shards {
 		id := aws.ToString(sh.ShardId)
 		l := ShardLag{Shard: id}
-		out, err := s.DB.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.Table), Key: key(shardPre + id), ConsistentRead: aws.Bool(true)})
+		out, err := s.DB.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.Table), Key: key(table.ShardSK(id)), ConsistentRead: aws.Bool(true)})
 		if err != nil {
 			return nil, fmt.Errorf("snapshot: shard %s: %w", id, err)
 		}
 		in := &kinesis.GetShardIteratorInput{StreamName: aws.String(s.Stream), ShardId: aws.String(id), ShardIteratorType: ktypes.ShardIteratorTypeTrimHorizon}
-		if seq := getS(out.Item, "last_seq"); seq != "" {
+		if seq := getS(out.Item, table.AttrLastSeq); seq != "" {
 			l.LastStoredSeq = seq
 			in.ShardIteratorType, in.StartingSequenceNumber = ktypes.ShardIteratorTypeAfterSequenceNumber, aws.String(seq)
 		}
@@ -314,8 +315,8 @@ func (s *Snapshots) Save(ctx context.Context, snap Snapshot) error {
 	if err != nil {
 		return fmt.Errorf("save snapshot: %w", err)
 	}
-	item := key(snapshotSK)
-	item["doc"] = &types.AttributeValueMemberS{Value: string(doc)}
+	item := key(table.SnapshotSK)
+	item[table.AttrDoc] = &types.AttributeValueMemberS{Value: string(doc)}
 	if _, err := s.DB.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.Table), Item: item}); err != nil {
 		return fmt.Errorf("save snapshot: %w", err)
 	}
@@ -327,11 +328,11 @@ var ErrNoSnapshot = errors.New("no snapshot yet")
 
 // Load returns the last saved snapshot.
 func (s *Snapshots) Load(ctx context.Context) (Snapshot, error) {
-	out, err := s.DB.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.Table), Key: key(snapshotSK)})
+	out, err := s.DB.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.Table), Key: key(table.SnapshotSK)})
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("load snapshot: %w", err)
 	}
-	doc := getS(out.Item, "doc")
+	doc := getS(out.Item, table.AttrDoc)
 	if doc == "" {
 		return Snapshot{}, ErrNoSnapshot
 	}
