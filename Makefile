@@ -59,6 +59,7 @@ test-external: rie
 
 ## fuzz: a short run of every fuzz target (FUZZTIME each)
 fuzz:
+	$(GO) test -run='^$$' -fuzz=FuzzScanner -fuzztime=$(FUZZTIME) ./shared/jsonscan/
 	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./shared/event/
 	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./shared/kinesisevent/
 	$(GO) test -run='^$$' -fuzz=FuzzSketchUnmarshal -fuzztime=$(FUZZTIME) ./shared/metrics/

@@ -24,7 +24,7 @@ var ErrTooMany = errors.New("too many events")
 // is not a valid event gets its own Item.Err. More than limit events (when
 // limit > 0) fails with ErrTooMany as soon as the limit is passed.
 func DecodeBatch(b []byte, opts DecodeOptions, wrapped bool, limit int) ([]Item, error) {
-	s := jsonscan.New(b)
+	s := opts.scanner(b)
 	var items []Item
 	var err error
 	switch s.Peek() {
@@ -32,7 +32,7 @@ func DecodeBatch(b []byte, opts DecodeOptions, wrapped bool, limit int) ([]Item,
 		items, err = decodeArray(s, b, opts, limit)
 	case '{':
 		if wrapped {
-			if inner, ok := unwrap(b); ok {
+			if inner, ok := unwrap(b, opts); ok {
 				s.Reset(inner)
 				return decodeArray(s, inner, opts, limit)
 			}
@@ -44,7 +44,7 @@ func DecodeBatch(b []byte, opts DecodeOptions, wrapped bool, limit int) ([]Item,
 			err = nil
 		}
 	default:
-		return nil, &jsonscan.SyntaxError{Offset: s.Offset(), Msg: "want an event object or an array of events"}
+		return nil, s.Unexpected("an event object or an array of events")
 	}
 	if err != nil {
 		return nil, err
@@ -56,8 +56,8 @@ func DecodeBatch(b []byte, opts DecodeOptions, wrapped bool, limit int) ([]Item,
 }
 
 // unwrap returns the array of an object whose only member is "events".
-func unwrap(b []byte) ([]byte, bool) {
-	s := jsonscan.New(b)
+func unwrap(b []byte, opts DecodeOptions) ([]byte, bool) {
+	s := opts.scanner(b)
 	if s.BeginObject() != nil {
 		return nil, false
 	}
@@ -113,21 +113,4 @@ func decodeArray(s *jsonscan.Scanner, src []byte, opts DecodeOptions, limit int)
 		}
 		it.Raw = src[start:s.Offset()]
 	}
-}
-
-// AppendRecord writes the Kinesis record data for events of one workflow:
-// the event object itself for one event, a CloudEvents batch (a JSON array)
-// for more.
-func AppendRecord(dst []byte, events []*Event) []byte {
-	if len(events) == 1 {
-		return Append(dst, events[0], true)
-	}
-	dst = append(dst, '[')
-	for i, e := range events {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = Append(dst, e, true)
-	}
-	return append(dst, ']')
 }

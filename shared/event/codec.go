@@ -29,7 +29,7 @@ type DecodeOptions struct {
 // Extension values point into b.
 func Decode(b []byte, opts DecodeOptions) (Event, error) {
 	var e Event
-	s := jsonscan.New(b)
+	s := opts.scanner(b)
 	if s.Peek() != '{' {
 		if _, err := s.Value(); err != nil {
 			return Event{}, err
@@ -50,6 +50,25 @@ func Decode(b []byte, opts DecodeOptions) (Event, error) {
 		return Event{}, err
 	}
 	return e, nil
+}
+
+// JSONOptions are the rules producers' JSON is read with: strings must be
+// valid UTF-8 (encoding/json would read each bad byte as U+FFFD, and the
+// event would not be what was sent), and objects and arrays nest at most
+// 1000 deep, counted from the top of the body.
+var JSONOptions = jsonscan.Options{MaxDepth: 1000, ValidUTF8: true}
+
+// wireJSON are the rules records on the stream are read with: as
+// JSONOptions, but with encoding/json's depth limit, since a record nests
+// an event one level deeper (in a batch array) than the body it came in.
+var wireJSON = jsonscan.Options{ValidUTF8: true}
+
+// scanner returns a Scanner over b with the rules for opts.
+func (opts DecodeOptions) scanner(b []byte) *jsonscan.Scanner {
+	if opts.Wire {
+		return jsonscan.NewOptions(b, wireJSON)
+	}
+	return jsonscan.NewOptions(b, JSONOptions)
 }
 
 func decodeObject(s *jsonscan.Scanner, e *Event, opts DecodeOptions) error {
@@ -291,7 +310,7 @@ func (e *Event) hasExtension(name []byte) bool {
 // validBase64 reports whether raw, a JSON string with its quotes, holds
 // standard padded base64 (line breaks, which RFC 2045 allows, are refused).
 func validBase64(raw []byte) bool {
-	b, err := jsonscan.New(raw).StringBytes()
+	b, err := jsonscan.NewOptions(raw, JSONOptions).StringBytes()
 	if err != nil || len(b)%4 != 0 {
 		return false
 	}
@@ -354,7 +373,7 @@ func decodeMetadata(s *jsonscan.Scanner, e *Event, v *fieldErrors) error {
 		if err != nil {
 			return err
 		}
-		inner := jsonscan.New(raw)
+		inner := jsonscan.NewOptions(raw, JSONOptions)
 		if inner.Peek() != '{' {
 			v.add(AttrMetadata, "must be a JSON object", 0)
 			return nil

@@ -90,7 +90,7 @@ func FromBinary(headers map[string]string, body []byte) ([]byte, *apigw.Problem)
 	}
 	if len(body) > 0 {
 		if ct == "" || mt == "application/json" || strings.HasSuffix(mt, "+json") {
-			s := jsonscan.New(body)
+			s := jsonscan.NewOptions(body, event.JSONOptions)
 			if _, err := s.Value(); err != nil || s.End() != nil {
 				return nil, &apigw.Problem{Type: apigw.TypeMalformed, Title: "Malformed JSON data", Status: 400,
 					Detail: "the body of a binary-mode CloudEvent with a JSON content type must be JSON"}

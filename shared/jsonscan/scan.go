@@ -1,62 +1,112 @@
 package jsonscan
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
-	"strconv"
+	"math/bits"
 	"unicode/utf16"
 	"unicode/utf8"
 )
 
-// MaxDepth bounds the nesting of skipped values, as a guard against inputs
-// built to exhaust memory.
-const MaxDepth = 1000
+// MaxDepth is the deepest nesting of objects and arrays a Scanner accepts
+// unless told otherwise: encoding/json's limit, counted from the top of the
+// input (the outermost object or array is level 1).
+const MaxDepth = 10000
 
 // ErrSyntax is the sentinel wrapped by every syntax error.
 var ErrSyntax = errors.New("invalid JSON")
 
-// SyntaxError says where the input stopped being JSON.
+// SyntaxError says where the input stopped being JSON, or stopped being what
+// a decoder expected there, and what it expected.
 type SyntaxError struct {
-	Offset int
-	Msg    string
+	Offset   int    // byte offset in the input
+	Expected string // what the reader expected there
+	Found    string // what it found instead
 }
 
 func (e *SyntaxError) Error() string {
-	return fmt.Sprintf("invalid JSON at byte %d: %s", e.Offset, e.Msg)
+	return fmt.Sprintf("offset %d: expected %s, found %s", e.Offset, e.Expected, e.Found)
 }
 
 // Unwrap lets errors.Is(err, ErrSyntax) match.
 func (e *SyntaxError) Unwrap() error { return ErrSyntax }
 
-// Scanner reads one JSON document from a byte slice. Slices it returns point
-// into that input and are valid as long as the input is.
-type Scanner struct {
-	buf []byte
-	pos int
+// Options change what a Scanner accepts. The zero value is encoding/json's
+// rules.
+type Options struct {
+	// MaxDepth is the deepest nesting accepted, counted from the top of the
+	// input; 0 means MaxDepth.
+	MaxDepth int
+	// ValidUTF8 refuses strings holding invalid UTF-8 (encoding/json accepts
+	// them and reads each bad byte as U+FFFD).
+	ValidUTF8 bool
 }
 
-// New returns a Scanner over b.
+// Scanner reads one JSON document from a byte slice. Slices it returns point
+// into that input and are valid as long as the input is, except unescaped
+// keys, which are valid until the next call. The zero value, after Reset, reads
+// with encoding/json's rules.
+type Scanner struct {
+	buf    []byte
+	pos    int
+	depth  int // objects and arrays open
+	opts   Options
+	keyBuf []byte // the last key that needed unescaping
+}
+
+// New returns a Scanner over b with encoding/json's rules.
 func New(b []byte) *Scanner { return &Scanner{buf: b} }
 
-// Reset points the scanner at a new input.
-func (s *Scanner) Reset(b []byte) { s.buf, s.pos = b, 0 }
+// NewOptions returns a Scanner over b with opts.
+func NewOptions(b []byte, opts Options) *Scanner { return &Scanner{buf: b, opts: opts} }
+
+// Reset points the scanner at the start of a new input, keeping its options.
+func (s *Scanner) Reset(b []byte) { s.buf, s.pos, s.depth = b, 0, 0 }
+
+// Seek moves the scanner to byte off of its input, for a reader that comes
+// back to a value it skimmed. Nesting is not changed.
+func (s *Scanner) Seek(off int) { s.pos = off }
+
+// Input returns the input the scanner reads.
+func (s *Scanner) Input() []byte { return s.buf }
 
 // Offset is the position of the next unread byte.
 func (s *Scanner) Offset() int { return s.pos }
 
-func (s *Scanner) errorf(format string, args ...any) error {
-	return &SyntaxError{Offset: s.pos, Msg: fmt.Sprintf(format, args...)}
+// Unexpected returns a *SyntaxError at the next non-space byte, saying it is
+// not what a reader expected.
+func (s *Scanner) Unexpected(expected string) error {
+	s.skipSpace()
+	return s.errAt(s.pos, expected)
+}
+
+func (s *Scanner) errAt(off int, expected string) error {
+	return &SyntaxError{Offset: off, Expected: expected, Found: s.describe(off)}
+}
+
+func (s *Scanner) describe(off int) string {
+	if off >= len(s.buf) {
+		return "end of input"
+	}
+	c := s.buf[off]
+	if c >= 0x20 && c < 0x7f {
+		return fmt.Sprintf("%q", rune(c))
+	}
+	return fmt.Sprintf("byte 0x%02x", c)
 }
 
 func (s *Scanner) skipSpace() {
-	for s.pos < len(s.buf) {
-		switch s.buf[s.pos] {
-		case ' ', '\t', '\n', '\r':
-			s.pos++
-		default:
-			return
+	buf, i := s.buf, s.pos
+	for i < len(buf) {
+		c := buf[i]
+		if c > ' ' || (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
+			break
 		}
+		i++
 	}
+	s.pos = i
 }
 
 // Peek returns the next non-space byte without consuming it, or 0 at the end.
@@ -70,73 +120,87 @@ func (s *Scanner) Peek() byte {
 
 // End reports an error unless only whitespace is left.
 func (s *Scanner) End() error {
-	s.skipSpace()
-	if s.pos != len(s.buf) {
-		return s.errorf("unexpected %q after the value", s.buf[s.pos])
+	if s.skipSpace(); s.pos != len(s.buf) {
+		return s.errAt(s.pos, "end of input")
 	}
 	return nil
 }
 
-func (s *Scanner) expect(c byte) error {
-	s.skipSpace()
-	if s.pos >= len(s.buf) {
-		return s.errorf("unexpected end, want %q", c)
+// open consumes c ('{' or '['), one level deeper.
+func (s *Scanner) open(c byte) error {
+	if s.Peek() != c {
+		return s.errAt(s.pos, fmt.Sprintf("%q", rune(c)))
 	}
-	if s.buf[s.pos] != c {
-		return s.errorf("got %q, want %q", s.buf[s.pos], c)
+	max := s.opts.MaxDepth
+	if max <= 0 {
+		max = MaxDepth
 	}
+	if s.depth >= max {
+		return s.errAt(s.pos, fmt.Sprintf("nesting depth at most %d", max))
+	}
+	s.depth++
 	s.pos++
 	return nil
 }
 
 // BeginObject consumes '{'.
-func (s *Scanner) BeginObject() error { return s.expect('{') }
+func (s *Scanner) BeginObject() error { return s.open('{') }
 
 // BeginArray consumes '['.
-func (s *Scanner) BeginArray() error { return s.expect('[') }
+func (s *Scanner) BeginArray() error { return s.open('[') }
 
 // NextKey reads the next key of an object opened with BeginObject, including
-// the ':' after it. more is false when the closing '}' was consumed. The key
-// is unescaped only if it holds escapes; otherwise it points into the input.
+// the ':' after it; first is true for the first call after BeginObject. more
+// is false when the closing '}' was consumed. The key points into the input
+// unless it needed unescaping; then it is valid until the next call.
 func (s *Scanner) NextKey(first bool) (key []byte, more bool, err error) {
 	c := s.Peek()
 	if c == '}' {
 		s.pos++
+		s.depth--
 		return nil, false, nil
 	}
 	if !first {
 		if c != ',' {
-			if c == 0 {
-				return nil, false, s.errorf("unexpected end in object")
-			}
-			return nil, false, s.errorf("got %q, want ',' or '}'", c)
+			return nil, false, s.errAt(s.pos, "',' or '}' after object member")
 		}
 		s.pos++
+		c = s.Peek()
 	}
-	key, err = s.StringBytes()
+	if c != '"' {
+		if first {
+			return nil, false, s.errAt(s.pos, "'\"' starting object key or '}'")
+		}
+		return nil, false, s.errAt(s.pos, "'\"' starting object key")
+	}
+	key, plain, err := s.str()
 	if err != nil {
 		return nil, false, err
 	}
-	if err := s.expect(':'); err != nil {
-		return nil, false, err
+	if !plain {
+		s.keyBuf = AppendUnquoted(s.keyBuf[:0], key)
+		key = s.keyBuf
 	}
+	if s.Peek() != ':' {
+		return nil, false, s.errAt(s.pos, "':' after object key")
+	}
+	s.pos++
 	return key, true, nil
 }
 
-// NextElement prepares to read the next array element of an array opened with
-// BeginArray. more is false when the closing ']' was consumed.
+// NextElement prepares to read the next element of an array opened with
+// BeginArray; first is true for the first call after BeginArray. more is
+// false when the closing ']' was consumed.
 func (s *Scanner) NextElement(first bool) (more bool, err error) {
 	c := s.Peek()
 	if c == ']' {
 		s.pos++
+		s.depth--
 		return false, nil
 	}
 	if !first {
 		if c != ',' {
-			if c == 0 {
-				return false, s.errorf("unexpected end in array")
-			}
-			return false, s.errorf("got %q, want ',' or ']'", c)
+			return false, s.errAt(s.pos, "',' or ']' after array element")
 		}
 		s.pos++
 	}
@@ -158,134 +222,135 @@ func (s *Scanner) String() (string, error) {
 	return string(b), err
 }
 
-// StringBytes reads a string value. Without escapes the result points into
-// the input; with escapes it is a new, unescaped slice.
+// StringBytes reads a string value. When the value is the input as it
+// stands (no escapes, valid UTF-8) the result points into the input;
+// otherwise it is a new, unescaped slice.
 func (s *Scanner) StringBytes() ([]byte, error) {
-	if err := s.expect('"'); err != nil {
-		return nil, err
+	raw, plain, err := s.RawString()
+	if err != nil || plain {
+		return raw, err
 	}
-	start := s.pos
-	for s.pos < len(s.buf) {
-		c := s.buf[s.pos]
-		switch {
-		case c == '"':
-			out := s.buf[start:s.pos]
-			s.pos++
-			return out, nil
-		case c == '\\':
-			return s.unescape(start)
-		case c < 0x20:
-			return nil, s.errorf("control character %#x in string", c)
-		case c >= utf8.RuneSelf:
-			r, n := utf8.DecodeRune(s.buf[s.pos:])
-			if r == utf8.RuneError && n == 1 {
-				return nil, s.errorf("invalid UTF-8 in string")
-			}
-			s.pos += n
-		default:
-			s.pos++
-		}
-	}
-	return nil, s.errorf("unterminated string")
+	return AppendUnquoted(make([]byte, 0, len(raw)), raw), nil
 }
 
-func (s *Scanner) unescape(start int) ([]byte, error) {
-	out := make([]byte, 0, s.pos-start+16)
-	out = append(out, s.buf[start:s.pos]...)
-	for s.pos < len(s.buf) {
-		c := s.buf[s.pos]
-		switch {
-		case c == '"':
-			s.pos++
-			return out, nil
-		case c < 0x20:
-			return nil, s.errorf("control character %#x in string", c)
-		case c != '\\':
-			if c >= utf8.RuneSelf {
-				r, n := utf8.DecodeRune(s.buf[s.pos:])
-				if r == utf8.RuneError && n == 1 {
-					return nil, s.errorf("invalid UTF-8 in string")
-				}
-				out = append(out, s.buf[s.pos:s.pos+n]...)
-				s.pos += n
-				continue
+// RawString reads a string value and returns what stands between its
+// quotes. plain reports whether that is the value; if not (escapes, or
+// invalid UTF-8 without Options.ValidUTF8), AppendUnquoted gives the value.
+func (s *Scanner) RawString() (raw []byte, plain bool, err error) {
+	if s.Peek() != '"' {
+		return nil, false, s.errAt(s.pos, "string")
+	}
+	return s.str()
+}
+
+// SkimString reads a string value without checking its bytes when it holds
+// no backslash: then raw is what stands between the quotes and plain is true
+// only in the sense that it needs no unescaping. A caller that uses it must
+// refuse control characters and invalid UTF-8 itself (base64 decoding
+// does). With a backslash it is RawString.
+func (s *Scanner) SkimString() (raw []byte, plain bool, err error) {
+	if s.Peek() != '"' {
+		return nil, false, s.errAt(s.pos, "string")
+	}
+	start := s.pos + 1
+	rest := s.buf[start:]
+	if q := bytes.IndexByte(rest, '"'); q >= 0 && bytes.IndexByte(rest[:q], '\\') < 0 {
+		s.pos = start + q + 1
+		return rest[:q], true, nil
+	}
+	return s.str()
+}
+
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// special returns a mask with the high bit set in bytes of x (little endian)
+// that may be a control character, '"' or '\\', and 0 if there are none.
+// The lowest set bit is exact: the tests ("Determine if a word has a byte
+// less than n" in Bit Twiddling Hacks) can be wrong only above a true match.
+func special(x uint64) uint64 {
+	q := x ^ (lsb * '"')
+	b := x ^ (lsb * '\\')
+	return ((x-lsb*0x20)&^x | (q-lsb)&^q | (b-lsb)&^b) & msb
+}
+
+// str consumes the string whose opening quote is at s.pos, validating
+// escapes and refusing raw control characters, eight bytes at a time.
+func (s *Scanner) str() (raw []byte, plain bool, err error) {
+	buf := s.buf
+	start := s.pos + 1
+	i := start
+	var acc uint64 // OR of the bytes seen, to tell whether all are ASCII
+	esc := false
+	for {
+		for i+8 <= len(buf) {
+			x := binary.LittleEndian.Uint64(buf[i:])
+			if m := special(x); m != 0 {
+				n := bits.TrailingZeros64(m) >> 3 // bytes before the special one
+				acc |= x & (1<<(n*8) - 1)
+				i += n
+				goto found
 			}
-			out = append(out, c)
-			s.pos++
-			continue
+			acc |= x
+			i += 8
 		}
-		if s.pos+1 >= len(s.buf) {
-			return nil, s.errorf("unterminated escape")
-		}
-		e := s.buf[s.pos+1]
-		s.pos += 2
-		switch e {
-		case '"', '\\', '/':
-			out = append(out, e)
-		case 'b':
-			out = append(out, '\b')
-		case 'f':
-			out = append(out, '\f')
-		case 'n':
-			out = append(out, '\n')
-		case 'r':
-			out = append(out, '\r')
-		case 't':
-			out = append(out, '\t')
-		case 'u':
-			r, err := s.hex4()
-			if err != nil {
-				return nil, err
+		for i < len(buf) {
+			c := buf[i]
+			if c < 0x20 || c == '"' || c == '\\' {
+				break
 			}
-			if utf16.IsSurrogate(r) {
-				r2 := rune(-1)
-				if s.pos+1 < len(s.buf) && s.buf[s.pos] == '\\' && s.buf[s.pos+1] == 'u' {
-					save := s.pos
-					s.pos += 2
-					if r2, err = s.hex4(); err != nil {
-						return nil, err
+			acc |= uint64(c)
+			i++
+		}
+	found:
+		if i >= len(buf) {
+			return nil, false, s.errAt(i, "'\"' ending string")
+		}
+		switch c := buf[i]; c {
+		case '"':
+			raw = buf[start:i]
+			valid := acc&msb == 0 || utf8.Valid(raw)
+			if !valid && s.opts.ValidUTF8 {
+				return nil, false, s.errAt(start+invalidUTF8(raw), "valid UTF-8 in string")
+			}
+			s.pos = i + 1
+			return raw, !esc && valid, nil
+		case '\\':
+			esc = true
+			if i+1 >= len(buf) {
+				return nil, false, s.errAt(i+1, "escape character")
+			}
+			switch buf[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				for k := i + 2; k < i+6; k++ {
+					if k >= len(buf) || unhex(buf[k]) < 0 {
+						return nil, false, s.errAt(k, "hexadecimal digit in \\u escape")
 					}
-					if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
-						r = dec
-					} else {
-						s.pos = save
-						r = utf8.RuneError
-					}
-				} else {
-					r = utf8.RuneError
 				}
+				i += 6
+			default:
+				return nil, false, s.errAt(i+1, "escape character")
 			}
-			out = utf8.AppendRune(out, r)
 		default:
-			return nil, s.errorf("invalid escape \\%c", e)
+			return nil, false, s.errAt(i, "string character (control characters must be escaped)")
 		}
 	}
-	return nil, s.errorf("unterminated string")
 }
 
-func (s *Scanner) hex4() (rune, error) {
-	if s.pos+4 > len(s.buf) {
-		return 0, s.errorf("short \\u escape")
+// invalidUTF8 returns the offset of the first byte of b that is not valid UTF-8.
+func invalidUTF8(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
 	}
-	v, err := strconv.ParseUint(string(s.buf[s.pos:s.pos+4]), 16, 32)
-	if err != nil {
-		return 0, s.errorf("invalid \\u escape")
-	}
-	s.pos += 4
-	return rune(v), nil
-}
-
-// Int reads an integer number value.
-func (s *Scanner) Int() (int64, error) {
-	raw, err := s.Number()
-	if err != nil {
-		return 0, err
-	}
-	n, err := strconv.ParseInt(string(raw), 10, 64)
-	if err != nil {
-		return 0, &SyntaxError{Offset: s.pos - len(raw), Msg: "want an integer, got " + string(raw)}
-	}
-	return n, nil
+	return len(b)
 }
 
 // Number reads a number value and returns its text.
@@ -299,173 +364,197 @@ func (s *Scanner) Number() ([]byte, error) {
 }
 
 func (s *Scanner) number() error {
-	b := s.buf
-	if s.pos < len(b) && b[s.pos] == '-' {
-		s.pos++
+	buf := s.buf
+	i := s.pos
+	if i < len(buf) && buf[i] == '-' {
+		i++
 	}
-	if s.pos >= len(b) {
-		return s.errorf("unexpected end in number")
-	}
-	switch c := b[s.pos]; {
-	case c == '0':
-		s.pos++
-	case c >= '1' && c <= '9':
-		for s.pos < len(b) && b[s.pos] >= '0' && b[s.pos] <= '9' {
-			s.pos++
+	switch {
+	case i < len(buf) && buf[i] == '0':
+		i++
+	case i < len(buf) && buf[i] >= '1' && buf[i] <= '9':
+		for i < len(buf) && isDigit(buf[i]) {
+			i++
 		}
 	default:
-		return s.errorf("invalid character %q in number", c)
+		return s.errAt(i, "digit")
 	}
-	if s.pos < len(b) && b[s.pos] == '.' {
-		s.pos++
-		d := s.pos
-		for s.pos < len(b) && b[s.pos] >= '0' && b[s.pos] <= '9' {
-			s.pos++
+	if i < len(buf) && buf[i] == '.' {
+		i++
+		if i >= len(buf) || !isDigit(buf[i]) {
+			return s.errAt(i, "digit after decimal point")
 		}
-		if s.pos == d {
-			return s.errorf("no digits after decimal point")
-		}
-	}
-	if s.pos < len(b) && (b[s.pos] == 'e' || b[s.pos] == 'E') {
-		s.pos++
-		if s.pos < len(b) && (b[s.pos] == '+' || b[s.pos] == '-') {
-			s.pos++
-		}
-		d := s.pos
-		for s.pos < len(b) && b[s.pos] >= '0' && b[s.pos] <= '9' {
-			s.pos++
-		}
-		if s.pos == d {
-			return s.errorf("no digits in exponent")
+		for i < len(buf) && isDigit(buf[i]) {
+			i++
 		}
 	}
+	if i < len(buf) && (buf[i] == 'e' || buf[i] == 'E') {
+		i++
+		if i < len(buf) && (buf[i] == '+' || buf[i] == '-') {
+			i++
+		}
+		if i >= len(buf) || !isDigit(buf[i]) {
+			return s.errAt(i, "digit in exponent")
+		}
+		for i < len(buf) && isDigit(buf[i]) {
+			i++
+		}
+	}
+	s.pos = i
 	return nil
 }
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 // Value reads any JSON value, checks that it is well formed, and returns its
 // bytes as they stand in the input.
 func (s *Scanner) Value() ([]byte, error) {
 	s.skipSpace()
 	start := s.pos
-	if err := s.skip(0); err != nil {
+	if err := s.skip(); err != nil {
 		return nil, err
 	}
 	return s.buf[start:s.pos], nil
 }
 
-func (s *Scanner) skip(depth int) error {
-	if depth > MaxDepth {
-		return s.errorf("nesting deeper than %d", MaxDepth)
-	}
+func (s *Scanner) skip() error {
 	switch c := s.Peek(); c {
 	case '{':
-		s.pos++
+		if err := s.open('{'); err != nil {
+			return err
+		}
 		for first := true; ; first = false {
 			_, more, err := s.NextKey(first)
-			if err != nil {
+			if err != nil || !more {
 				return err
 			}
-			if !more {
-				return nil
-			}
-			if err := s.skip(depth + 1); err != nil {
+			if err := s.skip(); err != nil {
 				return err
 			}
 		}
 	case '[':
-		s.pos++
+		if err := s.open('['); err != nil {
+			return err
+		}
 		for first := true; ; first = false {
 			more, err := s.NextElement(first)
-			if err != nil {
+			if err != nil || !more {
 				return err
 			}
-			if !more {
-				return nil
-			}
-			if err := s.skip(depth + 1); err != nil {
+			if err := s.skip(); err != nil {
 				return err
 			}
 		}
 	case '"':
-		return s.skipString()
+		_, _, err := s.str()
+		return err
 	case 't':
 		return s.literal("true")
 	case 'f':
 		return s.literal("false")
 	case 'n':
 		return s.literal("null")
-	case 0:
-		return s.errorf("unexpected end, want a value")
-	default:
-		if c == '-' || (c >= '0' && c <= '9') {
-			return s.number()
-		}
-		return s.errorf("invalid character %q, want a value", c)
+	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+		return s.number()
 	}
+	return s.errAt(s.pos, "JSON value")
 }
 
-// plain marks the bytes a string may hold without a closer look: not the
-// quote, the backslash, control characters or the start of a multi-byte
-// UTF-8 sequence.
-var plain = func() (t [256]bool) {
-	for c := 0x20; c < utf8.RuneSelf; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
-
-// skipString validates a string without building it.
-func (s *Scanner) skipString() error {
-	s.pos++ // opening quote
-	b := s.buf
-	for s.pos < len(b) {
-		// Runs of plain bytes, eight at a time where possible.
-		for s.pos+8 <= len(b) && plain[b[s.pos]] && plain[b[s.pos+1]] && plain[b[s.pos+2]] && plain[b[s.pos+3]] &&
-			plain[b[s.pos+4]] && plain[b[s.pos+5]] && plain[b[s.pos+6]] && plain[b[s.pos+7]] {
-			s.pos += 8
-		}
-		if s.pos >= len(b) {
-			break
-		}
-		c := b[s.pos]
-		switch {
-		case c == '"':
-			s.pos++
-			return nil
-		case c == '\\':
-			if s.pos+1 >= len(b) {
-				return s.errorf("unterminated escape")
-			}
-			switch b[s.pos+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				s.pos += 2
-			case 'u':
-				s.pos += 2
-				if _, err := s.hex4(); err != nil {
-					return err
-				}
-			default:
-				return s.errorf("invalid escape \\%c", b[s.pos+1])
-			}
-		case c < 0x20:
-			return s.errorf("control character %#x in string", c)
-		case c >= utf8.RuneSelf:
-			r, n := utf8.DecodeRune(b[s.pos:])
-			if r == utf8.RuneError && n == 1 {
-				return s.errorf("invalid UTF-8 in string")
-			}
-			s.pos += n
-		default:
-			s.pos++
+// literal consumes word ("null", "true" or "false") at s.pos.
+func (s *Scanner) literal(word string) error {
+	for i := 0; i < len(word); i++ {
+		if s.pos+i >= len(s.buf) || s.buf[s.pos+i] != word[i] {
+			return s.errAt(s.pos+i, fmt.Sprintf("%q", word))
 		}
 	}
-	return s.errorf("unterminated string")
-}
-
-func (s *Scanner) literal(lit string) error {
-	if len(s.buf)-s.pos < len(lit) || string(s.buf[s.pos:s.pos+len(lit)]) != lit {
-		return s.errorf("invalid literal, want %s", lit)
-	}
-	s.pos += len(lit)
+	s.pos += len(word)
 	return nil
+}
+
+func unhex(c byte) rune {
+	switch {
+	case c >= '0' && c <= '9':
+		return rune(c - '0')
+	case c >= 'a' && c <= 'f':
+		return rune(c - 'a' + 10)
+	case c >= 'A' && c <= 'F':
+		return rune(c - 'A' + 10)
+	}
+	return -1
+}
+
+// hex4 decodes the 4 hex digits of a \u escape at s[0:4], or returns -1.
+func hex4(s []byte) rune {
+	if len(s) < 4 {
+		return -1
+	}
+	var r rune
+	for _, c := range s[:4] {
+		d := unhex(c)
+		if d < 0 {
+			return -1
+		}
+		r = r<<4 | d
+	}
+	return r
+}
+
+// AppendUnquoted appends the value of a JSON string to dst, given what
+// stands between its quotes (as RawString returns it), exactly as
+// encoding/json decodes it: invalid UTF-8 bytes and unpaired surrogate
+// escapes become U+FFFD. Malformed escapes, which a Scanner never returns,
+// are copied through.
+func AppendUnquoted(dst, raw []byte) []byte {
+	s := raw
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case c == '\\' && i+1 < len(s):
+			switch e := s[i+1]; e {
+			case 'b':
+				dst = append(dst, '\b')
+			case 'f':
+				dst = append(dst, '\f')
+			case 'n':
+				dst = append(dst, '\n')
+			case 'r':
+				dst = append(dst, '\r')
+			case 't':
+				dst = append(dst, '\t')
+			case 'u':
+				r := hex4(s[i+2:])
+				if r < 0 {
+					dst = append(dst, c)
+					i++
+					continue
+				}
+				i += 6
+				if utf16.IsSurrogate(r) {
+					if i+1 < len(s) && s[i] == '\\' && s[i+1] == 'u' {
+						if r1 := hex4(s[i+2:]); r1 >= 0 {
+							if d := utf16.DecodeRune(r, r1); d != utf8.RuneError {
+								dst = utf8.AppendRune(dst, d)
+								i += 6
+								continue
+							}
+						}
+					}
+					r = utf8.RuneError
+				}
+				dst = utf8.AppendRune(dst, r)
+				continue
+			default: // '"', '\\', '/'
+				dst = append(dst, e)
+			}
+			i += 2
+		case c < utf8.RuneSelf:
+			dst = append(dst, c)
+			i++
+		default:
+			r, size := utf8.DecodeRune(s[i:])
+			dst = utf8.AppendRune(dst, r)
+			i += size
+		}
+	}
+	return dst
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/flowbus/flowbus/shared/jsonscan"
 )
 
 // Record is one Kinesis record of a Lambda event.
@@ -27,7 +29,7 @@ type Record struct {
 // "Records" member, or with "Records": null, or the literal null, gives no
 // records and no error. Malformed JSON, nesting deeper than 10000, or a
 // member Decode reads (or events.KinesisEvent types) holding the wrong JSON
-// type, is a *SyntaxError giving the byte offset and what was expected. A
+// type, is a *jsonscan.SyntaxError giving the byte offset and what was expected. A
 // record without a kinesis object or without data is an error naming the
 // record; so is data that is not standard, padded base64 (as Lambda sends;
 // "" is empty data), wrapping the base64.CorruptInputError. Unknown members
@@ -140,18 +142,19 @@ const (
 // parse checks the whole payload is JSON and collects the records into raws.
 // found reports whether there was a "Records" array.
 func parse(payload []byte, raws []rawRecord) (_ []rawRecord, found bool, sz sizes, err error) {
-	s := scanner{buf: payload}
-	switch s.peek() {
+	var s jsonscan.Scanner
+	s.Reset(payload)
+	switch s.Peek() {
 	case 'n':
-		if err := s.literal("null"); err != nil {
+		if _, err := s.Value(); err != nil {
 			return raws, false, sz, err
 		}
 	case '{':
-		if err := s.enter(); err != nil {
+		if err := s.BeginObject(); err != nil {
 			return raws, false, sz, err
 		}
 		for first := true; ; first = false {
-			idx, _, more, err := s.nextKey(first, topKeys, 0)
+			idx, _, more, err := nextKey(&s, first, topKeys, 0)
 			if err != nil {
 				return raws, false, sz, err
 			}
@@ -159,76 +162,97 @@ func parse(payload []byte, raws []rawRecord) (_ []rawRecord, found bool, sz size
 				break
 			}
 			if idx != topRecords {
-				if err := s.skipValue(); err != nil {
+				if _, err := s.Value(); err != nil {
 					return raws, false, sz, err
 				}
 				continue
 			}
-			switch s.peek() {
+			switch s.Peek() {
 			case 'n':
-				if err := s.literal("null"); err != nil {
+				if _, err := s.Value(); err != nil {
 					return raws, false, sz, err
 				}
 				continue
 			case '[':
 			default:
-				return raws, false, sz, s.errAt(s.pos, "array or null for Records")
+				return raws, false, sz, s.Unexpected("array or null for Records")
 			}
 			if found {
-				return raws, false, sz, &SyntaxError{Offset: s.pos, Expected: "one Records array", Found: "a second one"}
+				return raws, false, sz, &jsonscan.SyntaxError{Offset: s.Offset(), Expected: "one Records array", Found: "a second one"}
 			}
 			found = true
-			if raws, err = s.records(raws, &sz); err != nil {
+			if raws, err = records(&s, raws, &sz); err != nil {
 				return raws, false, sz, err
 			}
 		}
 	default:
-		return raws, false, sz, s.errAt(s.pos, "'{' starting the event object")
+		return raws, false, sz, s.Unexpected("'{' starting the event object")
 	}
-	if s.skipWS(); s.pos < len(payload) {
-		return raws, false, sz, s.errAt(s.pos, "end of input")
+	if err := s.End(); err != nil {
+		return raws, false, sz, err
 	}
 	return raws, found, sz, nil
 }
 
-func (s *scanner) records(raws []rawRecord, sz *sizes) ([]rawRecord, error) {
-	if err := s.enter(); err != nil {
+// nextKey reads the next key of an object (see jsonscan.Scanner.NextKey) and
+// returns its index in known, -1 if it is not there, trying known[hint]
+// first: members usually come in the same order.
+func nextKey(s *jsonscan.Scanner, first bool, known []string, hint int) (idx int, key []byte, more bool, err error) {
+	key, more, err = s.NextKey(first)
+	if err != nil || !more {
+		return -1, nil, more, err
+	}
+	if hint < len(known) && string(key) == known[hint] {
+		return hint, key, true, nil
+	}
+	for i, k := range known {
+		if string(key) == k {
+			return i, key, true, nil
+		}
+	}
+	return -1, key, true, nil
+}
+
+func records(s *jsonscan.Scanner, raws []rawRecord, sz *sizes) ([]rawRecord, error) {
+	if err := s.BeginArray(); err != nil {
 		return raws, err
 	}
+	buf := s.Input()
 	for first := true; ; first = false {
-		more, err := s.nextElem(first)
+		more, err := s.NextElement(first)
 		if err != nil || !more {
 			return raws, err
 		}
 		i := len(raws)
 		raws = append(raws, rawRecord{})
-		if err := s.record(&raws[i]); err != nil {
+		if err := record(s, &raws[i]); err != nil {
 			return raws, fmt.Errorf("record %d: %w", i, err)
 		}
 		var prev *rawRecord
 		if i > 0 {
 			prev = &raws[i-1]
 		}
-		sz.add(s.buf, &raws[i], prev)
+		sz.add(buf, &raws[i], prev)
 	}
 }
 
 // record reads one element of Records: an object, or null (which then lacks
 // its kinesis object).
-func (s *scanner) record(r *rawRecord) error {
-	switch s.peek() {
+func record(s *jsonscan.Scanner, r *rawRecord) error {
+	switch s.Peek() {
 	case 'n':
-		return s.literal("null")
+		_, err := s.Value()
+		return err
 	case '{':
 	default:
-		return s.errAt(s.pos, "object or null for record")
+		return s.Unexpected("object or null for record")
 	}
-	if err := s.enter(); err != nil {
+	if err := s.BeginObject(); err != nil {
 		return err
 	}
 	next := 0
 	for first := true; ; first = false {
-		idx, key, more, err := s.nextKey(first, recordKeys, next)
+		idx, key, more, err := nextKey(s, first, recordKeys, next)
 		if err != nil || !more {
 			return err
 		}
@@ -236,16 +260,16 @@ func (s *scanner) record(r *rawRecord) error {
 		var ignored span
 		switch idx {
 		case recKinesis:
-			err = s.kinesis(r)
+			err = kinesis(s, r)
 		case recEventID:
-			err = s.stringOrNull(&r.eventID)
+			err = stringOrNull(s, &r.eventID)
 		case recEventSourceARN:
-			err = s.stringOrNull(&r.arn)
+			err = stringOrNull(s, &r.arn)
 		case -1:
-			err = s.skipValue()
+			_, err = s.Value()
 		default:
 			// Not returned, but typed strings in events.KinesisEventRecord.
-			err = s.stringOrNull(&ignored)
+			err = stringOrNull(s, &ignored)
 		}
 		if err != nil {
 			return keyErr(idx, recordKeys, key, err)
@@ -253,21 +277,22 @@ func (s *scanner) record(r *rawRecord) error {
 	}
 }
 
-func (s *scanner) kinesis(r *rawRecord) error {
-	switch s.peek() {
+func kinesis(s *jsonscan.Scanner, r *rawRecord) error {
+	switch s.Peek() {
 	case 'n':
-		return s.literal("null")
+		_, err := s.Value()
+		return err
 	case '{':
 	default:
-		return s.errAt(s.pos, "object or null for kinesis")
+		return s.Unexpected("object or null for kinesis")
 	}
 	r.hasKinesis = true
-	if err := s.enter(); err != nil {
+	if err := s.BeginObject(); err != nil {
 		return err
 	}
 	next := 0
 	for first := true; ; first = false {
-		idx, key, more, err := s.nextKey(first, kinesisKeys, next)
+		idx, key, more, err := nextKey(s, first, kinesisKeys, next)
 		if err != nil || !more {
 			return err
 		}
@@ -275,17 +300,17 @@ func (s *scanner) kinesis(r *rawRecord) error {
 		var ignored span
 		switch idx {
 		case kinData:
-			err = s.data(r)
+			err = data(s, r)
 		case kinPartitionKey:
-			err = s.stringOrNull(&r.pk)
+			err = stringOrNull(s, &r.pk)
 		case kinSequenceNumber:
-			err = s.stringOrNull(&r.seq)
+			err = stringOrNull(s, &r.seq)
 		case kinTimestamp:
-			err = s.timestamp(r)
+			err = timestamp(s, r)
 		case -1:
-			err = s.skipValue()
+			_, err = s.Value()
 		default:
-			err = s.stringOrNull(&ignored)
+			err = stringOrNull(s, &ignored)
 		}
 		if err != nil {
 			return keyErr(idx, kinesisKeys, key, err)
@@ -301,65 +326,105 @@ func keyErr(idx int, known []string, key []byte, err error) error {
 	return fmt.Errorf("%s: %w", key, err)
 }
 
-func (s *scanner) data(r *rawRecord) error {
-	switch s.peek() {
+// span is where the content of a JSON string (between the quotes) stands in
+// the payload.
+type span struct {
+	start, end int
+	set        bool // the field was present with a string value
+	// plain: the raw bytes are the decoded string (no escapes, valid UTF-8).
+	// For data strings read by SkimString it only means "no backslash".
+	plain bool
+}
+
+// spanOf returns the span of raw, the string the scanner has just read.
+func spanOf(s *jsonscan.Scanner, raw []byte, plain bool) span {
+	end := s.Offset() - 1 // the closing quote
+	return span{start: end - len(raw), end: end, set: true, plain: plain}
+}
+
+// stringOrNull reads a string value, or null which leaves sp unchanged.
+func stringOrNull(s *jsonscan.Scanner, sp *span) error {
+	switch s.Peek() {
+	case '"':
+		raw, plain, err := s.RawString()
+		if err != nil {
+			return err
+		}
+		*sp = spanOf(s, raw, plain)
+		return nil
 	case 'n':
-		return s.literal("null")
+		_, err := s.Value()
+		return err
+	}
+	return s.Unexpected("string or null")
+}
+
+func data(s *jsonscan.Scanner, r *rawRecord) error {
+	switch s.Peek() {
+	case 'n':
+		_, err := s.Value()
+		return err
 	case '"':
 	default:
-		return s.errAt(s.pos, "string or null")
+		return s.Unexpected("string or null")
 	}
 	if r.data.set {
 		// A repeated key: the last value wins, but the earlier one must still
 		// be a valid string and valid base64, as encoding/json requires.
-		if err := s.checkData(r.data); err != nil {
+		if err := checkData(s.Input(), r.data); err != nil {
 			return err
 		}
 	}
-	sp, err := s.scanData()
+	// Its content is not checked here when it has no backslash: base64
+	// decoding later rejects every byte a JSON string may not hold raw (see
+	// decodeBase64).
+	raw, plain, err := s.SkimString()
 	if err != nil {
 		return err
 	}
-	r.data = sp
+	r.data = spanOf(s, raw, plain)
 	return nil
 }
 
 // checkData validates a data string that is replaced by a later one, as
 // encoding/json does: it must be a valid string and decode with
 // base64.StdEncoding (which skips '\r' and '\n').
-func (s *scanner) checkData(sp span) error {
-	t := scanner{buf: s.buf, pos: sp.start - 1}
-	v, err := t.scanString()
+func checkData(payload []byte, sp span) error {
+	t := jsonscan.New(payload)
+	t.Seek(sp.start - 1)
+	src, plain, err := t.RawString()
 	if err != nil {
 		return err
 	}
-	src := s.buf[v.start:v.end]
-	if !v.plain {
-		src = appendUnquoted(nil, src)
+	if !plain {
+		src = jsonscan.AppendUnquoted(nil, src)
 	}
 	_, err = base64.StdEncoding.Decode(make([]byte, base64.StdEncoding.DecodedLen(len(src))), src)
 	return err
 }
 
-func (s *scanner) timestamp(r *rawRecord) error {
-	switch c := s.peek(); {
+func timestamp(s *jsonscan.Scanner, r *rawRecord) error {
+	switch c := s.Peek(); {
 	case c == 'n':
-		return s.literal("null")
+		_, err := s.Value()
+		return err
 	case c == '-' || isDigit(c):
 	default:
-		return s.errAt(s.pos, "number or null")
+		return s.Unexpected("number or null")
 	}
-	start, end, err := s.scanNumber()
+	num, err := s.Number()
 	if err != nil {
 		return err
 	}
-	sec, nsec, ok := parseEpoch(s.buf[start:end])
+	sec, nsec, ok := parseEpoch(num)
 	if !ok {
-		return fmt.Errorf("offset %d: %w", start, errTimeRange)
+		return fmt.Errorf("offset %d: %w", s.Offset()-len(num), errTimeRange)
 	}
 	r.sec, r.nsec, r.hasTime = sec, nsec, true
 	return nil
 }
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 var errTimeRange = errors.New("timestamp out of range (must be below 1e18 seconds)")
 
@@ -549,7 +614,7 @@ func content(payload []byte, sp span, tmp []byte) (v, _ []byte) {
 	if sp.plain || !sp.set {
 		return raw, tmp
 	}
-	tmp = appendUnquoted(tmp[:0], raw)
+	tmp = jsonscan.AppendUnquoted(tmp[:0], raw)
 	return tmp, tmp
 }
 

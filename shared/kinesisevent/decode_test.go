@@ -2,17 +2,16 @@ package kinesisevent
 
 import (
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"math/bits"
-	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
 	"unsafe"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/flowbus/flowbus/shared/jsonscan"
 )
 
 func TestDecodeMatchesEncodingJSON(t *testing.T) {
@@ -183,7 +182,7 @@ func TestDecodeShapes(t *testing.T) {
 
 func TestDecodeNestingLimit(t *testing.T) {
 	// encoding/json accepts 10000 levels, the top-level object included.
-	for _, depth := range []int{maxDepth - 1, maxDepth, maxDepth + 1} {
+	for _, depth := range []int{jsonscan.MaxDepth - 1, jsonscan.MaxDepth, jsonscan.MaxDepth + 1} {
 		payload := []byte(`{"x":` + strings.Repeat("[", depth-1) + strings.Repeat("]", depth-1) + `}`)
 		_, err := Decode(payload)
 		if got, want := err == nil, json.Valid(payload); got != want {
@@ -285,7 +284,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"unclosed array", `{"a":[1,2`, "offset 9: expected ',' or ']' after array element, found end of input"},
 		{"unclosed nested", `{"a":{"b":[{}`, "offset 13: expected ',' or ']'"},
 		{"mismatched brackets", `{"a":[}`, "offset 6: expected JSON value, found '}'"},
-		{"too deep", `{"a":` + strings.Repeat("[", maxDepth) + strings.Repeat("]", maxDepth) + `}`, "expected nesting depth at most 10000"},
+		{"too deep", `{"a":` + strings.Repeat("[", jsonscan.MaxDepth) + strings.Repeat("]", jsonscan.MaxDepth) + `}`, "expected nesting depth at most 10000"},
 		{"second Records array", `{"Records":[],"Records":[]}`, "expected one Records array, found a second one"},
 		{"no kinesis", `{"Records":[` + rec + `,{"eventID":"x"}]}`, "kinesisevent: record 1: no kinesis object"},
 		{"null record", `{"Records":[null]}`, "kinesisevent: record 0: no kinesis object"},
@@ -324,48 +323,16 @@ func TestDecodeErrors(t *testing.T) {
 
 func TestDecodeErrorTypes(t *testing.T) {
 	_, err := Decode([]byte(`{"Records":[{"kinesis":{"data":1}}]}`))
-	var se *SyntaxError
+	var se *jsonscan.SyntaxError
 	if !errors.As(err, &se) {
-		t.Fatalf("error %v is not a *SyntaxError", err)
+		t.Fatalf("error %v is not a *jsonscan.SyntaxError", err)
 	}
-	if diff := cmp.Diff(*se, SyntaxError{Offset: 31, Expected: "string or null", Found: "'1'"}); diff != "" {
+	if diff := cmp.Diff(*se, jsonscan.SyntaxError{Offset: 31, Expected: "string or null", Found: "'1'"}); diff != "" {
 		t.Errorf("SyntaxError (-got +want):\n%s", diff)
 	}
 	_, err = Decode([]byte(`{"Records":[{"kinesis":{"data":"A*=="}}]}`))
 	var ce base64.CorruptInputError
 	if !errors.As(err, &ce) || ce != 1 {
 		t.Errorf("error %v: want a base64.CorruptInputError(1)", err)
-	}
-}
-
-// TestSpecial checks the word-at-a-time test scanString relies on: the
-// lowest flagged byte is the first control character, '"' or '\\'.
-func TestSpecial(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	interesting := []byte{0, 1, 0x1f, 0x20, 0x21, '"', '\\', 0x7f, 0x80, 0xa2, 0xdc, 0xff, 'a'}
-	var w [8]byte
-	for n := 0; n < 1_000_000; n++ {
-		for i := range w {
-			if rng.IntN(2) == 0 {
-				w[i] = interesting[rng.IntN(len(interesting))]
-			} else {
-				w[i] = byte(rng.Uint32())
-			}
-		}
-		want := 8
-		for i, c := range w {
-			if c < 0x20 || c == '"' || c == '\\' {
-				want = i
-				break
-			}
-		}
-		m := special(binary.LittleEndian.Uint64(w[:]))
-		got := bits.TrailingZeros64(m) >> 3
-		if m == 0 {
-			got = 8
-		}
-		if got != want {
-			t.Fatalf("special(% x): first special byte %d, want %d", w, got, want)
-		}
 	}
 }
