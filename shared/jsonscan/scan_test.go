@@ -293,8 +293,8 @@ func TestStrings(t *testing.T) {
 		{`"\u0000"`, "\x00", false},
 		{"\"a\xffb\"", "a\ufffdb", false},
 		{"\"\xed\xa0\x80\"", "\ufffd\ufffd\ufffd", false}, // an encoded surrogate
-		{"\"\xc0\xaf\"", "\ufffd\ufffd", false},          // overlong
-		{"\"\xe2\x82\"", "\ufffd\ufffd", false},          // truncated
+		{"\"\xc0\xaf\"", "\ufffd\ufffd", false},           // overlong
+		{"\"\xe2\x82\"", "\ufffd\ufffd", false},           // truncated
 		{`"` + strings.Repeat("x", 100) + `"`, strings.Repeat("x", 100), true},
 	} {
 		raw, plain, err := New([]byte(tc.in)).RawString()
