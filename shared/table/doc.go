@@ -18,7 +18,7 @@
 //	stats           totals                      all-time: events, bytes, top:<workflow> ([events, bytes]), dead-letter figures
 //	stats           shard#<shard id>            consumer's last stored position in a shard: last_seq, last_arrival, updated
 //	stats           snapshot                    last computed GET /metrics snapshot: doc (JSON)
-//	replay#<id>     r                           replay record: doc (JSON), state, version
+//	replay#<replay id>  r                       replay record: doc (JSON), state, version
 //
 // The dead-letter figures are dead_lettered, parked_from_dead_letter,
 // order_broken and lost_from_dead_letter.
