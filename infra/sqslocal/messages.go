@@ -11,19 +11,10 @@ import (
 )
 
 // Message operations: SendMessage(Batch), ReceiveMessage, DeleteMessage(Batch),
-// ChangeMessageVisibility(Batch).
+// ChangeMessageVisibility(Batch). All but ReceiveMessage, which waits without
+// the lock, run through onQueue: with s.mu held, on the queue looked up.
 
-func (s *Server) sendMessage(_ context.Context, c *call) (any, error) {
-	var in sendEntry
-	if err := c.decode(&in); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	q, err := s.lookup(in.QueueURL)
-	if err != nil {
-		return nil, err
-	}
+func (s *Server) sendMessage(q *queue, in sendEntry) (any, error) {
 	m, err := q.newMessage(in, time.Now())
 	if err != nil {
 		return nil, err
@@ -32,17 +23,7 @@ func (s *Server) sendMessage(_ context.Context, c *call) (any, error) {
 	return sendResult(m), nil
 }
 
-func (s *Server) sendMessageBatch(_ context.Context, c *call) (any, error) {
-	var in sendBatchInput
-	if err := c.decode(&in); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	q, err := s.lookup(in.QueueURL)
-	if err != nil {
-		return nil, err
-	}
+func (s *Server) sendMessageBatch(q *queue, in sendBatchInput) (any, error) {
 	ids := make([]string, len(in.Entries))
 	size := 0
 	for i, e := range in.Entries {
@@ -162,11 +143,7 @@ func (q *queue) newMessage(e sendEntry, now time.Time) (*message, error) {
 	return m, nil
 }
 
-func (s *Server) receiveMessage(ctx context.Context, c *call) (any, error) {
-	var in receiveInput
-	if err := c.decode(&in); err != nil {
-		return nil, err
-	}
+func (s *Server) receiveMessage(ctx context.Context, _ *call, in receiveInput) (any, error) {
 	limit := defaultReceiveBatch
 	if in.MaxNumberOfMessages != nil {
 		if n := *in.MaxNumberOfMessages; n < 1 || n > maxReceiveBatch {
@@ -357,17 +334,7 @@ func (sel selection) output(m *message) messageOutput {
 	return out
 }
 
-func (s *Server) deleteMessage(_ context.Context, c *call) (any, error) {
-	var in receiptEntry
-	if err := c.decode(&in); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	q, err := s.lookup(in.QueueURL)
-	if err != nil {
-		return nil, err
-	}
+func (s *Server) deleteMessage(q *queue, in receiptEntry) (any, error) {
 	if err := q.deleteByReceipt(in.ReceiptHandle); err != nil {
 		return nil, err
 	}
@@ -390,52 +357,28 @@ func (q *queue) deleteByReceipt(handle *string) error {
 	return nil
 }
 
-func (s *Server) deleteMessageBatch(_ context.Context, c *call) (any, error) {
-	var in receiptBatchInput
-	if err := c.decode(&in); err != nil {
-		return nil, err
-	}
-	return s.receiptBatch(&in, "DeleteMessageBatchRequestEntry", func(q *queue, e receiptEntry, _ time.Time) error {
+func (s *Server) deleteMessageBatch(q *queue, in receiptBatchInput) (any, error) {
+	return receiptBatch(q, in, "DeleteMessageBatchRequestEntry", func(e receiptEntry, _ time.Time) error {
 		return q.deleteByReceipt(e.ReceiptHandle)
 	})
 }
 
-func (s *Server) changeMessageVisibility(_ context.Context, c *call) (any, error) {
-	var in receiptEntry
-	if err := c.decode(&in); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	q, err := s.lookup(in.QueueURL)
-	if err != nil {
-		return nil, err
-	}
+func (s *Server) changeMessageVisibility(q *queue, in receiptEntry) (any, error) {
 	if err := q.changeVisibility(in, time.Now()); err != nil {
 		return nil, err
 	}
 	return struct{}{}, nil
 }
 
-func (s *Server) changeMessageVisibilityBatch(_ context.Context, c *call) (any, error) {
-	var in receiptBatchInput
-	if err := c.decode(&in); err != nil {
-		return nil, err
-	}
-	return s.receiptBatch(&in, "ChangeMessageVisibilityBatchRequestEntry", func(q *queue, e receiptEntry, now time.Time) error {
+func (s *Server) changeMessageVisibilityBatch(q *queue, in receiptBatchInput) (any, error) {
+	return receiptBatch(q, in, "ChangeMessageVisibilityBatchRequestEntry", func(e receiptEntry, now time.Time) error {
 		return q.changeVisibility(e, now)
 	})
 }
 
-// receiptBatch runs apply on each entry of a batch of receipt handles and
-// reports each entry's outcome.
-func (s *Server) receiptBatch(in *receiptBatchInput, entryName string, apply func(*queue, receiptEntry, time.Time) error) (any, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	q, err := s.lookup(in.QueueURL)
-	if err != nil {
-		return nil, err
-	}
+// receiptBatch runs apply on each entry of a batch of receipt handles to q
+// and reports each entry's outcome. Call with the server's lock held.
+func receiptBatch(q *queue, in receiptBatchInput, entryName string, apply func(receiptEntry, time.Time) error) (any, error) {
 	ids := make([]string, len(in.Entries))
 	for i, e := range in.Entries {
 		ids[i] = e.ID
@@ -446,7 +389,7 @@ func (s *Server) receiptBatch(in *receiptBatchInput, entryName string, apply fun
 	out := receiptBatchOutput{Successful: []batchResultEntry{}, Failed: []batchErrorEntry{}}
 	now := time.Now()
 	for _, e := range in.Entries {
-		if err := apply(q, e, now); err != nil {
+		if err := apply(e, now); err != nil {
 			out.Failed = append(out.Failed, batchFailure(e.ID, err))
 			continue
 		}

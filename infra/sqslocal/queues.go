@@ -10,13 +10,11 @@ import (
 )
 
 // Queue operations: CreateQueue, GetQueueUrl, ListQueues, DeleteQueue,
-// GetQueueAttributes, SetQueueAttributes, PurgeQueue.
+// GetQueueAttributes, SetQueueAttributes, PurgeQueue. Those on one queue
+// (DeleteQueue and after) run through onQueue: with s.mu held, on the queue
+// looked up.
 
-func (s *Server) createQueue(_ context.Context, c *call) (any, error) {
-	var in createQueueInput
-	if err := c.decode(&in); err != nil {
-		return nil, err
-	}
+func (s *Server) createQueue(_ context.Context, c *call, in createQueueInput) (any, error) {
 	if in.QueueName == nil {
 		return nil, errMissingParameter("QueueName")
 	}
@@ -43,11 +41,7 @@ func (s *Server) createQueue(_ context.Context, c *call) (any, error) {
 	return queueURLOutput{QueueURL: c.queueURL(name)}, nil
 }
 
-func (s *Server) getQueueURL(_ context.Context, c *call) (any, error) {
-	var in getQueueURLInput
-	if err := c.decode(&in); err != nil {
-		return nil, err
-	}
+func (s *Server) getQueueURL(_ context.Context, c *call, in getQueueURLInput) (any, error) {
 	if in.QueueName == nil || *in.QueueName == "" {
 		return nil, errMissingParameter("QueueName")
 	}
@@ -60,11 +54,7 @@ func (s *Server) getQueueURL(_ context.Context, c *call) (any, error) {
 	return queueURLOutput{QueueURL: c.queueURL(*in.QueueName)}, nil
 }
 
-func (s *Server) listQueues(_ context.Context, c *call) (any, error) {
-	var in listQueuesInput
-	if err := c.decode(&in); err != nil {
-		return nil, err
-	}
+func (s *Server) listQueues(_ context.Context, c *call, in listQueuesInput) (any, error) {
 	limit := maxListQueuesResults
 	if in.MaxResults != nil {
 		if *in.MaxResults < 1 || *in.MaxResults > maxListQueuesResults {
@@ -102,34 +92,14 @@ func (s *Server) listQueues(_ context.Context, c *call) (any, error) {
 	return out, nil
 }
 
-func (s *Server) deleteQueue(_ context.Context, c *call) (any, error) {
-	var in queueInput
-	if err := c.decode(&in); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	q, err := s.lookup(in.QueueURL)
-	if err != nil {
-		return nil, err
-	}
+func (s *Server) deleteQueue(q *queue, in queueInput) (any, error) {
 	delete(s.queues, q.name)
 	q.deleted = true
 	q.signal()
 	return struct{}{}, nil
 }
 
-func (s *Server) getQueueAttributes(_ context.Context, c *call) (any, error) {
-	var in getQueueAttributesInput
-	if err := c.decode(&in); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	q, err := s.lookup(in.QueueURL)
-	if err != nil {
-		return nil, err
-	}
+func (s *Server) getQueueAttributes(q *queue, in getQueueAttributesInput) (any, error) {
 	now := time.Now()
 	q.expire(now)
 	attrs, err := q.attributes(in.AttributeNames, now)
@@ -139,17 +109,7 @@ func (s *Server) getQueueAttributes(_ context.Context, c *call) (any, error) {
 	return attributesOutput{Attributes: attrs}, nil
 }
 
-func (s *Server) setQueueAttributes(_ context.Context, c *call) (any, error) {
-	var in setQueueAttributesInput
-	if err := c.decode(&in); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	q, err := s.lookup(in.QueueURL)
-	if err != nil {
-		return nil, err
-	}
+func (s *Server) setQueueAttributes(q *queue, in setQueueAttributesInput) (any, error) {
 	if len(in.Attributes) == 0 {
 		return nil, errMissingParameter("Attributes")
 	}
@@ -163,17 +123,7 @@ func (s *Server) setQueueAttributes(_ context.Context, c *call) (any, error) {
 	return struct{}{}, nil
 }
 
-func (s *Server) purgeQueue(_ context.Context, c *call) (any, error) {
-	var in queueInput
-	if err := c.decode(&in); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	q, err := s.lookup(in.QueueURL)
-	if err != nil {
-		return nil, err
-	}
+func (s *Server) purgeQueue(q *queue, in queueInput) (any, error) {
 	now := time.Now()
 	if !q.lastPurge.IsZero() && now.Sub(q.lastPurge) < purgeIntervalSeconds*time.Second {
 		return nil, errPurgeQueueInProgress(q.name)

@@ -54,6 +54,36 @@ type call struct {
 
 type operation func(ctx context.Context, c *call) (any, error)
 
+// decoded is an operation that takes the request decoded into In.
+func decoded[In any](op func(ctx context.Context, c *call, in In) (any, error)) operation {
+	return func(ctx context.Context, c *call) (any, error) {
+		var in In
+		if err := c.decode(&in); err != nil {
+			return nil, err
+		}
+		return op(ctx, c, in)
+	}
+}
+
+// queueRequest is a request on the one queue its QueueUrl names.
+type queueRequest interface {
+	queueURLMember() *string
+}
+
+// onQueue is an operation on the queue its request names: it decodes the
+// request, takes s.mu, looks the queue up and runs op with s.mu held.
+func onQueue[In queueRequest](s *Server, op func(q *queue, in In) (any, error)) operation {
+	return decoded(func(_ context.Context, _ *call, in In) (any, error) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		q, err := s.lookup(in.queueURLMember())
+		if err != nil {
+			return nil, err
+		}
+		return op(q, in)
+	})
+}
+
 // New returns an empty engine.
 func New(opts Options) *Server {
 	s := &Server{
@@ -69,20 +99,20 @@ func New(opts Options) *Server {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.ops = map[string]operation{
-		"CreateQueue":                  s.createQueue,
-		"GetQueueUrl":                  s.getQueueURL,
-		"ListQueues":                   s.listQueues,
-		"DeleteQueue":                  s.deleteQueue,
-		"GetQueueAttributes":           s.getQueueAttributes,
-		"SetQueueAttributes":           s.setQueueAttributes,
-		"PurgeQueue":                   s.purgeQueue,
-		"SendMessage":                  s.sendMessage,
-		"SendMessageBatch":             s.sendMessageBatch,
-		"ReceiveMessage":               s.receiveMessage,
-		"DeleteMessage":                s.deleteMessage,
-		"DeleteMessageBatch":           s.deleteMessageBatch,
-		"ChangeMessageVisibility":      s.changeMessageVisibility,
-		"ChangeMessageVisibilityBatch": s.changeMessageVisibilityBatch,
+		"CreateQueue":                  decoded(s.createQueue),
+		"GetQueueUrl":                  decoded(s.getQueueURL),
+		"ListQueues":                   decoded(s.listQueues),
+		"DeleteQueue":                  onQueue(s, s.deleteQueue),
+		"GetQueueAttributes":           onQueue(s, s.getQueueAttributes),
+		"SetQueueAttributes":           onQueue(s, s.setQueueAttributes),
+		"PurgeQueue":                   onQueue(s, s.purgeQueue),
+		"SendMessage":                  onQueue(s, s.sendMessage),
+		"SendMessageBatch":             onQueue(s, s.sendMessageBatch),
+		"ReceiveMessage":               decoded(s.receiveMessage),
+		"DeleteMessage":                onQueue(s, s.deleteMessage),
+		"DeleteMessageBatch":           onQueue(s, s.deleteMessageBatch),
+		"ChangeMessageVisibility":      onQueue(s, s.changeMessageVisibility),
+		"ChangeMessageVisibilityBatch": onQueue(s, s.changeMessageVisibilityBatch),
 	}
 	return s
 }

@@ -39,12 +39,16 @@ type listQueuesOutput struct {
 	NextToken string   `json:"NextToken,omitempty"`
 }
 
+// queueInput is the QueueUrl member of every request on one queue; those
+// requests embed it.
 type queueInput struct {
 	QueueURL *string `json:"QueueUrl"`
 }
 
+func (in queueInput) queueURLMember() *string { return in.QueueURL }
+
 type getQueueAttributesInput struct {
-	QueueURL       *string  `json:"QueueUrl"`
+	queueInput
 	AttributeNames []string `json:"AttributeNames"`
 }
 
@@ -53,15 +57,15 @@ type attributesOutput struct {
 }
 
 type setQueueAttributesInput struct {
-	QueueURL   *string           `json:"QueueUrl"`
+	queueInput
 	Attributes map[string]string `json:"Attributes"`
 }
 
 // sendEntry is one message to send: SendMessage's input, or one entry of
 // SendMessageBatch (which adds Id).
 type sendEntry struct {
-	ID                      string                    `json:"Id"`
-	QueueURL                *string                   `json:"QueueUrl"`
+	ID string `json:"Id"`
+	queueInput
 	MessageBody             *string                   `json:"MessageBody"`
 	DelaySeconds            *int64                    `json:"DelaySeconds"`
 	MessageAttributes       map[string]attributeValue `json:"MessageAttributes"`
@@ -79,8 +83,8 @@ type sendOutput struct {
 }
 
 type sendBatchInput struct {
-	QueueURL *string     `json:"QueueUrl"`
-	Entries  []sendEntry `json:"Entries"`
+	queueInput
+	Entries []sendEntry `json:"Entries"`
 }
 
 type batchErrorEntry struct {
@@ -96,7 +100,7 @@ type sendBatchOutput struct {
 }
 
 type receiveInput struct {
-	QueueURL                    *string  `json:"QueueUrl"`
+	queueInput
 	AttributeNames              []string `json:"AttributeNames"`
 	MessageSystemAttributeNames []string `json:"MessageSystemAttributeNames"`
 	MessageAttributeNames       []string `json:"MessageAttributeNames"`
@@ -121,15 +125,15 @@ type receiveOutput struct {
 }
 
 type receiptEntry struct {
-	ID                string  `json:"Id"`
-	QueueURL          *string `json:"QueueUrl"`
+	ID string `json:"Id"`
+	queueInput
 	ReceiptHandle     *string `json:"ReceiptHandle"`
 	VisibilityTimeout *int64  `json:"VisibilityTimeout"` // ChangeMessageVisibility only
 }
 
 type receiptBatchInput struct {
-	QueueURL *string        `json:"QueueUrl"`
-	Entries  []receiptEntry `json:"Entries"`
+	queueInput
+	Entries []receiptEntry `json:"Entries"`
 }
 
 type batchResultEntry struct {
