@@ -14,33 +14,43 @@ import (
 
 	"github.com/flowbus/flowbus/shared/event"
 	"github.com/flowbus/flowbus/shared/eventstore"
+	"github.com/flowbus/flowbus/shared/eventstore/memstore"
 	"github.com/flowbus/flowbus/shared/kinesisevent"
 	"github.com/flowbus/flowbus/shared/stats"
 )
 
-// fakeStore records the appends it gets and fails the workflows it is told to.
-type fakeStore struct {
-	mu      sync.Mutex
-	appends map[string][]string // workflow → event ids, in call order
-	fail    map[string]bool
+// throttledStore is an event store in memory that fails the appends of the
+// workflows it is told to, as throttling would.
+type throttledStore struct {
+	*memstore.Store
+	mu   sync.Mutex
+	fail map[string]bool
 }
 
-func (f *fakeStore) Append(_ context.Context, wf string, in []eventstore.Incoming) (eventstore.AppendResult, error) {
+func (f *throttledStore) Append(ctx context.Context, wf string, in []eventstore.Incoming) (eventstore.AppendResult, error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.fail[wf] {
+	fail := f.fail[wf]
+	f.mu.Unlock()
+	if fail {
 		return eventstore.AppendResult{}, errors.New("throttled")
 	}
-	res := eventstore.AppendResult{TotalEvents: uint64(len(in))}
-	for _, x := range in {
-		if x.Event == nil {
-			res.Parked++
-			continue
+	return f.Store.Append(ctx, wf, in)
+}
+
+// stored returns the ids of the events the store holds, by workflow.
+func (f *throttledStore) stored(t *testing.T, wfs ...string) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	for _, wf := range wfs {
+		page, err := f.Read(context.Background(), wf, eventstore.Query{Limit: eventstore.MaxLimit})
+		if err != nil {
+			t.Fatal(err)
 		}
-		f.appends[wf] = append(f.appends[wf], x.Event.ID)
-		res.Stored++
+		for _, e := range page.Events {
+			out[wf] = append(out[wf], e.ID)
+		}
 	}
-	return res, nil
+	return out
 }
 
 type fakeStats struct{ batches []stats.Batch }
@@ -72,7 +82,7 @@ func record(seq int, wf string, evs ...string) kinesisevent.Record {
 }
 
 func TestHandleKeepsEachWorkflowInOrderAndReportsFailures(t *testing.T) {
-	store := &fakeStore{appends: map[string][]string{}, fail: map[string]bool{"b": true}}
+	store := &throttledStore{Store: memstore.New(), fail: map[string]bool{"b": true}}
 	st := &fakeStats{}
 	c := New(store, slog.New(slog.NewTextHandler(io.Discard, nil))).WithStats(st)
 	c.now = func() time.Time { return time.Unix(1700000100, 0) }
@@ -82,8 +92,11 @@ func TestHandleKeepsEachWorkflowInOrderAndReportsFailures(t *testing.T) {
 	}
 	recs[5].Data = []byte("not json")
 	retry, got := c.Handle(context.Background(), recs)
-	if diff := cmp.Diff(map[string][]string{"a": {"a1", "a2", "a3"}, "c": {"c1"}}, store.appends); diff != "" {
-		t.Errorf("appends (-want +got):\n%s", diff)
+	if diff := cmp.Diff(map[string][]string{"a": {"a1", "a2", "a3"}, "c": {"c1"}}, store.stored(t, "a", "b", "c")); diff != "" {
+		t.Errorf("stored (-want +got):\n%s", diff)
+	}
+	if h, err := store.Head(context.Background(), "c"); err != nil || h.ParkedCount != 1 {
+		t.Errorf("head of c = %+v, %v; want parked behind its undecodable record", h, err)
 	}
 	// b failed: Lambda must resume at b's first record in the batch.
 	if diff := cmp.Diff([]string{"00002"}, retry); diff != "" {
@@ -99,8 +112,14 @@ func TestHandleKeepsEachWorkflowInOrderAndReportsFailures(t *testing.T) {
 	if b.Stored != 4 || b.Shard != "" || b.Published[1700000060/60] != 4 || b.Latency.Count() != 4 {
 		t.Errorf("figures %+v: want 4 stored, published by arrival minute, and no shard position while a workflow failed", b)
 	}
+	// Lambda sends the batch again from b's first record: a's record
+	// before it comes again too, and is not stored twice.
 	store.fail = nil
-	if retry, _ = c.Handle(context.Background(), recs[:2]); len(retry) != 0 || st.batches[1].LastSeq != "00002" || st.batches[1].Shard != "shardId-0" {
+	retry, got = c.Handle(context.Background(), recs[:2])
+	if len(retry) != 0 || got.Stored != 1 || got.Duplicates != 2 {
+		t.Errorf("second batch: retry %v, stats %+v; want b1 stored, a1 and a2 duplicates", retry, got)
+	}
+	if st.batches[1].LastSeq != "00002" || st.batches[1].Shard != "shardId-0" {
 		t.Errorf("figures %+v: want the shard position after a clean batch", st.batches[1])
 	}
 }
