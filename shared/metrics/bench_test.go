@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"testing"
-	"time"
 )
 
 func benchRecorder(b *testing.B) *Recorder {
@@ -141,24 +140,4 @@ func BenchmarkSketchBinary(b *testing.B) {
 			}
 		}
 	})
-}
-
-// BenchmarkWindowSnapshot answers a snapshot from a full window: rates and
-// p50/p95/p99 over 1, 5 and 15 minutes.
-func BenchmarkWindowSnapshot(b *testing.B) {
-	var w Window
-	data := sample(distributions[0].gen, 16*1000, 5)
-	for i, d := range data {
-		at := minute(-15+i/1000, float64(i%60))
-		w.Add(at, 1)
-		w.AddLatency(at, d)
-	}
-	now := minute(0, 30)
-	b.ReportAllocs()
-	for b.Loop() {
-		w.Rates(now)
-		for _, span := range []time.Duration{time.Minute, 5 * time.Minute, 15 * time.Minute} {
-			w.Percentiles(now, span, 0.5, 0.95, 0.99)
-		}
-	}
 }

@@ -1,6 +1,5 @@
 // Package metrics is flowbus's observability core: a Recorder that collects
 // one invocation's counters and latencies and writes them as CloudWatch
-// Embedded Metric Format log lines, per-minute rolling Windows with a small
-// mergeable latency Sketch for rates and percentiles, and an encoder for the
-// Prometheus text exposition format.
+// Embedded Metric Format log lines, a small mergeable latency Sketch for
+// percentiles, and an encoder for the Prometheus text exposition format.
 package metrics

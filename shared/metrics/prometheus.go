@@ -24,28 +24,6 @@ type Sample struct {
 	Value  float64
 }
 
-// SummarySamples returns the lines of a summary of the durations in s, in
-// seconds as Prometheus names them: name{quantile="q"} for each q of qs (NaN
-// when s is empty), name_sum and name_count.
-func SummarySamples(name, help string, labels map[string]string, s *Sketch, qs ...float64) []Sample {
-	out := make([]Sample, 0, len(qs)+2)
-	for _, q := range qs {
-		l := make(map[string]string, len(labels)+1)
-		for k, v := range labels {
-			l[k] = v
-		}
-		l["quantile"] = strconv.FormatFloat(q, 'g', -1, 64)
-		v := math.NaN()
-		if s.Count() > 0 {
-			v = s.Quantile(q).Seconds()
-		}
-		out = append(out, Sample{Name: name, Help: help, Type: "summary", Labels: l, Value: v})
-	}
-	return append(out,
-		Sample{Name: name + "_sum", Help: help, Type: "summary", Labels: labels, Value: s.Sum().Seconds()},
-		Sample{Name: name + "_count", Help: help, Type: "summary", Labels: labels, Value: float64(s.Count())})
-}
-
 // family is the samples of one metric name, with their HELP and TYPE.
 type family struct {
 	name, help, typ string

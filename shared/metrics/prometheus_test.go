@@ -6,16 +6,11 @@ import (
 	"math"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
 
 func TestWritePrometheusGolden(t *testing.T) {
-	var lat Sketch
-	for i := 1; i <= 1000; i++ {
-		lat.Add(time.Duration(i) * time.Millisecond)
-	}
 	samples := []Sample{
 		{Name: "flowbus_events_total", Help: "Events consumed.", Type: "counter", Labels: map[string]string{"function": "consume", "event_type": "workflow.started"}, Value: 1027},
 		{Name: "flowbus_up", Type: "gauge", Value: 1},
@@ -24,8 +19,16 @@ func TestWritePrometheusGolden(t *testing.T) {
 		{Name: "flowbus_rate", Type: "gauge", Labels: map[string]string{"window": "1m"}, Value: math.Inf(1)},
 		{Name: "flowbus_odd", Type: "", Labels: map[string]string{"path": `C:\dir "quoted"` + "\nnext"}, Value: math.NaN()},
 	}
-	samples = append(samples, SummarySamples("flowbus_latency_seconds", "Consume latency.", map[string]string{"function": "consume"}, &lat, 0.99, 0.5)...)
-	samples = append(samples, SummarySamples("flowbus_latency_seconds", "", map[string]string{"function": "publish"}, &Sketch{}, 0.5)...)
+	consume, publish := map[string]string{"function": "consume"}, map[string]string{"function": "publish"}
+	samples = append(samples,
+		Sample{Name: "flowbus_latency_seconds", Help: "Consume latency.", Type: "summary", Labels: map[string]string{"function": "consume", "quantile": "0.99"}, Value: 0.987453902},
+		Sample{Name: "flowbus_latency_seconds", Help: "Consume latency.", Type: "summary", Labels: map[string]string{"function": "consume", "quantile": "0.5"}, Value: 0.500249586},
+		Sample{Name: "flowbus_latency_seconds_sum", Help: "Consume latency.", Type: "summary", Labels: consume, Value: 500.5},
+		Sample{Name: "flowbus_latency_seconds_count", Help: "Consume latency.", Type: "summary", Labels: consume, Value: 1000},
+		Sample{Name: "flowbus_latency_seconds", Type: "summary", Labels: map[string]string{"function": "publish", "quantile": "0.5"}, Value: math.NaN()},
+		Sample{Name: "flowbus_latency_seconds_sum", Type: "summary", Labels: publish, Value: 0},
+		Sample{Name: "flowbus_latency_seconds_count", Type: "summary", Labels: publish, Value: 0},
+	)
 	var buf bytes.Buffer
 	if err := WritePrometheus(&buf, samples); err != nil {
 		t.Fatalf("WritePrometheus: %v", err)
