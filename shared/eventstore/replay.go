@@ -7,11 +7,17 @@ import (
 	"github.com/flowbus/flowbus/shared/event"
 )
 
+// Reader reads pages of a workflow's events: the one method of Store that
+// ReplayEvents uses.
+type Reader interface {
+	Read(ctx context.Context, workflowID string, q Query) (Page, error)
+}
+
 // ReplayEvents calls fn with each of a workflow's events in order, page by
 // page, with q's filters: the design note's replay_events(workflow_id,
 // callback) for Go users. q.After starts past a position; q.Limit is the page
 // size. An error from fn stops the replay and is returned.
-func ReplayEvents(ctx context.Context, s Store, workflowID string, q Query, fn func(event.Event) error) error {
+func ReplayEvents(ctx context.Context, s Reader, workflowID string, q Query, fn func(event.Event) error) error {
 	for {
 		page, err := s.Read(ctx, workflowID, q)
 		if err != nil {

@@ -12,7 +12,6 @@ import (
 
 // pagedStore serves n events two at a time, as Read pages them.
 type pagedStore struct {
-	Store
 	n     uint64
 	calls int
 }
