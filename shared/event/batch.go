@@ -32,7 +32,7 @@ func DecodeBatch(b []byte, opts DecodeOptions, wrapped bool, limit int) ([]Item,
 		items, err = decodeArray(s, b, opts, limit)
 	case '{':
 		if wrapped {
-			if inner, ok := unwrap(b, opts); ok {
+			if inner, ok := unwrap(b); ok {
 				s.Reset(inner)
 				return decodeArray(s, inner, opts, limit)
 			}
@@ -56,8 +56,9 @@ func DecodeBatch(b []byte, opts DecodeOptions, wrapped bool, limit int) ([]Item,
 }
 
 // unwrap returns the array of an object whose only member is "events".
-func unwrap(b []byte, opts DecodeOptions) ([]byte, bool) {
-	s := opts.scanner(b)
+// Nesting is checked when the array is read, from its top.
+func unwrap(b []byte) ([]byte, bool) {
+	s := jsonscan.NewOptions(b, wireJSON)
 	if s.BeginObject() != nil {
 		return nil, false
 	}
