@@ -13,24 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-)
 
-// The event store's layout, as shared/dynamostore/keys.go documents it (the
-// checker reads the table itself so that nothing the store's own reader
-// hides — a gap, an item past the head — escapes it):
-//
-//	pk w#<workflow>, sk 00000000000000000001 …   event items: id, ev, at (ms), parts
-//	                 sk 00000000000000000007#1   further parts of a large event
-//	                 sk h                        head: last, parked
-//	                 sk i#<id>                   id markers (ignored here)
-//	                 sk p#00000000000000000001   parked entries: ev (raw), reason, parts
-//	pk parked, sk <workflow>                     the parked workflows
-const (
-	workflowPKPrefix = "w#"
-	parkedListPK     = "parked"
-	headSK           = "h"
-	parkedSKPrefix   = "p#"
-	seqDigits        = 20
+	"github.com/flowbus/flowbus/shared/table"
 )
 
 // QueryAPI is the one DynamoDB call the checker makes.
@@ -38,7 +22,10 @@ type QueryAPI interface {
 	Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 }
 
-// Checker reads workflows straight from the event store table.
+// Checker reads workflows straight from the event store table, with the keys
+// and attribute names of shared/table (whose doc.go shows the layout), so
+// that nothing the store's own reader hides — a gap, an item past the head —
+// escapes it. Id markers are ignored.
 type Checker struct {
 	DB    QueryAPI
 	Table string
@@ -84,8 +71,8 @@ func (c *Checker) ReadWorkflow(ctx context.Context, wf string) (Workflow, error)
 	for {
 		out, err := c.DB.Query(ctx, &dynamodb.QueryInput{
 			TableName:                 aws.String(c.Table),
-			KeyConditionExpression:    aws.String("pk = :pk"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: workflowPKPrefix + wf}},
+			KeyConditionExpression:    aws.String(table.PK + " = :pk"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: table.WorkflowPK(wf)}},
 			ConsistentRead:            aws.Bool(true),
 			ExclusiveStartKey:         start,
 		})
@@ -93,13 +80,13 @@ func (c *Checker) ReadWorkflow(ctx context.Context, wf string) (Workflow, error)
 			return Workflow{}, fmt.Errorf("query %s: %w", wf, err)
 		}
 		for _, it := range out.Items {
-			sk := str(it, "sk")
+			sk := str(it, table.SK)
 			switch {
-			case sk == headSK:
-				w.Last = num(it, "last")
-				w.ParkedReason = str(it, "parked")
-			case strings.HasPrefix(sk, parkedSKPrefix):
-				base, part, _ := strings.Cut(sk[len(parkedSKPrefix):], "#")
+			case sk == table.HeadSK:
+				w.Last = num(it, table.AttrLast)
+				w.ParkedReason = str(it, table.AttrParked)
+			case strings.HasPrefix(sk, table.ParkedPrefix):
+				base, part, _ := strings.Cut(sk[len(table.ParkedPrefix):], table.PartSeparator)
 				seq, err := strconv.ParseUint(base, 10, 64)
 				if err != nil {
 					return Workflow{}, fmt.Errorf("query %s: parked sort key %q", wf, sk)
@@ -109,9 +96,9 @@ func (c *Checker) ReadWorkflow(ctx context.Context, wf string) (Workflow, error)
 				} else {
 					parked = append(parked, raw{pos: seq, items: []map[string]types.AttributeValue{it}})
 				}
-			case len(sk) >= seqDigits && isDigits(sk[:seqDigits]):
-				seq, _ := strconv.ParseUint(sk[:seqDigits], 10, 64)
-				if len(sk) > seqDigits && len(events) > 0 && events[len(events)-1].pos == seq {
+			case len(sk) >= table.PositionDigits && isDigits(sk[:table.PositionDigits]):
+				seq, _ := strconv.ParseUint(sk[:table.PositionDigits], 10, 64)
+				if len(sk) > table.PositionDigits && len(events) > 0 && events[len(events)-1].pos == seq {
 					events[len(events)-1].items = append(events[len(events)-1].items, it)
 				} else {
 					events = append(events, raw{pos: seq, items: []map[string]types.AttributeValue{it}})
@@ -135,7 +122,7 @@ func (c *Checker) ReadWorkflow(ctx context.Context, wf string) (Workflow, error)
 		next = r.pos + 1
 		first := r.items[0]
 		data := joinData(r.items)
-		e := StoredEvent{Pos: r.pos, ID: str(first, "id"), At: int64(num(first, "at")), K: -1}
+		e := StoredEvent{Pos: r.pos, ID: str(first, table.AttrID), At: int64(num(first, table.AttrAt)), K: -1}
 		var ev struct {
 			ID   string `json:"id"`
 			WF   string `json:"workflowid"`
@@ -161,12 +148,12 @@ func (c *Checker) ReadWorkflow(ctx context.Context, wf string) (Workflow, error)
 		w.Missing = append(w.Missing, next)
 	}
 	for _, r := range parked {
-		w.Parked = append(w.Parked, ParkedEntry{Seq: r.pos, Reason: str(r.items[0], "reason"), IDs: idsIn(joinData(r.items))})
+		w.Parked = append(w.Parked, ParkedEntry{Seq: r.pos, Reason: str(r.items[0], table.AttrReason), IDs: idsIn(joinData(r.items))})
 	}
 	return w, nil
 }
 
-// ParkedWorkflows lists the workflows under pk "parked" whose id starts
+// ParkedWorkflows lists the workflows in the parked-workflow list whose id starts
 // with prefix, with the reason.
 func (c *Checker) ParkedWorkflows(ctx context.Context, prefix string) (map[string]string, error) {
 	out := map[string]string{}
@@ -174,8 +161,8 @@ func (c *Checker) ParkedWorkflows(ctx context.Context, prefix string) (map[strin
 	for {
 		res, err := c.DB.Query(ctx, &dynamodb.QueryInput{
 			TableName:                 aws.String(c.Table),
-			KeyConditionExpression:    aws.String("pk = :pk"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: parkedListPK}},
+			KeyConditionExpression:    aws.String(table.PK + " = :pk"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: table.ParkedListPK}},
 			ConsistentRead:            aws.Bool(true),
 			ExclusiveStartKey:         start,
 		})
@@ -183,8 +170,8 @@ func (c *Checker) ParkedWorkflows(ctx context.Context, prefix string) (map[strin
 			return nil, fmt.Errorf("query parked: %w", err)
 		}
 		for _, it := range res.Items {
-			if wf := str(it, "sk"); strings.HasPrefix(wf, prefix) {
-				out[wf] = str(it, "reason")
+			if wf := str(it, table.SK); strings.HasPrefix(wf, prefix) {
+				out[wf] = str(it, table.AttrReason)
 			}
 		}
 		if res.LastEvaluatedKey == nil {
@@ -549,11 +536,11 @@ func idsIn(raw []byte) []string {
 
 func joinData(items []map[string]types.AttributeValue) []byte {
 	if len(items) == 1 {
-		return bin(items[0], "ev")
+		return bin(items[0], table.AttrData)
 	}
 	var out []byte
 	for _, it := range items {
-		out = append(out, bin(it, "ev")...)
+		out = append(out, bin(it, table.AttrData)...)
 	}
 	return out
 }

@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/flowbus/flowbus/shared/table"
 )
 
 // fakeTable answers Query on pk with its items in sort-key order, two per
@@ -27,12 +29,12 @@ func (f *fakeTable) put(pk, sk string, attrs map[string]types.AttributeValue) {
 	if f.items == nil {
 		f.items = map[string][]map[string]types.AttributeValue{}
 	}
-	it := map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: pk}, "sk": &types.AttributeValueMemberS{Value: sk}}
+	it := table.Key(pk, sk)
 	for k, v := range attrs {
 		it[k] = v
 	}
 	f.items[pk] = append(f.items[pk], it)
-	sort.Slice(f.items[pk], func(i, j int) bool { return str(f.items[pk][i], "sk") < str(f.items[pk][j], "sk") })
+	sort.Slice(f.items[pk], func(i, j int) bool { return str(f.items[pk][i], table.SK) < str(f.items[pk][j], table.SK) })
 }
 
 func (f *fakeTable) Query(_ context.Context, in *dynamodb.QueryInput, _ ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
@@ -46,15 +48,15 @@ func (f *fakeTable) Query(_ context.Context, in *dynamodb.QueryInput, _ ...func(
 	all := f.items[pk]
 	from := 0
 	if in.ExclusiveStartKey != nil {
-		last := str(in.ExclusiveStartKey, "sk")
-		for from < len(all) && str(all[from], "sk") <= last {
+		last := str(in.ExclusiveStartKey, table.SK)
+		for from < len(all) && str(all[from], table.SK) <= last {
 			from++
 		}
 	}
 	to := min(from+2, len(all))
 	out := &dynamodb.QueryOutput{Items: all[from:to]}
 	if to < len(all) {
-		out.LastEvaluatedKey = map[string]types.AttributeValue{"sk": &types.AttributeValueMemberS{Value: str(all[to-1], "sk")}}
+		out.LastEvaluatedKey = table.Key(pk, str(all[to-1], table.SK))
 	}
 	return out, nil
 }
@@ -63,20 +65,18 @@ func sv(s string) types.AttributeValue { return &types.AttributeValueMemberS{Val
 func nv(n int) types.AttributeValue    { return &types.AttributeValueMemberN{Value: fmt.Sprint(n)} }
 func bv(s string) types.AttributeValue { return &types.AttributeValueMemberB{Value: []byte(s)} }
 
-func pos(n uint64) string { return fmt.Sprintf("%020d", n) }
-
 // storeEvent writes an event item as the store does.
 func (f *fakeTable) storeEvent(wf string, p uint64, id string, k int) {
 	ev := fmt.Sprintf(`{"specversion":"1.0","id":%q,"source":"/flowbus","type":"load.tick","workflowid":%q,"data":{"k":%d,"t":1000}}`, id, wf, k)
-	f.put("w#"+wf, pos(p), map[string]types.AttributeValue{"id": sv(id), "at": nv(1000 + int(p)), "ev": bv(ev)})
+	f.put(table.WorkflowPK(wf), table.PositionSK(p), map[string]types.AttributeValue{table.AttrID: sv(id), table.AttrAt: nv(1000 + int(p)), table.AttrData: bv(ev)})
 }
 
 func (f *fakeTable) head(wf string, last int, parked string) {
-	attrs := map[string]types.AttributeValue{"last": nv(last)}
+	attrs := map[string]types.AttributeValue{table.AttrLast: nv(last)}
 	if parked != "" {
-		attrs["parked"] = sv(parked)
+		attrs[table.AttrParked] = sv(parked)
 	}
-	f.put("w#"+wf, "h", attrs)
+	f.put(table.WorkflowPK(wf), table.HeadSK, attrs)
 }
 
 // ledger acknowledges n events of wf with ids <wf>-<k>.
@@ -179,8 +179,8 @@ func TestJudge(t *testing.T) {
 			setup: func(f *fakeTable, _ *Ledger) {
 				f.storeEvent("a", 1, "a-0", 0)
 				f.head("a", 1, "undecodable")
-				f.put("w#a", "p#"+pos(1), map[string]types.AttributeValue{"reason": sv("undecodable"), "ev": bv(`{"id":"a-1"}`)})
-				f.put("parked", "a", map[string]types.AttributeValue{"reason": sv("undecodable")})
+				f.put(table.WorkflowPK("a"), table.ParkedSK(1), map[string]types.AttributeValue{table.AttrReason: sv("undecodable"), table.AttrData: bv(`{"id":"a-1"}`)})
+				f.put(table.ParkedListPK, "a", map[string]types.AttributeValue{table.AttrReason: sv("undecodable")})
 			},
 			want: want{stored: 1, missing: 1, parkedWrong: 1, kinds: []string{"parked-unexpected a", "missing a id a-1 k 1"}},
 		},
@@ -190,9 +190,9 @@ func TestJudge(t *testing.T) {
 			setup: func(f *fakeTable, _ *Ledger) {
 				f.storeEvent("a", 1, "a-0", 0)
 				f.head("a", 1, "undecodable")
-				f.put("w#a", "p#"+pos(1), map[string]types.AttributeValue{"reason": sv("undecodable"), "ev": bv(`garbage`)})
-				f.put("w#a", "p#"+pos(2), map[string]types.AttributeValue{"reason": sv("parked"), "ev": bv(`[{"id":"a-1"},{"id":"a-2"}]`)})
-				f.put("parked", "a", map[string]types.AttributeValue{"reason": sv("undecodable")})
+				f.put(table.WorkflowPK("a"), table.ParkedSK(1), map[string]types.AttributeValue{table.AttrReason: sv("undecodable"), table.AttrData: bv(`garbage`)})
+				f.put(table.WorkflowPK("a"), table.ParkedSK(2), map[string]types.AttributeValue{table.AttrReason: sv("parked"), table.AttrData: bv(`[{"id":"a-1"},{"id":"a-2"}]`)})
+				f.put(table.ParkedListPK, "a", map[string]types.AttributeValue{table.AttrReason: sv("undecodable")})
 			},
 			want: want{stored: 1, parkedExp: 2},
 		},
