@@ -12,6 +12,9 @@ type Item struct {
 	Event Event
 	Raw   []byte // the element as it stands in the input
 	Err   error
+	// SpecVersion is true when the element names its specversion (null
+	// counts as absent), as a CloudEvent in structured mode must.
+	SpecVersion bool
 }
 
 // ErrTooMany is returned by DecodeBatch when a body holds more events than
@@ -38,9 +41,10 @@ func DecodeBatch(b []byte, opts DecodeOptions, wrapped bool, limit int) ([]Item,
 			}
 		}
 		var e Event
-		err = decodeObject(s, &e, opts)
+		var spec bool
+		err = decodeObject(s, &e, opts, &spec)
 		if _, invalid := err.(*ValidationError); err == nil || invalid {
-			items = []Item{{Event: e, Raw: b, Err: err}}
+			items = []Item{{Event: e, Raw: b, Err: err, SpecVersion: spec}}
 			err = nil
 		}
 	default:
@@ -106,7 +110,7 @@ func decodeArray(s *jsonscan.Scanner, src []byte, opts DecodeOptions, limit int)
 		}
 		// decodeObject reads the whole object before it reports field
 		// errors; any other error is malformed JSON.
-		if err := decodeObject(s, &it.Event, opts); err != nil {
+		if err := decodeObject(s, &it.Event, opts, &it.SpecVersion); err != nil {
 			if _, ok := err.(*ValidationError); !ok {
 				return nil, err
 			}

@@ -39,7 +39,7 @@ func Decode(b []byte, opts DecodeOptions) (Event, error) {
 		}
 		return Event{}, &ValidationError{Fields: []FieldError{{Field: "event", Reason: "must be a JSON object"}}}
 	}
-	err := decodeObject(s, &e, opts)
+	err := decodeObject(s, &e, opts, nil)
 	if _, invalid := err.(*ValidationError); err != nil && !invalid {
 		return Event{}, err
 	}
@@ -71,7 +71,9 @@ func (opts DecodeOptions) scanner(b []byte) *jsonscan.Scanner {
 	return jsonscan.NewOptions(b, JSONOptions)
 }
 
-func decodeObject(s *jsonscan.Scanner, e *Event, opts DecodeOptions) error {
+// decodeObject reads one event object into e; spec, when not nil, is set
+// to whether the object names its specversion.
+func decodeObject(s *jsonscan.Scanner, e *Event, opts DecodeOptions, spec *bool) error {
 	if s.Peek() != '{' {
 		return &ValidationError{Fields: []FieldError{{Field: "event", Reason: "must be a JSON object"}}}
 	}
@@ -225,7 +227,7 @@ func decodeObject(s *jsonscan.Scanner, e *Event, opts DecodeOptions) error {
 			}
 			e.Version = n
 		case AttrMetadata:
-			if err := decodeMetadata(s, e, v); err != nil {
+			if err := decodeMetadata(s, e, v, !opts.Wire); err != nil {
 				return err
 			}
 		case AttrSequence:
@@ -272,11 +274,18 @@ func decodeObject(s *jsonscan.Scanner, e *Event, opts DecodeOptions) error {
 				v.add(string(key), reason, 0)
 				continue
 			}
+			if !opts.Wire && loneSurrogate(raw) {
+				v.add(string(key), reasonLoneSurrogate, 0)
+				continue
+			}
 			e.Extensions = append(e.Extensions, Extension{Name: string(key), Value: raw})
 		}
 	}
 	if e.Source == "" && !haveSpec {
 		e.Source = opts.DefaultSource
+	}
+	if spec != nil {
+		*spec = haveSpec
 	}
 	e.validate(v)
 	return v.err()
@@ -345,7 +354,22 @@ func str(s *jsonscan.Scanner, v *fieldErrors, field string) (string, error) {
 		v.add(field, "must be a string", 0)
 		return "", nil
 	}
-	return s.String()
+	b, err := strBytes(s, v, field)
+	return string(b), err
+}
+
+// strBytes reads the value of a string attribute. A lone surrogate escape
+// in it is a field error: it would be read as U+FFFD, and two different
+// values, two workflow ids say, would become the same.
+func strBytes(s *jsonscan.Scanner, v *fieldErrors, field string) ([]byte, error) {
+	raw, plain, err := s.RawString()
+	if err != nil || plain {
+		return raw, err
+	}
+	if loneSurrogate(raw) {
+		v.add(field, reasonLoneSurrogate, 0)
+	}
+	return jsonscan.AppendUnquoted(make([]byte, 0, len(raw)), raw), nil
 }
 
 // internedStr is str through an Interner.
@@ -353,25 +377,39 @@ func internedStr(s *jsonscan.Scanner, v *fieldErrors, field string, in *Interner
 	if s.Peek() != '"' {
 		return str(s, v, field)
 	}
-	b, err := s.StringBytes()
+	b, err := strBytes(s, v, field)
 	if err != nil {
 		return "", err
 	}
 	return in.String(b), nil
 }
 
-func decodeMetadata(s *jsonscan.Scanner, e *Event, v *fieldErrors) error {
+// decodeMetadata reads the metadata attribute; from a producer, a lone
+// surrogate escape in it is refused (records on the stream keep what was
+// accepted before that rule).
+func decodeMetadata(s *jsonscan.Scanner, e *Event, v *fieldErrors, producer bool) error {
 	switch s.Peek() {
 	case '{':
 		raw, err := s.Value()
 		if err != nil {
 			return err
 		}
+		if producer && loneSurrogate(raw) {
+			v.add(AttrMetadata, reasonLoneSurrogate, 0)
+		}
 		e.Metadata = raw
 	case '"': // CloudEvents form: the object as a JSON string
-		raw, err := s.StringBytes()
+		quoted, plain, err := s.RawString()
 		if err != nil {
 			return err
+		}
+		raw := quoted
+		if !plain {
+			raw = jsonscan.AppendUnquoted(make([]byte, 0, len(quoted)), quoted)
+			if producer && loneSurrogate(quoted) {
+				v.add(AttrMetadata, reasonLoneSurrogate, 0)
+				return nil
+			}
 		}
 		inner := jsonscan.NewOptions(raw, JSONOptions)
 		if inner.Peek() != '{' {
@@ -382,6 +420,9 @@ func decodeMetadata(s *jsonscan.Scanner, e *Event, v *fieldErrors) error {
 		if err != nil || inner.End() != nil {
 			v.add(AttrMetadata, "must be a JSON object", 0)
 			return nil
+		}
+		if producer && loneSurrogate(obj) {
+			v.add(AttrMetadata, reasonLoneSurrogate, 0)
 		}
 		e.Metadata = obj
 	default:
