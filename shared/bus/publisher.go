@@ -109,13 +109,37 @@ type workflow struct {
 	next    int
 }
 
+// Encoded is an event already written as record data (event.Append with
+// wire set), with its workflow id.
+type Encoded struct {
+	WorkflowID string
+	Data       []byte
+}
+
 // Publish puts events on the stream and returns one Result per event in the
-// same order. Events of one workflow reach the stream in the order given:
-// they are aggregated into records, a workflow never has two records in
-// flight, and a record that finally fails holds back the rest of its
-// workflow. Publish never returns an error of its own; every problem is in a
-// Result.
+// same order; it is PublishEncoded for the events encoded.
 func (p *Publisher) Publish(ctx context.Context, events []*event.Event) []Result {
+	size := 0
+	for _, e := range events {
+		size += 512 + len(e.Data)
+	}
+	arena := make([]byte, 0, size)
+	enc := make([]Encoded, len(events))
+	for i, e := range events {
+		start := len(arena)
+		arena = event.Append(arena, e, true)
+		enc[i] = Encoded{WorkflowID: e.WorkflowID, Data: arena[start:len(arena):len(arena)]}
+	}
+	return p.PublishEncoded(ctx, enc)
+}
+
+// PublishEncoded puts events on the stream and returns one Result per event
+// in the same order. Events of one workflow reach the stream in the order
+// given: they are aggregated into records, a workflow never has two records
+// in flight, and a record that finally fails holds back the rest of its
+// workflow. It never returns an error of its own; every problem is in a
+// Result.
+func (p *Publisher) PublishEncoded(ctx context.Context, events []Encoded) []Result {
 	results := make([]Result, len(events))
 	flows := p.aggregate(events, results)
 
@@ -159,10 +183,12 @@ func (p *Publisher) Publish(ctx context.Context, events []*event.Event) []Result
 // aggregate groups events by workflow, keeping their order, and packs each
 // workflow's events into records that fit the record limit. All record data
 // lives in one arena.
-func (p *Publisher) aggregate(events []*event.Event, results []Result) []*workflow {
+func (p *Publisher) aggregate(events []Encoded, results []Result) []*workflow {
 	var order []string
 	members := make(map[string][]int)
+	size := 0
 	for i, e := range events {
+		size += len(e.Data) + 1
 		if _, ok := members[e.WorkflowID]; !ok {
 			order = append(order, e.WorkflowID)
 		}
@@ -174,7 +200,7 @@ func (p *Publisher) aggregate(events []*event.Event, results []Result) []*workfl
 		start, end int
 	}
 	var spans []span
-	arena := make([]byte, 0, 512*len(events))
+	arena := make([]byte, 0, size+2*len(order))
 	flows := make([]*workflow, 0, len(order))
 	for _, key := range order {
 		wf := &workflow{}
@@ -198,7 +224,7 @@ func (p *Publisher) aggregate(events []*event.Event, results []Result) []*workfl
 		for _, i := range members[key] {
 			mark := len(arena)
 			if cur != nil {
-				arena = event.Append(append(arena, ','), events[i], true)
+				arena = append(append(arena, ','), events[i].Data...)
 				if len(arena)-start+1 <= limit {
 					cur.events = append(cur.events, i)
 					continue
@@ -207,7 +233,7 @@ func (p *Publisher) aggregate(events []*event.Event, results []Result) []*workfl
 				flush()
 				mark = len(arena)
 			}
-			arena = event.Append(append(arena, '['), events[i], true)
+			arena = append(append(arena, '['), events[i].Data...)
 			if size := len(arena) - mark - 1; size > limit {
 				arena = arena[:mark]
 				results[i].Err = &Error{Code: CodeTooLarge, Message: fmt.Sprintf("encoded event is %d bytes, more than the %d bytes a Kinesis record leaves with this workflow id", size, limit)}
