@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -175,6 +176,31 @@ func (r *Runtime) printf(format string, args ...any) {
 	fmt.Fprintf(r.opts.Out, format+"\n", args...)
 }
 
+// printInvoke prints the line of one invocation: the function, where its
+// event came from, what it carried (n of unit, "records" or "messages"; unit
+// "" for a single event), how long it took and how it ended. The duration
+// ends in the same column whatever the unit.
+func (r *Runtime) printInvoke(function, source string, n int, unit string, took time.Duration, result string) {
+	count := strconv.Itoa(n)
+	if unit == "" {
+		count, unit = "", "       "
+	}
+	r.printf("invoke  %-16s %-22s %4s %s %*s  %s", function, source, count, unit, 15-len(unit), took.Round(time.Millisecond), result)
+}
+
+// printResult prints the line of one invocation of a single event from
+// source (http, async, schedule): ok, or how it failed.
+func (r *Runtime) printResult(function, source string, res lambdarun.Result, err error) {
+	result := "ok"
+	switch {
+	case err != nil:
+		result = "error: " + err.Error()
+	case res.FunctionError != "":
+		result = "function error: " + res.FunctionError
+	}
+	r.printInvoke(function, source, 0, "", res.Duration, result)
+}
+
 // provision creates what the template declares, idempotently.
 func (r *Runtime) provision(ctx context.Context, cfg aws.Config) error {
 	urls, err := Provision(ctx, cfg, r.tpl, r.opts.Shards, r.printf)
@@ -302,16 +328,10 @@ func (r *Runtime) startMappings(ctx context.Context, cfg aws.Config) error {
 					return
 				}
 				r.dead.countGiveUp(rep)
-				r.printf("invoke  %-16s %-22s %4d records %8s  %s", rep.Function, rep.Shard, rep.Records, rep.Duration.Round(time.Millisecond), rep.Result)
+				r.printInvoke(rep.Function, rep.Shard, rep.Records, "records", rep.Duration, rep.Result)
 			})
 			r.mappings = append(r.mappings, m)
-			r.wg.Add(1)
-			go func() {
-				defer r.wg.Done()
-				if err := m.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
-					r.printf("mapping %s/%s stopped: %v", id, k.Name, err)
-				}
-			}()
+			r.runMapping(ctx, id+"/"+k.Name, m.Run)
 			r.printf("esm     %-16s %s → %s, batch %d, window %s, parallelization %d", id+"/"+k.Name, stream.Name, id, k.BatchSize, k.MaximumBatchingWindow, k.ParallelizationFactor)
 		}
 	}
@@ -328,22 +348,11 @@ func (r *Runtime) startSchedules(ctx context.Context) {
 				every = r.opts.ScheduleEvery
 			}
 			r.printf("cron    %-16s %s (every %s)", id+"/"+sch.Name, sch.Expression, every)
-			r.wg.Add(1)
-			go func() {
-				defer r.wg.Done()
-				t := time.NewTicker(every)
-				defer t.Stop()
-				for {
-					select {
-					case <-ctx.Done():
-						return
-					case now := <-t.C:
-						if _, err := r.InvokeSchedule(ctx, id, sch.Name, now); err != nil && ctx.Err() == nil {
-							r.printf("invoke  %-16s %-22s failed: %v", id, "schedule", err)
-						}
-					}
+			r.every(ctx, every, func(now time.Time) {
+				if _, err := r.InvokeSchedule(ctx, id, sch.Name, now); err != nil && ctx.Err() == nil {
+					r.printf("invoke  %-16s %-22s failed: %v", id, "schedule", err)
 				}
-			}()
+			})
 		}
 	}
 }
@@ -358,15 +367,10 @@ func (r *Runtime) InvokeSchedule(ctx context.Context, function, schedule string,
 	payload := fmt.Sprintf(`{"version":"0","id":"%d","detail-type":"Scheduled Event","source":"aws.events","account":"%s","time":"%s","region":"%s","resources":["arn:aws:events:%s:%s:rule/%s-%s"],"detail":{}}`,
 		now.UnixNano(), template.Account, now.UTC().Format(time.RFC3339), template.Region, template.Region, template.Account, function, schedule)
 	res, err := fn.Invoke(ctx, []byte(payload))
-	result := "ok"
-	switch {
-	case err != nil:
-		result = "error: " + err.Error()
-	case res.FunctionError != "":
-		result = "function error: " + res.FunctionError
+	r.printResult(function, "schedule", res, err)
+	if err == nil && res.FunctionError != "" {
 		err = fmt.Errorf("%s: %s", res.FunctionError, res.Payload)
 	}
-	r.printf("invoke  %-16s %-22s %4s         %8s  %s", function, "schedule", "", res.Duration.Round(time.Millisecond), result)
 	return res, err
 }
 
@@ -381,31 +385,51 @@ func (r *Runtime) startLiveLine(ctx context.Context, cfg aws.Config) {
 	}
 	snaps := &stats.Snapshots{DB: dynamodb.NewFromConfig(cfg), Kin: kinesis.NewFromConfig(cfg),
 		Table: r.tpl.Tables[sortedKeys(r.tpl.Tables)[0]].Name, Stream: r.tpl.Streams[sortedKeys(r.tpl.Streams)[0]].Name}
+	r.every(ctx, r.opts.LiveEvery, func(now time.Time) {
+		snap, err := snaps.Compute(ctx, now)
+		if err != nil {
+			if ctx.Err() == nil {
+				r.printf("live    figures unavailable: %v", err)
+			}
+			return
+		}
+		lag, age := 0, int64(0)
+		for _, l := range snap.Lag {
+			lag += l.Records
+			age = max(age, l.Milliseconds)
+		}
+		r.printf("live    in %.1f ev/s  out %.1f ev/s (1m)  stored %d  p99 %.0f ms  lag %d records, %d ms  dlq %d (parked %d)",
+			snap.Rates.Published.M1, snap.Rates.Stored.M1, snap.Store.Events, snap.Latency.P99, lag, age, r.dead.sent.Load(), snap.DeadLetter.Parked)
+	})
+}
+
+// every calls tick at each interval until ctx ends, in a goroutine that
+// Close waits for.
+func (r *Runtime) every(ctx context.Context, interval time.Duration, tick func(now time.Time)) {
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
-		t := time.NewTicker(r.opts.LiveEvery)
+		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case now := <-t.C:
-				snap, err := snaps.Compute(ctx, now)
-				if err != nil {
-					if ctx.Err() == nil {
-						r.printf("live    figures unavailable: %v", err)
-					}
-					continue
-				}
-				lag, age := 0, int64(0)
-				for _, l := range snap.Lag {
-					lag += l.Records
-					age = max(age, l.Milliseconds)
-				}
-				r.printf("live    in %.1f ev/s  out %.1f ev/s (1m)  stored %d  p99 %.0f ms  lag %d records, %d ms  dlq %d (parked %d)",
-					snap.Rates.Published.M1, snap.Rates.Stored.M1, snap.Store.Events, snap.Latency.P99, lag, age, r.dead.sent.Load(), snap.DeadLetter.Parked)
+				tick(now)
 			}
+		}
+	}()
+}
+
+// runMapping runs an event source mapping until ctx ends, in a goroutine that
+// Close waits for, and prints why it stopped if it stopped otherwise.
+func (r *Runtime) runMapping(ctx context.Context, name string, run func(context.Context) error) {
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		if err := run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			r.printf("mapping %s stopped: %v", name, err)
 		}
 	}()
 }
@@ -419,14 +443,7 @@ type loggingInvoker struct {
 
 func (l loggingInvoker) Invoke(ctx context.Context, payload []byte) (lambdarun.Result, error) {
 	res, err := l.fn.Invoke(ctx, payload)
-	result := "ok"
-	switch {
-	case err != nil:
-		result = "error: " + err.Error()
-	case res.FunctionError != "":
-		result = "function error: " + res.FunctionError
-	}
-	l.r.printf("invoke  %-16s %-22s %4s         %8s  %s", l.id, "http", "", res.Duration.Round(time.Millisecond), result)
+	l.r.printResult(l.id, "http", res, err)
 	return res, err
 }
 

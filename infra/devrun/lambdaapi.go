@@ -68,14 +68,7 @@ func (a *lambdaAPI) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		go func() {
 			defer a.r.wg.Done()
 			res, err := fn.Invoke(a.ctx, payload)
-			result := "ok"
-			switch {
-			case err != nil:
-				result = "error: " + err.Error()
-			case res.FunctionError != "":
-				result = "function error: " + res.FunctionError
-			}
-			a.r.printf("invoke  %-16s %-22s %4s         %8s  %s", name, "async", "", res.Duration.Round(time.Millisecond), result)
+			a.r.printResult(name, "async", res, err)
 		}()
 		w.WriteHeader(http.StatusAccepted)
 	case "", "RequestResponse":

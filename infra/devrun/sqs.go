@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -73,15 +72,9 @@ func (r *Runtime) startSQSMappings(ctx context.Context, cfg aws.Config) error {
 				if rep.Filtered > 0 && rep.Messages > 0 {
 					result += fmt.Sprintf(" (%d filtered out)", rep.Filtered)
 				}
-				r.printf("invoke  %-16s %-22s %4d messages %7s  %s", rep.Function, rep.Queue, max(rep.Messages, rep.Filtered), rep.Duration.Round(time.Millisecond), result)
+				r.printInvoke(rep.Function, rep.Queue, max(rep.Messages, rep.Filtered), "messages", rep.Duration, result)
 			})
-			r.wg.Add(1)
-			go func() {
-				defer r.wg.Done()
-				if err := m.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
-					r.printf("mapping %s/%s stopped: %v", id, q.Name, err)
-				}
-			}()
+			r.runMapping(ctx, id+"/"+q.Name, m.Run)
 			state := ""
 			if !q.Enabled {
 				state = " (disabled)"
