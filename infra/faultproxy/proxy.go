@@ -520,7 +520,39 @@ func (p *Proxy) putRecords(w http.ResponseWriter, r *http.Request, body []byte, 
 		writeAWS(w, false, http.StatusOK, out)
 		return
 	}
-	resp, err := p.forward(r, s.forward, true)
+	p.forwardMerged(w, r, s.forward, held, false, func(ans []byte) ([]byte, error) {
+		return mergePutRecords(ans, s)
+	})
+}
+
+func (p *Proxy) batchWrite(w http.ResponseWriter, r *http.Request, body []byte, f Faults, held *bool) {
+	s, err := splitBatchWrite(body, func() bool { return p.draw(f.UnprocessedBatchWrite) })
+	if err != nil {
+		p.pass(w, r, body, held)
+		return
+	}
+	p.c.writeRequests.Add(int64(s.total))
+	if s.forward == nil {
+		// DynamoDB throttles the call when it can process none of its items.
+		p.c.batchWriteThrottled.Add(1)
+		writeDynamoThrottle(w)
+		return
+	}
+	p.forwardMerged(w, r, s.forward, held, true, func(ans []byte) ([]byte, error) {
+		out, err := mergeUnprocessed(ans, s.held)
+		if err == nil {
+			p.c.itemsUnprocessed.Add(int64(s.dropped))
+		}
+		return out, err
+	})
+}
+
+// forwardMerged forwards body, the part of a split call the engine is to
+// answer, waits out a hold, and answers with what merge makes of the engine's
+// answer and what the proxy kept back. An engine's refusal (not 200) stands
+// as it is; an answer that cannot be read or merged is the engine's fault.
+func (p *Proxy) forwardMerged(w http.ResponseWriter, r *http.Request, body []byte, held *bool, dynamo bool, merge func(ans []byte) ([]byte, error)) {
+	resp, err := p.forward(r, body, true)
 	if err != nil {
 		engineDown(w, err)
 		return
@@ -537,59 +569,16 @@ func (p *Proxy) putRecords(w http.ResponseWriter, r *http.Request, body []byte, 
 		return
 	}
 	if resp.StatusCode != http.StatusOK { // the engine refused the call: its answer stands
-		writeRewritten(w, false, resp, ans)
+		writeRewritten(w, dynamo, resp, ans)
 		return
 	}
-	out, err := mergePutRecords(ans, s)
+	out, err := merge(ans)
 	if err != nil {
 		p.c.engineErrors.Add(1)
 		engineDown(w, err)
 		return
 	}
-	writeRewritten(w, false, resp, out)
-}
-
-func (p *Proxy) batchWrite(w http.ResponseWriter, r *http.Request, body []byte, f Faults, held *bool) {
-	s, err := splitBatchWrite(body, func() bool { return p.draw(f.UnprocessedBatchWrite) })
-	if err != nil {
-		p.pass(w, r, body, held)
-		return
-	}
-	p.c.writeRequests.Add(int64(s.total))
-	if s.forward == nil {
-		// DynamoDB throttles the call when it can process none of its items.
-		p.c.batchWriteThrottled.Add(1)
-		writeDynamoThrottle(w)
-		return
-	}
-	resp, err := p.forward(r, s.forward, true)
-	if err != nil {
-		engineDown(w, err)
-		return
-	}
-	defer resp.Body.Close()
-	ans, err := readAnswer(resp)
-	if err != nil {
-		p.c.engineErrors.Add(1)
-		engineDown(w, err)
-		return
-	}
-	if !p.hold(r.Context(), held) {
-		abort(w)
-		return
-	}
-	if resp.StatusCode != http.StatusOK {
-		writeRewritten(w, true, resp, ans)
-		return
-	}
-	out, err := mergeUnprocessed(ans, s.held)
-	if err != nil {
-		p.c.engineErrors.Add(1)
-		engineDown(w, err)
-		return
-	}
-	p.c.itemsUnprocessed.Add(int64(s.dropped))
-	writeRewritten(w, true, resp, out)
+	writeRewritten(w, dynamo, resp, out)
 }
 
 func requestID() string {
