@@ -19,7 +19,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/flowbus/flowbus/shared/apigw"
 	"github.com/flowbus/flowbus/shared/bus"
 	"github.com/flowbus/flowbus/shared/consumer"
 	"github.com/flowbus/flowbus/shared/dynamostore"
@@ -149,9 +148,9 @@ func TestPipeline(t *testing.T) {
 	want := make(map[string][]string)
 	for start := 0; start < len(all); start += 250 {
 		body := "[" + strings.Join(all[start:start+250], ",") + "]"
-		out := svc.Publish(ctx, []byte(body), apigw.MediaJSON)
-		if out.Status != 202 || out.Response.FailedEntryCount != 0 {
-			t.Fatalf("publish: status %d, %+v", out.Status, out.Response)
+		out, err := svc.Publish(ctx, []byte(body), ingest.Events)
+		if err != nil || out.NothingSent || out.Response.FailedEntryCount != 0 {
+			t.Fatalf("publish: %v, %+v", err, out.Response)
 		}
 		for _, e := range out.Response.Entries {
 			wf := e.ID[:len("wf-00")]
@@ -166,9 +165,9 @@ func TestPipeline(t *testing.T) {
 	if _, err := kc.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String(stream), PartitionKey: aws.String("poisoned"), Data: []byte("not an event")}); err != nil {
 		t.Fatal(err)
 	}
-	out := svc.Publish(ctx, []byte(`[{"type":"a","workflow_id":"poisoned","id":"p1"},{"type":"a","workflow_id":"wf-00","id":"after-poison"}]`), apigw.MediaJSON)
-	if out.Status != 202 || out.Response.FailedEntryCount != 0 {
-		t.Fatalf("publish: status %d, %+v", out.Status, out.Response)
+	out, err := svc.Publish(ctx, []byte(`[{"type":"a","workflow_id":"poisoned","id":"p1"},{"type":"a","workflow_id":"wf-00","id":"after-poison"}]`), ingest.Events)
+	if err != nil || out.NothingSent || out.Response.FailedEntryCount != 0 {
+		t.Fatalf("publish: %v, %+v", err, out.Response)
 	}
 	want["wf-00"] = append(want["wf-00"], "after-poison")
 

@@ -38,23 +38,29 @@ func (h *handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	if p != nil && !(binary && p.Type == apigw.TypeEmpty) { // a binary-mode event may have no data
 		return apigw.ProblemResponse(*p), nil
 	}
-	var mt apigw.MediaType
+	var kind ingest.Kind
 	if binary {
 		// CloudEvents binary mode: attributes in ce- headers, data in the body.
-		if body, p = ingest.FromBinary(req.Headers, body); p != nil {
+		var err error
+		if body, err = ingest.FromBinary(req.Headers, body); err != nil {
+			return apigw.ProblemResponse(apigw.PublishProblem(err)), nil
+		}
+		kind = ingest.CloudEvent
+	} else {
+		mt, p := apigw.ParseMediaType(apigw.Header(&req, "content-type"), body)
+		if p != nil {
 			return apigw.ProblemResponse(*p), nil
 		}
-		mt = apigw.MediaCloudEvent
-	} else if mt, p = apigw.ParseMediaType(apigw.Header(&req, "content-type"), body); p != nil {
-		return apigw.ProblemResponse(*p), nil
+		kind = apigw.PublishKind(mt)
 	}
-	out := h.svc.Publish(ctx, body, mt)
-	if out.Problem != nil {
+	out, err := h.svc.Publish(ctx, body, kind)
+	if err != nil {
+		p := apigw.PublishProblem(err)
 		if h.metrics != nil {
 			h.metrics.Count("requests_refused", nil, 1)
 		}
-		h.log.InfoContext(ctx, "request refused", "status", out.Status, "problem", out.Problem.Title)
-		return apigw.ProblemResponse(*out.Problem), nil
+		h.log.InfoContext(ctx, "request refused", "status", p.Status, "problem", p.Title)
+		return apigw.ProblemResponse(p), nil
 	}
 	h.log.InfoContext(ctx, "published", "events", len(out.Response.Entries), "failed", out.Response.FailedEntryCount)
 	if h.metrics != nil {
@@ -63,5 +69,5 @@ func (h *handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 		}
 		h.metrics.Count("events_rejected", nil, float64(out.Response.FailedEntryCount))
 	}
-	return apigw.JSON(out.Status, out.Response), nil
+	return apigw.PublishAnswer(out), nil
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
-	"github.com/flowbus/flowbus/shared/apigw"
 	"github.com/flowbus/flowbus/shared/bus"
 )
 
@@ -60,9 +59,9 @@ func BenchmarkPublishCPU(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
-				out := svc.Publish(ctx, req, apigw.MediaJSON)
-				if out.Status != 202 || out.Response.FailedEntryCount != 0 {
-					b.Fatalf("status %d", out.Status)
+				out, err := svc.Publish(ctx, req, Events)
+				if err != nil || out.NothingSent || out.Response.FailedEntryCount != 0 {
+					b.Fatalf("publish: %v, %+v", err, out.Response)
 				}
 			}
 			b.StopTimer()

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/flowbus/flowbus/shared/apigw"
 	"github.com/flowbus/flowbus/shared/event"
 	"github.com/flowbus/flowbus/shared/jsonscan"
 )
@@ -32,8 +31,9 @@ func IsBinary(headers map[string]string) bool {
 // ce-<attribute> headers, percent-encoded values, Content-Type as
 // datacontenttype, the body as data) into its structured-mode JSON, which
 // Publish then reads like any CloudEvent. JSON bodies become data; anything
-// else becomes data_base64.
-func FromBinary(headers map[string]string, body []byte) ([]byte, *apigw.Problem) {
+// else becomes data_base64. A refusal is a *HeaderError, ErrNotMediaType,
+// ErrCharset, ErrDataNotJSON or ErrUnencodable.
+func FromBinary(headers map[string]string, body []byte) ([]byte, error) {
 	obj := map[string]any{}
 	var fields []event.FieldError
 	ct := ""
@@ -71,20 +71,17 @@ func FromBinary(headers map[string]string, body []byte) ([]byte, *apigw.Problem)
 	}
 	if len(fields) > 0 {
 		sort.Slice(fields, func(i, j int) bool { return fields[i].Field < fields[j].Field })
-		return nil, &apigw.Problem{Type: apigw.TypeInvalid, Title: "Invalid CloudEvents header", Status: 400,
-			Detail: "binary-mode attributes are UTF-8 text, percent-encoded, each given once", Errors: fields}
+		return nil, &HeaderError{Fields: fields}
 	}
 	mt := ""
 	if ct != "" {
 		var params map[string]string
 		var err error
 		if mt, params, err = mime.ParseMediaType(ct); err != nil || !utf8.ValidString(ct) {
-			return nil, &apigw.Problem{Type: apigw.TypeMediaType, Title: "Unsupported media type", Status: 415,
-				Detail: "the Content-Type is not a media type"}
+			return nil, ErrNotMediaType
 		}
 		if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
-			return nil, &apigw.Problem{Type: apigw.TypeMediaType, Title: "Unsupported media type", Status: 415,
-				Detail: "only the utf-8 charset is accepted"}
+			return nil, ErrCharset
 		}
 		obj["datacontenttype"] = ct
 	}
@@ -92,8 +89,7 @@ func FromBinary(headers map[string]string, body []byte) ([]byte, *apigw.Problem)
 		if ct == "" || mt == "application/json" || strings.HasSuffix(mt, "+json") {
 			s := jsonscan.NewOptions(body, event.JSONOptions)
 			if _, err := s.Value(); err != nil || s.End() != nil {
-				return nil, &apigw.Problem{Type: apigw.TypeMalformed, Title: "Malformed JSON data", Status: 400,
-					Detail: "the body of a binary-mode CloudEvent with a JSON content type must be JSON"}
+				return nil, ErrDataNotJSON
 			}
 			obj["data"] = json.RawMessage(body)
 		} else {
@@ -102,7 +98,7 @@ func FromBinary(headers map[string]string, body []byte) ([]byte, *apigw.Problem)
 	}
 	out, err := json.Marshal(obj)
 	if err != nil {
-		return nil, &apigw.Problem{Type: apigw.TypeMalformed, Title: "Malformed CloudEvent", Status: 400}
+		return nil, ErrUnencodable
 	}
 	return out, nil
 }

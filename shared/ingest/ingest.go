@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/flowbus/flowbus/shared/apigw"
 	"github.com/flowbus/flowbus/shared/bus"
 	"github.com/flowbus/flowbus/shared/event"
 	"github.com/flowbus/flowbus/shared/jsonscan"
@@ -16,6 +15,14 @@ import (
 // Publisher is what ingest needs of bus.Publisher.
 type Publisher interface {
 	Publish(ctx context.Context, events []*event.Event) []bus.Result
+}
+
+// EncodedPublisher is a Publisher that also takes events ingest has
+// encoded already (to check their size), so that no event is encoded
+// twice. bus.Publisher is one.
+type EncodedPublisher interface {
+	Publisher
+	PublishEncoded(ctx context.Context, events []bus.Encoded) []bus.Result
 }
 
 // Entry is the outcome for one event of a request, like an EventBridge
@@ -30,7 +37,7 @@ type Entry struct {
 	Errors         []event.FieldError `json:"errors,omitempty"`
 }
 
-// Response is the body of a 202 answer.
+// Response is one entry per event of a request, in request order.
 type Response struct {
 	FailedEntryCount int     `json:"failed_entry_count"`
 	Entries          []Entry `json:"entries"`
@@ -55,56 +62,55 @@ func New(pub Publisher, maxBatch int, defaultSource string, schemas *schema.Regi
 	return &Service{pub: pub, ids: event.NewIDSource(), now: time.Now, maxBatch: maxBatch, defaultSource: defaultSource, schemas: schemas}
 }
 
-// Outcome is what Publish did with a body: the status to answer, and either
-// a Response or a Problem.
+// Outcome is what Publish did with a body it took.
 type Outcome struct {
-	Status   int
 	Response *Response
-	Problem  *apigw.Problem
+	// NothingSent is true when no event went out because of the stream:
+	// every event given to it failed there (others may have been invalid).
+	NothingSent bool
 	// PublishedByType counts the events that went out, by event type.
 	PublishedByType map[string]int
 }
 
-// Publish reads body as mt and puts its valid events on the stream. Nothing
-// is written when the body as a whole is refused.
-func (s *Service) Publish(ctx context.Context, body []byte, mt apigw.MediaType) Outcome {
+// Publish reads body as kind and puts its valid events on the stream. A
+// body refused as a whole, with nothing written, is an error:
+// ErrNotCloudEvent, ErrNotBatch, ErrNoEvents, *TooManyError,
+// *MalformedError, or *InvalidError for a body of one invalid event.
+func (s *Service) Publish(ctx context.Context, body []byte, kind Kind) (Outcome, error) {
 	opts := event.DecodeOptions{DefaultSource: s.defaultSource, Intern: event.NewInterner()}
-	wrapped := mt == apigw.MediaJSON
 	first := jsonscan.New(body).Peek()
 	switch {
-	case mt == apigw.MediaCloudEvent && first != '{':
-		return problem(apigw.Problem{Type: apigw.TypeMalformed, Title: "Not a CloudEvent", Status: 400,
-			Detail: "application/cloudevents+json carries one event object; use application/cloudevents-batch+json for an array"})
-	case mt == apigw.MediaCloudEventsBatch && first != '[':
-		return problem(apigw.Problem{Type: apigw.TypeMalformed, Title: "Not a CloudEvents batch", Status: 400,
-			Detail: "application/cloudevents-batch+json carries a JSON array of events"})
+	case kind == CloudEvent && first != '{':
+		return Outcome{}, ErrNotCloudEvent
+	case kind == CloudEventsBatch && first != '[':
+		return Outcome{}, ErrNotBatch
 	}
-	if mt != apigw.MediaJSON {
+	if kind != Events {
 		opts.DefaultSource = "" // CloudEvents name their source
 	}
-	items, err := event.DecodeBatch(body, opts, wrapped, s.maxBatch)
+	items, err := event.DecodeBatch(body, opts, kind == Events, s.maxBatch)
 	if errors.Is(err, event.ErrTooMany) {
-		return problem(apigw.Problem{Type: apigw.TypeTooLarge, Title: "Too many events", Status: 413,
-			Detail: fmt.Sprintf("the request holds more than %d events; send at most %d per request", s.maxBatch, s.maxBatch), Limit: s.maxBatch})
+		return Outcome{}, &TooManyError{Limit: s.maxBatch}
 	}
 	if err != nil {
-		return malformed(err)
+		return Outcome{}, &MalformedError{Err: err}
 	}
 	if len(items) == 0 {
-		return problem(apigw.Problem{Type: apigw.TypeEmpty, Title: "No events", Status: 400, Detail: "the request holds no events"})
+		return Outcome{}, ErrNoEvents
 	}
 
 	now := s.now().UTC()
 	entries := make([]Entry, len(items))
 	valid := make([]*event.Event, 0, len(items))
 	index := make([]int, 0, len(items))
-	var buf []byte
+	ends := make([]int, 0, len(items)) // where each valid event's bytes end in arena
+	// Each valid event is encoded once, here, to check its size; the
+	// publisher takes the bytes as they are.
+	arena := make([]byte, 0, len(body)+encodedOverhead*len(items))
 	for i := range items {
 		it := &items[i]
-		if it.Err == nil && mt != apigw.MediaJSON {
-			if !specGiven(it.Raw) {
-				it.Err = &event.ValidationError{Fields: []event.FieldError{{Field: "specversion", Reason: "is required for CloudEvents"}}}
-			}
+		if it.Err == nil && kind != Events && !it.SpecVersion {
+			it.Err = &event.ValidationError{Fields: []event.FieldError{{Field: "specversion", Reason: "is required for CloudEvents"}}}
 		}
 		if it.Err == nil && s.schemas != nil {
 			it.Err = s.schemas.Validate(&it.Event)
@@ -120,26 +126,39 @@ func (s *Service) Publish(ctx context.Context, body []byte, mt apigw.MediaType) 
 		if e.Time.IsZero() {
 			e.Time = now
 		}
-		buf = event.Append(buf[:0], e, true)
-		if limit := e.MaxEncodedBytes(); len(buf) > limit {
+		start := len(arena)
+		arena = event.Append(arena, e, true)
+		if size, limit := len(arena)-start, e.MaxEncodedBytes(); size > limit {
+			arena = arena[:start]
 			entries[i] = Entry{ID: e.ID, ErrorCode: CodeInvalid, ErrorMessage: "event too large",
-				Errors: []event.FieldError{{Field: "event", Reason: fmt.Sprintf("is %d bytes encoded, more than a Kinesis record allows", len(buf)), Limit: limit}}}
+				Errors: []event.FieldError{{Field: "event", Reason: fmt.Sprintf("is %d bytes encoded, more than a Kinesis record allows", size), Limit: limit}}}
 			continue
 		}
 		valid = append(valid, e)
 		index = append(index, i)
+		ends = append(ends, len(arena))
 	}
 	if len(valid) == 0 && len(items) == 1 && first == '{' {
-		// One event, refused: answer as a plain client error.
-		return problem(apigw.Problem{Type: apigw.TypeInvalid, Title: "Invalid event", Status: 400,
-			Detail: entries[0].ErrorMessage, Errors: entries[0].Errors})
+		// One event, refused: a plain client error.
+		return Outcome{}, &InvalidError{Message: entries[0].ErrorMessage, Fields: entries[0].Errors}
 	}
 
 	resp := &Response{Entries: entries}
 	sent, streamFailures := 0, 0
 	byType := map[string]int{}
 	if len(valid) > 0 {
-		results := s.pub.Publish(ctx, valid)
+		var results []bus.Result
+		if ep, ok := s.pub.(EncodedPublisher); ok {
+			encoded := make([]bus.Encoded, len(valid))
+			start := 0
+			for k, end := range ends {
+				encoded[k] = bus.Encoded{WorkflowID: valid[k].WorkflowID, Data: arena[start:end:end]}
+				start = end
+			}
+			results = ep.PublishEncoded(ctx, encoded)
+		} else {
+			results = s.pub.Publish(ctx, valid)
+		}
 		for k, r := range results {
 			i := index[k]
 			if r.Err != nil {
@@ -158,32 +177,13 @@ func (s *Service) Publish(ctx context.Context, body []byte, mt apigw.MediaType) 
 			resp.FailedEntryCount++
 		}
 	}
-	if sent == 0 && streamFailures > 0 {
-		return Outcome{Status: 503, Response: resp, PublishedByType: byType}
-	}
-	return Outcome{Status: 202, Response: resp, PublishedByType: byType}
+	return Outcome{Response: resp, NothingSent: sent == 0 && streamFailures > 0, PublishedByType: byType}, nil
 }
 
-// specGiven reports whether a raw event object names its specversion (the
-// decoder has checked its value already).
-func specGiven(raw []byte) bool {
-	s := jsonscan.New(raw)
-	if s.BeginObject() != nil {
-		return false
-	}
-	for first := true; ; first = false {
-		k, more, err := s.NextKey(first)
-		if err != nil || !more {
-			return false
-		}
-		if string(k) == "specversion" {
-			return s.Peek() == '"' // null counts as absent
-		}
-		if _, err := s.Value(); err != nil {
-			return false
-		}
-	}
-}
+// encodedOverhead is about what encoding adds to an event as sent (an
+// id, a time, specversion and source), to size the buffer events are
+// encoded in.
+const encodedOverhead = 160
 
 func invalidEntry(id string, err error) Entry {
 	e := Entry{ID: id, ErrorCode: CodeInvalid, ErrorMessage: err.Error()}
@@ -192,10 +192,4 @@ func invalidEntry(id string, err error) Entry {
 		e.Errors = verr.Fields
 	}
 	return e
-}
-
-func problem(p apigw.Problem) Outcome { return Outcome{Status: p.Status, Problem: &p} }
-
-func malformed(err error) Outcome {
-	return problem(apigw.Problem{Type: apigw.TypeMalformed, Title: "Malformed JSON", Status: 400, Detail: err.Error()})
 }

@@ -8,7 +8,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
-	"github.com/flowbus/flowbus/shared/apigw"
 	"github.com/flowbus/flowbus/shared/bus"
 	"github.com/flowbus/flowbus/shared/event"
 	"github.com/flowbus/flowbus/shared/testenv"
@@ -49,9 +48,9 @@ func BenchmarkPublishThroughput(b *testing.B) {
 		svc := New(bus.NewPublisher(kc, stream, bus.Options{}), 500, "/bench", nil)
 		start := time.Now()
 		for _, req := range reqs {
-			out := svc.Publish(ctx, req, apigw.MediaJSON)
-			if out.Status != 202 || out.Response.FailedEntryCount != 0 {
-				b.Fatalf("status %d, %d failed", out.Status, out.Response.FailedEntryCount)
+			out, err := svc.Publish(ctx, req, Events)
+			if err != nil || out.NothingSent || out.Response.FailedEntryCount != 0 {
+				b.Fatalf("publish: %v, %+v", err, out.Response)
 			}
 		}
 		elapsed := time.Since(start)
