@@ -1,6 +1,6 @@
 module github.com/flowbus/flowbus
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/aws/aws-lambda-go v1.55.1
@@ -12,6 +12,7 @@ require (
 	github.com/aws/smithy-go v1.28.9
 	github.com/awslabs/goformation/v7 v7.14.9
 	github.com/google/go-cmp v0.7.0
+	golang.org/x/sync v0.25.0
 )
 
 require (

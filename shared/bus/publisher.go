@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/flowbus/flowbus/shared/backoff"
 	"github.com/flowbus/flowbus/shared/event"
@@ -269,17 +269,17 @@ func (p *Publisher) sendRound(ctx context.Context, recs []*record, results []Res
 		calls = append(calls, call)
 	}
 
-	sem := make(chan struct{}, p.opts.Concurrency)
-	var wg sync.WaitGroup
+	// A failed call fails only its records (send records why), never the
+	// round: the group has no context to cancel and its calls return nil.
+	var g errgroup.Group
+	g.SetLimit(p.opts.Concurrency)
 	for _, c := range calls {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
+		g.Go(func() error {
 			p.send(ctx, c, results)
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait()
 }
 
 func (p *Publisher) send(ctx context.Context, recs []*record, results []Result) {

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/flowbus/flowbus/shared/event"
 	"github.com/flowbus/flowbus/shared/eventstore"
 	"github.com/flowbus/flowbus/shared/kinesisevent"
@@ -121,13 +123,12 @@ func (c *Consumer) Handle(ctx context.Context, records []kinesisevent.Record) (r
 	var mu sync.Mutex
 	var sizes []stats.WorkflowSize
 	latency := &metrics.Sketch{}
-	sem := make(chan struct{}, c.concurrency)
-	var wg sync.WaitGroup
+	// A failed append is reported in retry, never ends the batch: the group
+	// has no context to cancel and its calls return nil.
+	var eg errgroup.Group
+	eg.SetLimit(c.concurrency)
 	for _, g := range groups {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
+		eg.Go(func() error {
 			res, err := c.store.Append(ctx, g.key, g.in)
 			mu.Lock()
 			defer mu.Unlock()
@@ -137,7 +138,7 @@ func (c *Consumer) Handle(ctx context.Context, records []kinesisevent.Record) (r
 				retry = append(retry, g.firstSeq)
 				c.log.WarnContext(ctx, "append failed; Lambda will retry from this record",
 					"workflow_id", g.key, "sequence_number", g.firstSeq, "error", err)
-				return
+				return nil
 			}
 			st.Stored += res.Stored
 			st.Duplicates += res.Duplicates
@@ -161,9 +162,10 @@ func (c *Consumer) Handle(ctx context.Context, records []kinesisevent.Record) (r
 			if res.Parked > 0 {
 				c.log.WarnContext(ctx, "workflow parked", "workflow_id", g.key, "parked", res.Parked)
 			}
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = eg.Wait()
 	st.Latency, st.Workflows, st.Published = latency, sizes, published
 	if len(records) == 0 {
 		return retry, st

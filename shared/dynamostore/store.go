@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/flowbus/flowbus/shared/backoff"
 	"github.com/flowbus/flowbus/shared/event"
@@ -476,30 +476,14 @@ func (st *Store) batchWrite(ctx context.Context, items []map[string]types.Attrib
 	if len(items) == 0 {
 		return nil
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	sem := make(chan struct{}, st.opts.Concurrency)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var first error
+	// The first failure cancels the other calls and is the one returned.
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(st.opts.Concurrency)
 	for start := 0; start < len(items); start += 25 {
 		chunk := items[start:min(start+25, len(items))]
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			if err := st.writeChunk(ctx, chunk); err != nil {
-				mu.Lock()
-				if first == nil {
-					first = err
-					cancel()
-				}
-				mu.Unlock()
-			}
-		}()
+		g.Go(func() error { return st.writeChunk(ctx, chunk) })
 	}
-	wg.Wait()
-	return first
+	return g.Wait()
 }
 
 func (st *Store) writeChunk(ctx context.Context, chunk []map[string]types.AttributeValue) error {
