@@ -82,11 +82,17 @@ func (r *Runner) RunPages(ctx context.Context, id string, pages int) (*Record, e
 		if d, ok := ctx.Deadline(); ok && time.Until(d) < margin {
 			return rec, ErrPaused
 		}
-		done, err := r.step(ctx, rec, pageSize)
-		if err != nil && ctx.Err() != nil {
-			return rec, ErrPaused // the invocation ended mid-page: the page is done again next time
-		}
+		// A page once begun is finished and saved even if the invocation's
+		// context ends meanwhile (it has margin left when it starts): a page
+		// cut off halfway would be sent again whole by the next invocation.
+		pageCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), margin)
+		done, err := r.step(pageCtx, rec, pageSize)
 		if err != nil {
+			timedOut := pageCtx.Err() != nil
+			cancel()
+			if timedOut {
+				return rec, ErrPaused // the page ran out of time: it is done again next time
+			}
 			rec.Error = err.Error()
 			rec.State = Failed
 			rec.Updated = r.now()
@@ -99,7 +105,9 @@ func (r *Runner) RunPages(ctx context.Context, id string, pages int) (*Record, e
 		if done {
 			rec.State = Completed
 		}
-		if err := r.Records.Save(ctx, rec); err != nil {
+		err = r.Records.Save(pageCtx, rec)
+		cancel()
+		if err != nil {
 			if errors.Is(err, ErrConflict) {
 				continue // cancelled meanwhile: the next loop sees it
 			}
