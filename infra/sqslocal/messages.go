@@ -181,6 +181,12 @@ func (s *Server) receiveMessage(ctx context.Context, _ *call, in receiveInput) (
 			s.mu.Unlock()
 			return nil, errQueueDoesNotExist()
 		}
+		if ctx.Err() != nil {
+			// The client went away: a message taken now would be hidden
+			// for its visibility timeout with nobody to handle it.
+			s.mu.Unlock()
+			return receiveOutput{}, nil
+		}
 		now := time.Now()
 		got, next := s.take(q, now, limit, visibility)
 		var out receiveOutput
