@@ -386,7 +386,8 @@ func TestDisabled(t *testing.T) {
 }
 
 // TestStopMidInvocation: a batch whose invocation the runtime's stop cut
-// short is visible again at once, not after the visibility timeout.
+// short is released (visible again at once), never reported as handled, and
+// never lost.
 func TestStopMidInvocation(t *testing.T) {
 	c := engine(t)
 	url := queue(t, c, nil)
