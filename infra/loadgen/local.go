@@ -36,6 +36,9 @@ type LocalOptions struct {
 	Endpoints func(engines map[string]string) (map[string]string, error)
 	Out       io.Writer // the runtime's output (one line per invocation); default RunDir/dev.log
 	LiveEvery time.Duration
+	// EngineEnv is added to localstack/engines.sh's environment for every
+	// command (e.g. FLOWBUS_KINESIS_PERSIST_INTERVAL).
+	EngineEnv map[string]string
 }
 
 // Local is flowbus running on this machine with engines of its own: the
@@ -50,6 +53,8 @@ type Local struct {
 	Stream  string
 	rt      *devrun.Runtime
 	logFile *os.File
+	opts    LocalOptions
+	out     io.Writer
 }
 
 // StartLocal starts engines and the runtime. Close stops both.
@@ -74,7 +79,7 @@ func StartLocal(ctx context.Context, o LocalOptions) (*Local, error) {
 	if o.Addr == "" {
 		o.Addr = "127.0.0.1:0"
 	}
-	l := &Local{RunDir: runDir, Repo: repo, Table: "flowbus-events", Stream: "flowbus-events"}
+	l := &Local{RunDir: runDir, Repo: repo, Table: "flowbus-events", Stream: "flowbus-events", opts: o}
 	ok := false
 	defer func() {
 		if !ok {
@@ -100,39 +105,65 @@ func StartLocal(ctx context.Context, o LocalOptions) (*Local, error) {
 			return nil, err
 		}
 	}
-	tpl := filepath.Join(repo, "template.yaml")
-	if o.Template != nil {
-		b, err := os.ReadFile(tpl)
-		if err != nil {
-			return nil, err
-		}
-		rel, err := filepath.Rel(runDir, repo)
-		if err != nil {
-			return nil, err
-		}
-		y := strings.ReplaceAll(string(b), "CodeUri: functions/", "CodeUri: "+filepath.ToSlash(rel)+"/functions/")
-		tpl = filepath.Join(runDir, "template.yaml")
-		if err := os.WriteFile(tpl, []byte(o.Template(y)), 0o644); err != nil {
-			return nil, err
-		}
-	}
-	out := o.Out
-	if out == nil {
+	l.out = o.Out
+	if l.out == nil {
 		if l.logFile, err = os.Create(filepath.Join(runDir, "dev.log")); err != nil {
 			return nil, err
 		}
-		out = l.logFile
+		l.out = l.logFile
 	}
-	live := o.LiveEvery
-	if live == 0 {
-		live = -1
-	}
-	l.rt, err = devrun.Start(ctx, devrun.Options{Template: tpl, Addr: o.Addr, RunDir: filepath.Join(runDir, "dev"), Out: out, LiveEvery: live})
-	if err != nil {
+	if err := l.startRuntime(ctx, o.Template); err != nil {
 		return nil, err
 	}
 	ok = true
 	return l, nil
+}
+
+// startRuntime starts the runtime from template.yaml, or from what
+// template makes of it when set (written into RunDir, CodeUri paths
+// pointing back at the repository).
+func (l *Local) startRuntime(ctx context.Context, template func(string) string) error {
+	tpl := filepath.Join(l.Repo, "template.yaml")
+	if template != nil {
+		b, err := os.ReadFile(tpl)
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(l.RunDir, l.Repo)
+		if err != nil {
+			return err
+		}
+		y := strings.ReplaceAll(string(b), "CodeUri: functions/", "CodeUri: "+filepath.ToSlash(rel)+"/functions/")
+		tpl = filepath.Join(l.RunDir, "template.yaml")
+		if err := os.WriteFile(tpl, []byte(template(y)), 0o644); err != nil {
+			return err
+		}
+	}
+	live := l.opts.LiveEvery
+	if live == 0 {
+		live = -1
+	}
+	rt, err := devrun.Start(ctx, devrun.Options{Template: tpl, Addr: l.opts.Addr, RunDir: filepath.Join(l.RunDir, "dev"), Out: l.out, LiveEvery: live})
+	if err != nil {
+		return err
+	}
+	l.rt = rt
+	return nil
+}
+
+// RestartRuntime stops the runtime and starts it again on the same engines
+// and run dir (the mappings go on from their checkpoints), from
+// template.yaml as template changes it (nil: as it is). The HTTP API may
+// get another port: ask URL again.
+func (l *Local) RestartRuntime(ctx context.Context, template func(string) string) error {
+	if l.rt != nil {
+		err := l.rt.Close()
+		l.rt = nil
+		if err != nil {
+			return fmt.Errorf("stop the runtime: %w", err)
+		}
+	}
+	return l.startRuntime(ctx, template)
 }
 
 // URL is the HTTP API's base URL.
@@ -148,6 +179,9 @@ func (l *Local) EngineDir() string { return filepath.Join(l.RunDir, "engines") }
 func (l *Local) EnginesCmd(ctx context.Context, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, filepath.Join(l.Repo, "localstack", "engines.sh"), args...)
 	cmd.Env = append(os.Environ(), "FLOWBUS_ENGINES_RUN_DIR="+l.EngineDir())
+	for k, v := range l.opts.EngineEnv {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

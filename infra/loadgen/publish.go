@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -121,6 +122,21 @@ func (l *Ledger) UnackedCount() int {
 		n += len(u)
 	}
 	return n
+}
+
+// RequestSummary says how many requests were answered and how long they
+// took (median and slowest): a publishing stall shows as a slowest request
+// of seconds.
+func (l *Ledger) RequestSummary() string {
+	l.mu.Lock()
+	reqs := append([]time.Duration(nil), l.Requests...)
+	l.mu.Unlock()
+	if len(reqs) == 0 {
+		return "no request answered"
+	}
+	slices.Sort(reqs)
+	return fmt.Sprintf("%d requests, median %s, slowest %s", len(reqs),
+		reqs[(len(reqs)-1)/2].Round(time.Millisecond), reqs[len(reqs)-1].Round(time.Millisecond))
 }
 
 // Workflows lists every workflow the ledger knows, acknowledged or not.

@@ -82,3 +82,14 @@ func TestPublishersRecordWhatWasAcknowledged(t *testing.T) {
 		t.Error("no request durations recorded")
 	}
 }
+
+func TestRequestSummary(t *testing.T) {
+	l := NewLedger()
+	if got, want := l.RequestSummary(), "no request answered"; got != want {
+		t.Errorf("empty ledger: got %q, want %q", got, want)
+	}
+	l.Requests = []time.Duration{3 * time.Second, 100 * time.Millisecond, 200 * time.Millisecond, 150 * time.Millisecond}
+	if got, want := l.RequestSummary(), "4 requests, median 150ms, slowest 3s"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
