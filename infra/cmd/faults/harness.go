@@ -23,11 +23,24 @@ type options struct {
 	runDir, only                 string
 	publishers, workflows, batch int
 	verbose                      bool
+	// persistEvery is FLOWBUS_KINESIS_PERSIST_INTERVAL for the engines.
+	persistEvery string
 }
 
-// consumeTimeout is the consume function's Timeout here (template.yaml says
-// 120 s): small enough that the timeout fault needs only a little latency.
+// consumeTimeout is the consume function's Timeout in the consume-timeout
+// fault (template.yaml says 120 s, which every other fault runs with): small
+// enough that the fault needs only a little latency.
 const consumeTimeout = 3
+
+// kinesisPersistInterval is how often kinesis-mock writes its whole state to
+// disk when no fault needs it more often. Each write holds its one event
+// loop, PutRecords included, for longer as the stream grows: at engines.sh's
+// 1 s default, PutRecords stalled 2–7 s every few seconds once the stream
+// held a few MB, and the publishers' acknowledged counts fell from fault to
+// fault for no fault of flowbus's. A clean stop (kinesis-restarted) writes
+// the state anyway; only kinesis-killed, which measures what a hard kill
+// loses, needs the 1 s interval.
+const kinesisPersistInterval = "600s"
 
 // harness is the running flowbus and what injects faults into it.
 type harness struct {
@@ -39,6 +52,9 @@ type harness struct {
 	kin     *kinesis.Client   // straight to kinesis-mock: poison and read-back
 	checker *loadgen.Checker
 	n       int
+	// timeout is the consume Timeout the runtime runs with, in seconds: 0
+	// for template.yaml's own.
+	timeout int
 }
 
 func start(ctx context.Context, o options) (*harness, error) {
@@ -49,10 +65,8 @@ func start(ctx context.Context, o options) (*harness, error) {
 		out = os.Stdout
 	}
 	lo := loadgen.LocalOptions{
-		RunDir: o.runDir,
-		Template: func(y string) string {
-			return setConsumeTimeout(y, consumeTimeout)
-		},
+		RunDir:    o.runDir,
+		EngineEnv: map[string]string{"FLOWBUS_KINESIS_PERSIST_INTERVAL": o.persistEvery},
 		Endpoints: func(engines map[string]string) (map[string]string, error) {
 			used := map[string]string{}
 			for k, v := range engines {
@@ -88,9 +102,33 @@ func start(ctx context.Context, o options) (*harness, error) {
 		return nil, err
 	}
 	h.checker = &loadgen.Checker{DB: h.db, Table: local.Table}
-	fmt.Printf("flowbus up at %s in %s: engines in %s, functions through fault proxies (kinesis %s, dynamodb %s), consume Timeout %d s; runtime log %s\n",
-		local.URL(), time.Since(t0).Round(time.Millisecond), local.EngineDir(), h.kinesis.URL(), h.dynamo.URL(), consumeTimeout, filepath.Join(local.RunDir, "dev.log"))
+	fmt.Printf("flowbus up at %s in %s: engines in %s (kinesis-mock persists every %s), functions through fault proxies (kinesis %s, dynamodb %s), template.yaml's settings; runtime log %s\n",
+		local.URL(), time.Since(t0).Round(time.Millisecond), local.EngineDir(), o.persistEvery, h.kinesis.URL(), h.dynamo.URL(), filepath.Join(local.RunDir, "dev.log"))
 	return h, nil
+}
+
+// useConsumeTimeout restarts the runtime (same engines, run dir and
+// checkpoints) with the consume function's Timeout at seconds, 0 meaning
+// template.yaml's own, unless it runs with that already.
+func (h *harness) useConsumeTimeout(ctx context.Context, seconds int) error {
+	if h.timeout == seconds {
+		return nil
+	}
+	t0 := time.Now()
+	var tpl func(string) string
+	if seconds > 0 {
+		tpl = func(y string) string { return setConsumeTimeout(y, seconds) }
+	}
+	if err := h.local.RestartRuntime(ctx, tpl); err != nil {
+		return err
+	}
+	h.timeout = seconds
+	what := "template.yaml's"
+	if seconds > 0 {
+		what = fmt.Sprintf("%d s", seconds)
+	}
+	fmt.Printf("   runtime restarted with consume Timeout %s in %s, at %s\n", what, time.Since(t0).Round(time.Millisecond), h.local.URL())
+	return nil
 }
 
 // setConsumeTimeout sets the consume function's Timeout in template.yaml.
@@ -138,6 +176,12 @@ type scenario struct {
 	after func(ctx context.Context, h *harness, r *trial) error
 	// extra workflows the scenario publishes to, by suffix (e.g. "poison").
 	extra []string
+	// consumeTimeout, when set, is the consume function's Timeout in
+	// seconds for this fault (the runtime is restarted with it).
+	consumeTimeout int
+	// persistKinesis: the fault needs kinesis-mock to write its state to
+	// disk every second (engines.sh's default), not every kinesisPersistInterval.
+	persistKinesis bool
 }
 
 // trial is one scenario's state.
@@ -184,6 +228,10 @@ func (h *harness) runScenario(ctx context.Context, sc scenario) (res result) {
 			res.verdict, res.note = "N/A", why
 			return res
 		}
+	}
+	if err := h.useConsumeTimeout(ctx, sc.consumeTimeout); err != nil {
+		res.verdict, res.note = "FAIL", "runtime: "+err.Error()
+		return res
 	}
 	h.n++
 	logAt := h.logSize()
@@ -232,6 +280,7 @@ func (h *harness) runScenario(ctx context.Context, sc scenario) (res result) {
 		res.verdict = "FAIL"
 		res.details = rep.Details(15)
 	}
+	r.note("publishing: %s", ledger.RequestSummary())
 	if ledger.FailedRequests > 0 {
 		r.note("%d requests failed as a whole (%s)", ledger.FailedRequests, strings.Join(ledger.RequestErrors, "; "))
 	}

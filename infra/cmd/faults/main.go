@@ -46,6 +46,17 @@ func run() (bool, error) {
 	if o.wait == 0 {
 		o.wait = map[bool]time.Duration{false: 120 * time.Second, true: 60 * time.Second}[o.short]
 	}
+	var selected []scenario
+	o.persistEvery = kinesisPersistInterval
+	for _, sc := range scenarios() {
+		if (o.only != "" && !matches(sc.name, o.only)) || (o.short && !sc.short) {
+			continue
+		}
+		selected = append(selected, sc)
+		if sc.persistKinesis {
+			o.persistEvery = "1s"
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if o.runDir == "" {
@@ -66,13 +77,7 @@ func run() (bool, error) {
 		}
 	}()
 	var results []result
-	for _, sc := range scenarios() {
-		if o.only != "" && !matches(sc.name, o.only) {
-			continue
-		}
-		if o.short && !sc.short {
-			continue
-		}
+	for _, sc := range selected {
 		if ctx.Err() != nil {
 			break
 		}
