@@ -23,6 +23,7 @@ type options struct {
 	runDir, only                 string
 	publishers, workflows, batch int
 	verbose                      bool
+	limit                        time.Duration // the whole run's
 	// persistEvery is FLOWBUS_KINESIS_PERSIST_INTERVAL for the engines.
 	persistEvery string
 }

@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -39,6 +40,7 @@ func run() (bool, error) {
 	flag.IntVar(&o.workflows, "workflows", 16, "workflows per fault")
 	flag.IntVar(&o.batch, "batch", 50, "events per request")
 	flag.BoolVar(&o.verbose, "v", false, "print the runtime's invocation lines")
+	flag.DurationVar(&o.limit, "timeout", 0, "stop everything and fail once the whole run took this long (0: no limit)")
 	flag.Parse()
 	if o.publish == 0 {
 		o.publish = map[bool]time.Duration{false: 20 * time.Second, true: 6 * time.Second}[o.short]
@@ -47,18 +49,14 @@ func run() (bool, error) {
 		o.wait = map[bool]time.Duration{false: 120 * time.Second, true: 60 * time.Second}[o.short]
 	}
 	var selected []scenario
-	o.persistEvery = kinesisPersistInterval
-	for _, sc := range scenarios() {
-		if (o.only != "" && !matches(sc.name, o.only)) || (o.short && !sc.short) {
-			continue
-		}
-		selected = append(selected, sc)
-		if sc.persistKinesis {
-			o.persistEvery = "1s"
-		}
-	}
+	selected, o.persistEvery = selectScenarios(o.only, o.short)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if o.limit > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.limit)
+		defer cancel()
+	}
 	if o.runDir == "" {
 		tmp, err := os.MkdirTemp("", "flowbus-faults-")
 		if err != nil {
@@ -91,6 +89,10 @@ func run() (bool, error) {
 	}
 	fmt.Println()
 	printTable(results)
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		fmt.Printf("FAIL: the run took more than -timeout %s; stopped\n", o.limit)
+		return false, nil
+	}
 	ok := true
 	for _, r := range results {
 		if r.verdict == "FAIL" {
@@ -98,6 +100,22 @@ func run() (bool, error) {
 		}
 	}
 	return ok, nil
+}
+
+// selectScenarios returns the faults to run, in order, and how often
+// kinesis-mock must write its state to disk for them.
+func selectScenarios(only string, short bool) (selected []scenario, persistEvery string) {
+	persistEvery = kinesisPersistInterval
+	for _, sc := range scenarios() {
+		if (only != "" && !matches(sc.name, only)) || (short && !sc.short) {
+			continue
+		}
+		selected = append(selected, sc)
+		if sc.persistKinesis {
+			persistEvery = "1s"
+		}
+	}
+	return selected, persistEvery
 }
 
 func matches(name, words string) bool {
