@@ -18,6 +18,7 @@ import (
 	"github.com/flowbus/flowbus/shared/dynamostore"
 	"github.com/flowbus/flowbus/shared/event"
 	"github.com/flowbus/flowbus/shared/kinesisevent"
+	"github.com/flowbus/flowbus/shared/table"
 	"github.com/flowbus/flowbus/shared/testenv"
 )
 
@@ -47,7 +48,7 @@ func (c *countingDB) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItem
 
 // rawBatchWrites is dynalite's own pace: items of itemBytes written with
 // BatchWriteItem, 25 per call, conc calls at once, for about d.
-func rawBatchWrites(b *testing.B, db dynamostore.API, table string, itemBytes, conc int, d time.Duration) float64 {
+func rawBatchWrites(b *testing.B, db dynamostore.API, tableName string, itemBytes, conc int, d time.Duration) float64 {
 	ctx := context.Background()
 	payload := []byte(strings.Repeat("r", itemBytes))
 	var written atomic.Int64
@@ -61,17 +62,17 @@ func rawBatchWrites(b *testing.B, db dynamostore.API, table string, itemBytes, c
 				reqs := make([]types.WriteRequest, 25)
 				for i := range reqs {
 					reqs[i] = types.WriteRequest{PutRequest: &types.PutRequest{Item: map[string]types.AttributeValue{
-						"pk": &types.AttributeValueMemberS{Value: fmt.Sprintf("w#raw-%d", w)},
-						"sk": &types.AttributeValueMemberS{Value: fmt.Sprintf("%020d", n*25+i)},
-						"ev": &types.AttributeValueMemberB{Value: payload},
+						table.PK:       &types.AttributeValueMemberS{Value: table.WorkflowPK(fmt.Sprintf("raw-%d", w))},
+						table.SK:       &types.AttributeValueMemberS{Value: table.PositionSK(uint64(n*25 + i))},
+						table.AttrData: &types.AttributeValueMemberB{Value: payload},
 					}}}
 				}
-				out, err := db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{table: reqs}})
+				out, err := db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{tableName: reqs}})
 				if err != nil {
 					b.Error(err)
 					return
 				}
-				written.Add(int64(25 - len(out.UnprocessedItems[table])))
+				written.Add(int64(25 - len(out.UnprocessedItems[tableName])))
 			}
 		}()
 	}
