@@ -39,11 +39,16 @@
 #                  nothing acknowledged (not fsynced: an OS crash may).
 #   kinesis-local  SHOULD_PERSIST_DATA with PERSIST_INTERVAL (1s by default):
 #                  kinesis-mock writes its whole state to
-#                  <data>/kinesis/kinesis-data.json every interval and on a
-#                  clean stop (TERM). A kill -9 loses what was put since the
-#                  last write: up to one interval of records (measured:
-#                  docs/design.md, "Local engines"), which the engine then
-#                  gives sequence numbers again.
+#                  <data>/kinesis/kinesis-data.json every interval (after the
+#                  previous write: seconds apart once it holds megabytes) and
+#                  on a clean stop (TERM; it gets FLOWBUS_KINESIS_STOP_GRACE
+#                  for that). atomic-persist.cjs makes each write a temporary
+#                  file renamed over the old one, so a kill mid-write keeps the
+#                  previous snapshot instead of an empty or cut file, which
+#                  kinesis-mock cannot load (NoSuchElementException). A kill -9
+#                  loses what was put since the last complete write (measured:
+#                  docs/design.md, "Local engines"), and the engine then gives
+#                  those sequence numbers again.
 #   sqslocal       in memory only: a restart empties its queues.
 # FLOWBUS_ENGINES_PERSIST=0 keeps everything in memory (an engine restart
 # loses its data).
@@ -58,6 +63,8 @@
 #   FLOWBUS_ENGINES_PERSIST                       1 keep data on disk (default), 0 memory
 #   FLOWBUS_ENGINES_DATA_DIR                      data dir (<run dir>/data)
 #   FLOWBUS_KINESIS_PERSIST_INTERVAL              kinesis-mock write period (1s)
+#   FLOWBUS_KINESIS_STOP_GRACE                    seconds kinesis-mock gets to write its
+#                                                 state on a stop before KILL (60)
 #   NODE                                          node binary (node)
 #   GO                                            go binary, to build sqslocal (go)
 set -euo pipefail
@@ -81,6 +88,10 @@ GO="${GO:-go}"
 BIND_HOST=127.0.0.1
 START_TIMEOUT="${FLOWBUS_ENGINES_START_TIMEOUT:-60}"
 STOP_GRACE_SECONDS=5
+# kinesis-mock writes its whole state on a TERM before it exits, and that takes
+# seconds once it holds megabytes of records (measured: docs/design.md, "Local
+# engines"); a KILL at 5 s would lose what it put since its last write.
+KINESIS_STOP_GRACE_SECONDS="${FLOWBUS_KINESIS_STOP_GRACE:-60}"
 REGION=us-east-1
 ENGINES=(kinesis-local dynalite sqslocal)
 declare -A PICKED=() # engines whose port was picked by this start, not remembered
@@ -222,11 +233,11 @@ descendants() {
   done
 }
 
-# kill_tree PID: TERM the process, its process group (engines are started with
-# setsid, so the group is theirs alone) and all descendants; KILL what is left
-# after STOP_GRACE_SECONDS.
+# kill_tree PID [GRACE]: TERM the process, its process group (engines are
+# started with setsid, so the group is theirs alone) and all descendants; KILL
+# what is left after GRACE seconds (STOP_GRACE_SECONDS).
 kill_tree() {
-  local pid=$1 pids p pgid i
+  local pid=$1 grace=${2:-$STOP_GRACE_SECONDS} pids p pgid i
   pids="$pid $(descendants "$pid" | tr '\n' ' ')"
   pgid="$(ps -o pgid= -p "$pid" 2>/dev/null | tr -d ' ' || true)"
   if [[ "$pgid" == "$pid" ]]; then
@@ -236,7 +247,7 @@ kill_tree() {
     kill -TERM "$p" 2>/dev/null || true
     kill -CONT "$p" 2>/dev/null || true # a stopped process acts on TERM only once continued
   done
-  for ((i = 0; i < STOP_GRACE_SECONDS * 10; i++)); do
+  for ((i = 0; i < grace * 10; i++)); do
     local alive=0
     for p in $pids; do
       if is_alive "$p"; then alive=1; fi
@@ -244,6 +255,7 @@ kill_tree() {
     ((alive)) || return 0
     sleep 0.1
   done
+  log "pid $pid did not exit within ${grace}s of TERM: KILL"
   if [[ "$pgid" == "$pid" ]]; then
     kill -KILL -- "-$pgid" 2>/dev/null || true
   fi
@@ -254,11 +266,13 @@ kill_tree() {
 # stop_engine NAME: stops it; its port file stays, so that the next start
 # brings it back on the same port (cmd_stop forgets the ports).
 stop_engine() {
-  local name=$1 pid
+  local name=$1 pid grace=$STOP_GRACE_SECONDS t0
   pid="$(engine_pid "$name")"
   if [[ -n "$pid" ]]; then
-    kill_tree "$pid"
-    log "$name stopped (pid $pid)"
+    [[ "$name" != kinesis-local ]] || grace=$KINESIS_STOP_GRACE_SECONDS
+    t0=$(now_ms)
+    kill_tree "$pid" "$grace"
+    log "$name stopped (pid $pid) in $(($(now_ms) - t0)) ms"
   fi
   rm -f "$(pid_file "$name")"
 }
@@ -335,7 +349,7 @@ launch() {
           PERSIST_INTERVAL="$KINESIS_PERSIST_INTERVAL" \
           LOG_LEVEL="${KINESIS_LOG_LEVEL:-INFO}" \
           ROOT_LOG_LEVEL=ERROR \
-          setsid "$NODE" --require "$HERE/loopback-only.cjs" "$KINESIS_MAIN"
+          setsid "$NODE" --require "$HERE/loopback-only.cjs" --require "$HERE/atomic-persist.cjs" "$KINESIS_MAIN"
       ) < /dev/null >> "$logf" 2>&1 9>&- &
       pid=$!
       ;;
