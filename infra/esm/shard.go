@@ -51,6 +51,13 @@ type shard struct {
 	saveMu   sync.Mutex
 	progress chan struct{} // a record completed: room may have freed up
 	lanes    []*lane
+
+	// The highest sequence number read, and its record's arrival: a record
+	// that arrived later with a lower number means the engine handed out
+	// numbers again (see backwards). Guarded by mu.
+	highSeq     string
+	highArrival time.Time
+	backwards   int // such records seen since the numbers last went past highSeq
 }
 
 // lane runs one batch at a time; with ParallelizationFactor N a shard has N
@@ -334,6 +341,8 @@ func (sh *shard) add(ctx context.Context, recs []types.Record) {
 	m := sh.m
 	now := time.Now()
 	byLane := make([][]*record, len(sh.lanes))
+	var first *record // the first record read whose sequence number went backwards
+	passed := 0       // records that went backwards, once the numbers are past the highest again
 	sh.mu.Lock()
 	for i := range recs {
 		r := &recs[i]
@@ -352,14 +361,61 @@ func (sh *shard) add(ctx context.Context, recs []types.Record) {
 		}
 		sh.pending = append(sh.pending, rec)
 		sh.bytes += len(rec.event)
+		back, after := sh.checkBackwards(rec)
+		if back && sh.backwards == 1 {
+			first = rec
+		}
+		if after > 0 {
+			passed = after
+		}
 	}
+	high := sh.highSeq
 	sh.mu.Unlock()
+	if first != nil {
+		m.log.Error("SEQUENCE NUMBERS WENT BACKWARDS: a record that arrived after the highest one read has a lower sequence number. "+
+			"The Kinesis engine handed out numbers again (kinesis-mock does after a hard kill loses records it had acknowledged, "+
+			"and this mapping had read some of them). The consumer recognises re-deliveries by stream position, so it may take "+
+			"such records for events it already stored and skip them: events may be missing. Restart with clean data "+
+			"(engines.sh stop; engines.sh wipe-data) to be sure",
+			"shard", sh.id, "seq", first.seq, "key", first.key, "highest_seq_read", high)
+	}
+	if passed > 0 {
+		m.log.Error("sequence numbers are past the highest read before again; records read with numbers handed out again (see SEQUENCE NUMBERS WENT BACKWARDS)",
+			"shard", sh.id, "records", passed, "seq", high)
+	}
 	for i, batch := range byLane {
 		if len(batch) > 0 {
 			sh.lanes[i].push(batch)
 		}
 	}
 	sh.complete(ctx, nil)
+}
+
+// checkBackwards notes rec's sequence number and tells whether it went
+// backwards: lower than the highest read, on a record that arrived after that
+// one. Kinesis never does that; records read again (from the trim horizon
+// after a lost position) arrived before, so they do not count. Called with
+// mu held. passed, when not 0, says the numbers went past the highest again
+// after that many records went backwards.
+func (sh *shard) checkBackwards(rec *record) (back bool, passed int) {
+	if sh.highSeq == "" || seqLess(sh.highSeq, rec.seq) {
+		sh.highSeq, sh.highArrival = rec.seq, rec.arrival
+		passed, sh.backwards = sh.backwards, 0
+		return false, passed
+	}
+	if rec.seq != sh.highSeq && rec.arrival.After(sh.highArrival) {
+		sh.backwards++
+		return true, 0
+	}
+	return false, 0
+}
+
+// seqLess compares two sequence numbers of a shard: decimal strings.
+func seqLess(a, b string) bool {
+	if len(a) != len(b) {
+		return len(a) < len(b)
+	}
+	return a < b
 }
 
 func laneOf(key string, lanes int) int {
