@@ -23,8 +23,7 @@ const (
 	MaxRetryAttempts    = 10000
 	MinRecordAge        = 60 * time.Second
 	MaxRecordAge        = 7 * 24 * time.Hour
-	MaxFilters          = 5    // the default quota (AWS raises it to 10 on request)
-	MaxPatternLength    = 4096 // CloudFormation Filter.Pattern
+	MaxFilters          = 5 // the default quota (AWS raises it to 10 on request)
 	MaxPayloadBytes     = 6291456
 	DefaultPollInterval = time.Second
 
@@ -117,11 +116,6 @@ func (c Config) Validate() error {
 	}
 	if n := len(c.FilterCriteria); n > MaxFilters {
 		bad("FilterCriteria has %d filters, at most %d are allowed", n, MaxFilters)
-	}
-	for i, p := range c.FilterCriteria {
-		if len(p) > MaxPatternLength {
-			bad("FilterCriteria filter %d is %d characters long, at most %d are allowed", i, len(p), MaxPatternLength)
-		}
 	}
 	if _, err := compileFilters(c.FilterCriteria); err != nil {
 		errs = append(errs, err)

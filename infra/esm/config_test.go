@@ -46,7 +46,7 @@ func TestValidate(t *testing.T) {
 			"MaximumRetryAttempts -2 is neither -1 nor within 0–10000",
 			"MaximumRecordAge 59s is neither -1 nor within 1m0s–168h0m0s",
 			"FilterCriteria has 6 filters, at most 5 are allowed",
-			`FilterCriteria: filter 5: invalid filter pattern: "a": must be a list of values or an object, not a string`,
+			`FilterCriteria: filter 5: invalid event pattern: a: must be a list of values or an object, not a string`,
 			"PollInterval -1s is negative",
 		}},
 		{"negative batch size and window", func(c *Config) { c.BatchSize, c.MaximumBatchingWindow = -1, -time.Second },
@@ -62,7 +62,7 @@ func TestValidate(t *testing.T) {
 		{"bad stream ARN", func(c *Config) { c.StreamName = "arn:aws:sqs:us-east-1:1:q" },
 			[]string{`StreamName "arn:aws:sqs:us-east-1:1:q" is not a Kinesis stream ARN (arn:aws:kinesis:<region>:<account>:stream/<name>)`}},
 		{"pattern too long", func(c *Config) { c.FilterCriteria = []string{`{"a": ["` + strings.Repeat("x", 4096) + `"]}`} },
-			[]string{"FilterCriteria filter 0 is 4107 characters long, at most 4096 are allowed"}},
+			[]string{"FilterCriteria: filter 0: invalid event pattern: the pattern is 4107 characters long, at most 4096 are allowed"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,7 +7,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
-	"github.com/flowbus/flowbus/infra/esm/filter"
+	"github.com/flowbus/flowbus/shared/pattern"
 )
 
 // recordFields are the fields a Kinesis filter pattern can test: the members
@@ -19,13 +19,13 @@ var recordFields = map[string]bool{
 
 // recordFilter is a mapping's FilterCriteria.
 type recordFilter struct {
-	patterns []*filter.Pattern
+	patterns []*pattern.Pattern
 	data     []bool // the pattern tests data
 	anyData  bool
 }
 
 func compileFilters(patterns []string) (*recordFilter, error) {
-	c, err := filter.CompileAll(patterns)
+	c, err := pattern.CompileAll(patterns, pattern.Lambda)
 	if err != nil {
 		return nil, fmt.Errorf("FilterCriteria: %w", err)
 	}
@@ -68,7 +68,7 @@ func (f *recordFilter) match(r *types.Record) bool {
 	}
 	dataJSON := false
 	if f.anyData {
-		if data, err := filter.DecodeJSON(r.Data); err == nil {
+		if data, err := pattern.DecodeJSON(r.Data); err == nil {
 			doc["data"] = data
 			dataJSON = true
 		}

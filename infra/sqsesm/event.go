@@ -8,7 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/flowbus/flowbus/infra/esm/filter"
+	"github.com/flowbus/flowbus/shared/pattern"
 )
 
 // record is one message of the event Lambda sends, in Lambda's field order;
@@ -79,12 +79,12 @@ func payloadSize(records [][]byte) int {
 // matches reports whether a message passes the filters (it passes when
 // there are none). SQS mappings filter on body only: a JSON body is matched
 // as its JSON value, any other body as a string.
-func matches(c filter.Criteria, body string) bool {
+func matches(c pattern.Criteria, body string) bool {
 	if len(c) == 0 {
 		return true
 	}
 	var v any = body
-	if doc, err := filter.DecodeJSON([]byte(body)); err == nil {
+	if doc, err := pattern.DecodeJSON([]byte(body)); err == nil {
 		v = doc
 	}
 	return c.Match(map[string]any{"body": v})

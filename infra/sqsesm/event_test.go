@@ -6,7 +6,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/flowbus/flowbus/infra/esm/filter"
+	"github.com/flowbus/flowbus/shared/pattern"
 )
 
 func TestFailedItems(t *testing.T) {
@@ -52,7 +52,7 @@ func TestFailedItems(t *testing.T) {
 }
 
 func TestMatches(t *testing.T) {
-	c, err := filter.CompileAll([]string{`{"body": {"kind": ["a"]}}`, `{"body": [{"prefix": "plain "}]}`})
+	c, err := pattern.CompileAll([]string{`{"body": {"kind": ["a"]}}`, `{"body": [{"prefix": "plain "}]}`}, pattern.Lambda)
 	if err != nil {
 		t.Fatal(err)
 	}

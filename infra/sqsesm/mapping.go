@@ -16,7 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/flowbus/flowbus/infra/esm/filter"
+	"github.com/flowbus/flowbus/shared/pattern"
 	"github.com/flowbus/flowbus/shared/backoff"
 )
 
@@ -54,7 +54,7 @@ type Report struct {
 type Mapping struct {
 	cfg     Config
 	queue   string // name
-	filters filter.Criteria
+	filters pattern.Criteria
 	sqs     SQSAPI
 	fn      Invoker
 	log     *slog.Logger
@@ -75,7 +75,7 @@ func New(cfg Config, client SQSAPI, fn Invoker, log *slog.Logger) (*Mapping, err
 	if fn == nil {
 		errs = append(errs, errors.New("an Invoker is required"))
 	}
-	filters, err := filter.CompileAll(cfg.FilterCriteria)
+	filters, err := pattern.CompileAll(cfg.FilterCriteria, pattern.Lambda)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("FilterCriteria: %w", err))
 	}
