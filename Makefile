@@ -14,7 +14,7 @@ FUZZTIME ?= 10s
 # The Lambda Runtime Interface Emulator, the one SAM runs in its containers.
 RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
 
-.PHONY: load faults parked test-external all build test unit integration fuzz sizes bench dev invoke metrics rie engines engines-stop provision clean \
+.PHONY: load faults faults-short parked test-external all build test unit integration fuzz sizes bench dev invoke metrics rie engines engines-stop provision clean \
 	$(addprefix build-,PublishFunction ConsumeFunction ReplayFunction MetricsFunction DeadLetterFunction)
 
 all: build
@@ -41,7 +41,8 @@ build-DeadLetterFunction:
 rie:
 	@$(GO) install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION)
 
-## test: unit and integration tests against the local engines, fuzzing, binary sizes
+## test: unit and integration tests against the local engines, fuzzing, binary sizes, and the
+## short fault suite (engines and runtime of its own in a temporary dir; about 2 min, at most 8)
 test: rie
 	@$(ENGINES) start >/dev/null
 	@trap '$(ENGINES) stop >/dev/null' EXIT; \
@@ -50,6 +51,13 @@ test: rie
 	$(GO) vet ./...; \
 	$(GO) test -count=1 -timeout 10m ./...; \
 	$(MAKE) --no-print-directory fuzz sizes
+	@$(MAKE) --no-print-directory faults-short
+
+## faults-short: the short fault suite, bounded: -timeout stops everything it started and fails
+## after 8 min; timeout(1) is the backstop (TERM, which it handles the same way, then KILL)
+faults-short: rie
+	@$(GO) build -o .run/bin/faults ./infra/cmd/faults
+	@timeout -k 60s 9m .run/bin/faults -short -timeout 8m
 
 ## test-external: the same tests against endpoints already in the environment,
 ## e.g. real LocalStack: AWS_ENDPOINT_URL=http://127.0.0.1:4566 make test-external
