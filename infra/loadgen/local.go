@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -143,7 +144,11 @@ func (l *Local) startRuntime(ctx context.Context, template func(string) string) 
 	if live == 0 {
 		live = -1
 	}
-	rt, err := devrun.Start(ctx, devrun.Options{Template: tpl, Addr: l.opts.Addr, RunDir: filepath.Join(l.RunDir, "dev"), Out: l.out, LiveEvery: live})
+	// The runtime's warnings and errors (an engine that handed out sequence
+	// numbers again, a checkpoint that cannot be saved) go to the same
+	// output, as make dev prints them.
+	logger := slog.New(slog.NewTextHandler(l.out, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	rt, err := devrun.Start(ctx, devrun.Options{Template: tpl, Addr: l.opts.Addr, RunDir: filepath.Join(l.RunDir, "dev"), Out: l.out, LiveEvery: live, Log: logger})
 	if err != nil {
 		return err
 	}
