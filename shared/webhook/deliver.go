@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -260,11 +261,11 @@ func (c *Client) Deliver(ctx context.Context, t Target, e *event.Event) Result {
 
 // clientFor picks the HTTP client for a target URL's scheme.
 func (c *Client) clientFor(raw string) (*http.Client, error) {
-	scheme, _, ok := strings.Cut(raw, "://")
-	if !ok {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
 		return nil, ErrUnsupportedURL
 	}
-	switch strings.ToLower(scheme) {
+	switch u.Scheme {
 	case "https":
 		return c.secure, nil
 	case "http":
