@@ -15,9 +15,10 @@ import (
 // so that as few other patterns share its values as possible; a pattern
 // whose only such fields are inside a $or is indexed under one key per
 // alternative. Matching looks up the event's values at the indexed paths
-// (a map lookup per value, one per distinct prefix length), rejects the
-// candidates whose second key does not match, and runs the full pattern on
-// the rest. Patterns with no key at all (only anything-but, numeric, exists
+// (a map lookup per value, one per distinct prefix length); under each key
+// value the patterns are indexed again by their second most selective such
+// field, looked up the same way; the full pattern runs only on the
+// candidates both lookups found. Patterns with no key at all (only anything-but, numeric, exists
 // and the like) are candidates for every event.
 //
 // Readers never wait: a change builds a new immutable snapshot and swaps it
@@ -89,12 +90,28 @@ type snapshot struct {
 	pool   sync.Pool
 }
 
-// pathIndex indexes the values of one field path.
+// pathIndex indexes the values of one field path: each exact value and
+// each prefix leads to the patterns keyed on it.
 type pathIndex struct {
 	segs   []string
+	exact  map[value]*posting
+	prefix map[string]*posting
+	lens   []int // distinct prefix lengths, ascending
+}
+
+// posting is the patterns under one key value: those whose second field is
+// indexed too (subs, a second lookup on the event), and the rest (ids).
+type posting struct {
+	ids  []int32
+	subs []sub
+}
+
+// sub indexes the second field of the patterns of one posting.
+type sub struct {
+	path   int
 	exact  map[value][]int32
 	prefix map[string][]int32
-	lens   []int // distinct prefix lengths, ascending
+	lens   []int
 }
 
 // check is a field a candidate must match before its full pattern runs;
@@ -261,7 +278,7 @@ func build(pats map[string]*Pattern) *snapshot {
 		if !ok {
 			id = len(s.paths)
 			pathIDs[c.key] = id
-			s.paths = append(s.paths, pathIndex{segs: c.segs, exact: map[value][]int32{}, prefix: map[string][]int32{}})
+			s.paths = append(s.paths, pathIndex{segs: c.segs, exact: map[value]*posting{}, prefix: map[string]*posting{}})
 		}
 		return id
 	}
@@ -274,29 +291,76 @@ func build(pats map[string]*Pattern) *snapshot {
 			s.always = append(s.always, int32(id))
 			continue
 		}
+		// With one key and another indexable field, the posting indexes
+		// that field too; otherwise the candidate is checked in full.
+		var second *constraint
+		if cs := ranked(p.root, nil, counts, n); len(ks) == 1 && len(cs) > 1 && cs[0].key == ks[0].key {
+			second = &cs[1]
+		}
 		for i := range ks {
 			pi := &s.paths[pathID(&ks[i])]
 			for j := range ks[i].rules {
-				r := &ks[i].rules[j]
-				if r.kind == rulePrefix {
-					pi.prefix[r.str] = appendID(pi.prefix[r.str], int32(id))
-					pi.lens = append(pi.lens, len(r.str))
-				} else {
-					pi.exact[r.exact] = appendID(pi.exact[r.exact], int32(id))
+				var post *posting
+				if r := &ks[i].rules[j]; r.kind == rulePrefix {
+					if post = pi.prefix[r.str]; post == nil {
+						post = &posting{}
+						pi.prefix[r.str] = post
+						pi.lens = append(pi.lens, len(r.str))
+					}
+				} else if post = pi.exact[r.exact]; post == nil {
+					post = &posting{}
+					pi.exact[r.exact] = post
 				}
+				if second == nil {
+					post.ids = appendID(post.ids, int32(id))
+					continue
+				}
+				post.add(pathID(second), second.rules, int32(id))
 			}
-		}
-		if cs := ranked(p.root, nil, counts, n); len(cs) > 1 && len(ks) == 1 && cs[0].key == ks[0].key {
-			s.second[id] = check{path: pathID(&cs[1]), rules: cs[1].rules}
 		}
 	}
 	for i := range s.paths {
 		pi := &s.paths[i]
 		sort.Ints(pi.lens)
 		pi.lens = compactInts(pi.lens)
+		for _, post := range pi.prefix {
+			post.finish()
+		}
+		for _, post := range pi.exact {
+			post.finish()
+		}
 	}
 	s.pool.New = func() any { return &scratch{seen: make([]uint32, n)} }
 	return s
+}
+
+// add indexes pattern id under the values of its second field.
+func (p *posting) add(path int, rules []rule, id int32) {
+	var sb *sub
+	for i := range p.subs {
+		if p.subs[i].path == path {
+			sb = &p.subs[i]
+		}
+	}
+	if sb == nil {
+		p.subs = append(p.subs, sub{path: path, exact: map[value][]int32{}, prefix: map[string][]int32{}})
+		sb = &p.subs[len(p.subs)-1]
+	}
+	for i := range rules {
+		if r := &rules[i]; r.kind == rulePrefix {
+			sb.prefix[r.str] = appendID(sb.prefix[r.str], id)
+			sb.lens = append(sb.lens, len(r.str))
+		} else {
+			sb.exact[r.exact] = appendID(sb.exact[r.exact], id)
+		}
+	}
+}
+
+func (p *posting) finish() {
+	for i := range p.subs {
+		sort.Ints(p.subs[i].lens)
+		p.subs[i].lens = compactInts(p.subs[i].lens)
+	}
 }
 
 // appendID adds id once (a key's rules may repeat a value).
@@ -358,11 +422,33 @@ func (s *snapshot) appendMatches(dst []string, doc any) []string {
 			}
 		}
 	}
+	visit := func(p *posting) {
+		try(p.ids)
+		for i := range p.subs {
+			sb := &p.subs[i]
+			for _, v := range leaves[offs[sb.path]:offs[sb.path+1]] {
+				if ids, ok := sb.exact[v]; ok {
+					try(ids)
+				}
+				if v.kind != kindString {
+					continue
+				}
+				for _, n := range sb.lens {
+					if n > len(v.s) {
+						break
+					}
+					if ids, ok := sb.prefix[v.s[:n]]; ok {
+						try(ids)
+					}
+				}
+			}
+		}
+	}
 	for i := range s.paths {
 		pi := &s.paths[i]
 		for _, v := range leaves[offs[i]:offs[i+1]] {
-			if ids, ok := pi.exact[v]; ok {
-				try(ids)
+			if p, ok := pi.exact[v]; ok {
+				visit(p)
 			}
 			if v.kind != kindString {
 				continue
@@ -371,8 +457,8 @@ func (s *snapshot) appendMatches(dst []string, doc any) []string {
 				if n > len(v.s) {
 					break
 				}
-				if ids, ok := pi.prefix[v.s[:n]]; ok {
-					try(ids)
+				if p, ok := pi.prefix[v.s[:n]]; ok {
+					visit(p)
 				}
 			}
 		}
