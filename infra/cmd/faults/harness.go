@@ -38,9 +38,9 @@ const consumeTimeout = 3
 // loop, PutRecords included, for longer as the stream grows: at engines.sh's
 // 1 s default, PutRecords stalled 2–7 s every few seconds once the stream
 // held a few MB, and the publishers' acknowledged counts fell from fault to
-// fault for no fault of flowbus's. A clean stop (kinesis-restarted) writes
-// the state anyway; only kinesis-killed, which measures what a hard kill
-// loses, needs the 1 s interval.
+// fault for no fault of flowbus's. The kinesis-mock restarts need the 1 s
+// interval: with 600 s, kinesis-mock stopped by engines.sh restart-engine
+// came back without the stream, so the stop does not write the state.
 const kinesisPersistInterval = "600s"
 
 // harness is the running flowbus and what injects faults into it.
@@ -280,6 +280,12 @@ func (h *harness) runScenario(ctx context.Context, sc scenario) (res result) {
 	if !rep.OK() || faultErr != nil {
 		res.verdict = "FAIL"
 		res.details = rep.Details(15)
+	}
+	if rep.Acked == 0 {
+		// Nothing acknowledged, nothing to check: the fault proved nothing
+		// (an engine left down by an earlier fault, the publish API failing).
+		res.verdict = "FAIL"
+		r.note("no event acknowledged: nothing was tested")
 	}
 	r.note("publishing: %s", ledger.RequestSummary())
 	if ledger.FailedRequests > 0 {

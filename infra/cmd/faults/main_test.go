@@ -28,8 +28,13 @@ func TestSelectScenarios(t *testing.T) {
 			wantPersist: kinesisPersistInterval},
 		{name: "a kinesis-mock kill needs its 1 s writes", only: "kinesis",
 			wantNames: []string{"kinesis-restarted", "kinesis-killed"}, wantPersist: "1s"},
-		{name: "a clean kinesis-mock restart does not", only: "kinesis-restarted",
-			wantNames: []string{"kinesis-restarted"}, wantPersist: kinesisPersistInterval},
+		{name: "so does a clean one: a TERM does not write the state", only: "kinesis-restarted",
+			wantNames: []string{"kinesis-restarted"}, wantPersist: "1s"},
+		{name: "every fault, engine restarts last", wantPersist: "1s",
+			wantNames: []string{"none", "consume-killed", "dynalite-paused", "putrecords-throttled", "batchwrite-unprocessed", "poison", "redelivered", "consume-timeout",
+				"dynalite-restarted", "kinesis-restarted", "kinesis-killed"}},
+		{name: "dynalite keeps its data without kinesis-mock's writes", only: "dynalite",
+			wantNames: []string{"dynalite-paused", "dynalite-restarted"}, wantPersist: kinesisPersistInterval},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			got, persist := selectScenarios(c.only, c.short)
