@@ -205,12 +205,16 @@ func (o Options) httpClient(loopbackOnly bool) *http.Client {
 		tlsConf = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
 	tr := &http.Transport{
-		Proxy:               nil, // a proxy would dial for us, past the guard
-		DialContext:         d.DialContext,
-		TLSClientConfig:     tlsConf,
-		ForceAttemptHTTP2:   true,
-		MaxIdleConns:        256,
-		MaxIdleConnsPerHost: 64,
+		Proxy:             nil, // a proxy would dial for us, past the guard
+		DialContext:       d.DialContext,
+		TLSClientConfig:   tlsConf,
+		ForceAttemptHTTP2: true,
+		// Ordered delivery keeps one request per (subscription, workflow) in
+		// flight, so one endpoint sees as many at once as workflows are
+		// delivered in parallel; keep that many connections for reuse
+		// instead of closing and dialling (and handshaking TLS) again.
+		MaxIdleConns:        1024,
+		MaxIdleConnsPerHost: 256,
 		MaxConnsPerHost:     o.MaxConnsPerHost,
 		IdleConnTimeout:     90 * time.Second,
 		TLSHandshakeTimeout: 10 * time.Second,

@@ -45,7 +45,7 @@ func NewRequest(ctx context.Context, t Target, e *event.Event, now time.Time) (*
 	if e.ID == "" {
 		return nil, ErrNoID
 	}
-	h := make(http.Header, 16)
+	h := make(http.Header, 16+len(e.Extensions))
 	body, err := encode(h, t.Mode, e)
 	if err != nil {
 		return nil, err
@@ -60,9 +60,7 @@ func NewRequest(ctx context.Context, t Target, e *event.Event, now time.Time) (*
 	if err != nil {
 		return nil, fmt.Errorf("request for %s: %w", e.ID, err)
 	}
-	for k, v := range h {
-		r.Header[k] = v
-	}
+	r.Header = h
 	return r, nil
 }
 
@@ -78,10 +76,11 @@ func encode(h http.Header, m Mode, e *event.Event) ([]byte, error) {
 		h["Content-Type"] = []string{StructuredContentType}
 		return event.Append(make([]byte, 0, 256+len(e.Data)), e, false), nil
 	}
-	var buf []byte
 	set := func(name, v string) {
-		buf = appendHeaderValue(buf[:0], v)
-		h[name] = []string{string(buf)}
+		if needsEncoding(v) {
+			v = string(appendHeaderValue(make([]byte, 0, len(v)+16), v))
+		}
+		h[name] = []string{v}
 	}
 	h["Ce-Specversion"] = []string{event.SpecVersion}
 	set("Ce-Id", e.ID)
@@ -176,6 +175,16 @@ func isJSONType(ct string) bool {
 	}
 	ct = strings.ToLower(strings.TrimSpace(ct))
 	return ct == "application/json" || ct == "text/json" || strings.HasSuffix(ct, "+json")
+}
+
+// needsEncoding reports whether appendHeaderValue would change s.
+func needsEncoding(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c >= 0x7f || c == '"' || c == '%' {
+			return true
+		}
+	}
+	return false
 }
 
 // appendHeaderValue percent-encodes s as the CloudEvents HTTP binding asks:
