@@ -50,11 +50,19 @@ const (
 	AttrUpdated     = "updated"      // when written, Unix ms
 )
 
-// Attributes of the snapshot and of replay records.
+// Attributes of the snapshot, of replay records and of subscriptions.
 const (
-	AttrDoc     = "doc"     // snapshot, replay record: the JSON document
-	AttrState   = "state"   // replay record: its state
-	AttrVersion = "version" // replay record: optimistic version
+	AttrDoc     = "doc"     // snapshot, replay record, subscription: the JSON document
+	AttrState   = "state"   // replay record, subscription: its state
+	AttrVersion = "version" // replay record, subscription: optimistic version
+)
+
+// Attributes of a subscription (the document, its state and version are
+// AttrDoc, AttrState and AttrVersion).
+const (
+	AttrSecret          = "secret"            // subscription: its webhook signing secret, sealed
+	AttrSecretPrev      = "secret_prev"       // subscription: the previous secret during a rotation, sealed
+	AttrSecretPrevUntil = "secret_prev_until" // subscription: when the previous secret stops signing, Unix ms
 )
 
 // TopAttr is the totals attribute of workflow wf in the size ranking.

@@ -1,7 +1,7 @@
 // Package table is the layout of flowbus's one DynamoDB table: every
 // partition key, sort-key format and attribute name, in one place. The event
-// store (shared/dynamostore), the figures (shared/stats) and the replay
-// records (shared/replay) ask it for their keys and attribute names instead
+// store (shared/dynamostore), the figures (shared/stats), the replay
+// records (shared/replay) and the subscriptions (shared/subscription) ask it for their keys and attribute names instead
 // of spelling them; docs/design.md shows the same table.
 //
 // The table has a string partition key "pk" and a string sort key "sk":
@@ -19,6 +19,7 @@
 //	stats           shard#<shard id>            consumer's last stored position in a shard: last_seq, last_arrival, updated
 //	stats           snapshot                    last computed GET /metrics snapshot: doc (JSON)
 //	replay#<replay id>  r                       replay record: doc (JSON), state, version
+//	sub             <name>                      subscription: doc (JSON), state, version, secret (sealed), secret_prev (sealed), secret_prev_until
 //
 // The dead-letter figures are dead_lettered, parked_from_dead_letter,
 // order_broken and lost_from_dead_letter.

@@ -18,6 +18,7 @@ const (
 	ParkedListPK   = "parked"  // the parked workflows, one item each (sort key: the workflow id)
 	StatsPK        = "stats"   // the figures: minute buckets, totals, shard positions, snapshot
 	ReplayPrefix   = "replay#" // replay#<id>: one replay record
+	SubscriptionPK = "sub"     // the subscriptions, one item each (sort key: the name), listed by name
 )
 
 // Sort keys and their prefixes.
@@ -76,6 +77,10 @@ func ShardSK(shard string) string { return ShardPrefix + shard }
 
 // ReplayPK is the partition key of replay id.
 func ReplayPK(id string) string { return ReplayPrefix + id }
+
+// SubscriptionSK is the sort key of subscription name (in the
+// SubscriptionPK partition).
+func SubscriptionSK(name string) string { return name }
 
 // Key is the primary key of the item at pk and sk, as DynamoDB takes it.
 func Key(pk, sk string) map[string]types.AttributeValue {

@@ -20,6 +20,7 @@ var rows = [][2]string{
 	{StatsPK, ShardSK("<shard id>")},
 	{StatsPK, SnapshotSK},
 	{ReplayPK("<replay id>"), ReplaySK},
+	{SubscriptionPK, SubscriptionSK("<name>")},
 }
 
 // attrs are every attribute name of the table.
@@ -32,6 +33,7 @@ var attrs = []string{
 	AttrDeadLettered, AttrParkedFromDeadLetter, AttrOrderBroken, AttrLostFromDeadLetter,
 	AttrLastSeq, AttrLastArrival, AttrUpdated,
 	AttrDoc, AttrState, AttrVersion,
+	AttrSecret, AttrSecretPrev, AttrSecretPrevUntil,
 }
 
 // docs/design.md's layout table lists every item the code writes, with
