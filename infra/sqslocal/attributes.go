@@ -62,8 +62,9 @@ type settings struct {
 }
 
 // parseSettings validates attributes given to CreateQueue or
-// SetQueueAttributes. Call with s.mu held (a RedrivePolicy names a queue).
-func (s *Server) parseSettings(attrs map[string]string) (settings, error) {
+// SetQueueAttributes of a standard or FIFO queue. Call with s.mu held (a
+// RedrivePolicy names a queue).
+func (s *Server) parseSettings(attrs map[string]string, fifo bool) (settings, error) {
 	out := settings{values: make(map[string]string, len(attrs))}
 	for _, name := range slices.Sorted(maps.Keys(attrs)) {
 		value := attrs[name]
@@ -84,7 +85,7 @@ func (s *Server) parseSettings(attrs map[string]string) (settings, error) {
 		case name == "RedrivePolicy" && value == "":
 			out.values[name] = "" // removes the policy
 		case name == "RedrivePolicy":
-			p, err := s.parseRedrivePolicy(value)
+			p, err := s.parseRedrivePolicy(value, fifo)
 			if err != nil {
 				return settings{}, err
 			}
@@ -97,10 +98,19 @@ func (s *Server) parseSettings(attrs map[string]string) (settings, error) {
 			out.values[name] = value
 		case opaqueAttributes[name]:
 			out.values[name] = value
-		case name == "FifoQueue" && value == "false":
+		case name == "FifoQueue" && value == "false" && !fifo:
 			// A standard queue, said explicitly.
+		case name == "FifoQueue" && value == "true" && fifo:
+			out.values[name] = value
+		case name == "FifoQueue":
+			return settings{}, errInvalidAttributeValue("Invalid value for the parameter FifoQueue: %q. A queue's type is set when it is created and cannot change.", value)
+		case fifoAttributes[name] && !fifo:
+			return settings{}, errInvalidAttributeName("Unknown Attribute %s.", name)
 		case fifoAttributes[name]:
-			return settings{}, errUnsupportedOperation("sqslocal supports standard queues only; attribute %s is for FIFO queues", name)
+			if !slices.Contains(fifoChoices[name], value) {
+				return settings{}, errInvalidAttributeValue("Invalid value for the parameter %s: %q is not one of %s.", name, value, strings.Join(fifoChoices[name], ", "))
+			}
+			out.values[name] = value
 		default:
 			return settings{}, errInvalidAttributeName("Unknown Attribute %s.", name)
 		}
@@ -108,7 +118,7 @@ func (s *Server) parseSettings(attrs map[string]string) (settings, error) {
 	return out, nil
 }
 
-func (s *Server) parseRedrivePolicy(value string) (*redrivePolicy, error) {
+func (s *Server) parseRedrivePolicy(value string, fifo bool) (*redrivePolicy, error) {
 	var raw struct {
 		DeadLetterTargetArn string          `json:"deadLetterTargetArn"`
 		MaxReceiveCount     json.RawMessage `json:"maxReceiveCount"`
@@ -126,8 +136,12 @@ func (s *Server) parseRedrivePolicy(value string) (*redrivePolicy, error) {
 	if err != nil || count < 1 || count > maxReceiveCountLimit {
 		return nil, invalid(fmt.Sprintf("Invalid value for maxReceiveCount: %s, valid values are from 1 to %d both inclusive.", raw.MaxReceiveCount, maxReceiveCountLimit))
 	}
-	if _, ok := s.queueByARN(raw.DeadLetterTargetArn); !ok {
+	dlq, ok := s.queueByARN(raw.DeadLetterTargetArn)
+	if !ok {
 		return nil, invalid("Dead letter target does not exist.")
+	}
+	if dlq.fifo != fifo {
+		return nil, invalid("Dead-letter queue must be the same type of queue as the source queue (standard or FIFO).")
 	}
 	return &redrivePolicy{DeadLetterTargetArn: raw.DeadLetterTargetArn, MaxReceiveCount: count}, nil
 }

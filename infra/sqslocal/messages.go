@@ -15,9 +15,27 @@ import (
 // the lock, run through onQueue: with s.mu held, on the queue looked up.
 
 func (s *Server) sendMessage(q *queue, in sendEntry) (any, error) {
-	m, err := q.newMessage(in, time.Now())
+	return q.send(in, time.Now())
+}
+
+// send validates one message and enqueues it, unless it is a FIFO queue's
+// duplicate: that answers success with the first message's id and sequence
+// number, and enqueues nothing.
+func (q *queue) send(e sendEntry, now time.Time) (sendOutput, error) {
+	m, err := q.newMessage(e, now)
 	if err != nil {
-		return nil, err
+		return sendOutput{}, err
+	}
+	if q.fifo {
+		q.sweepDedup(now)
+		key := q.dedupKey(m.groupID, m.dedupID)
+		if d, ok := q.dedup[key]; ok && now.Sub(d.at) < dedupWindow {
+			res := sendResult(m)
+			res.MessageID, res.SequenceNumber = d.id, d.seq
+			return res, nil
+		}
+		m.seq = q.nextSequence()
+		q.dedup[key] = dedupEntry{id: m.id, seq: m.seq, at: now}
 	}
 	q.push(m)
 	return sendResult(m), nil
@@ -42,13 +60,11 @@ func (s *Server) sendMessageBatch(q *queue, in sendBatchInput) (any, error) {
 	out := sendBatchOutput{Successful: []sendOutput{}, Failed: []batchErrorEntry{}}
 	now := time.Now()
 	for _, e := range in.Entries {
-		m, err := q.newMessage(e, now)
+		res, err := q.send(e, now)
 		if err != nil {
 			out.Failed = append(out.Failed, batchFailure(e.ID, err))
 			continue
 		}
-		q.push(m)
-		res := sendResult(m)
 		res.ID = e.ID
 		out.Successful = append(out.Successful, res)
 	}
@@ -82,6 +98,7 @@ func sendResult(m *message) sendOutput {
 		MD5OfMessageBody:             m.md5Body,
 		MD5OfMessageAttributes:       md5OfAttributes(m.attrs),
 		MD5OfMessageSystemAttributes: m.md5SysAttrs,
+		SequenceNumber:               m.seq,
 	}
 }
 
@@ -118,6 +135,17 @@ func (q *queue) newMessage(e sendEntry, now time.Time) (*message, error) {
 		return nil, errInvalidParameterValue("One or more parameters are invalid. Reason: Message must be shorter than %d bytes.", limit)
 	}
 	delay := q.seconds("DelaySeconds")
+	if q.fifo {
+		group, dedupID, err := q.fifoFields(e, body)
+		if err != nil {
+			return nil, err
+		}
+		return &message{
+			id: newID(), body: body, md5Body: md5Hex(body),
+			attrs: e.MessageAttributes, sysAttrs: e.MessageSystemAttributes, md5SysAttrs: md5OfAttributes(e.MessageSystemAttributes),
+			groupID: group, dedupID: dedupID, sent: now, visibleAt: now.Add(delay),
+		}, nil
+	}
 	if e.DelaySeconds != nil {
 		if *e.DelaySeconds < 0 || *e.DelaySeconds > maxDelaySeconds {
 			return nil, errInvalidParameterValue("Value %d for parameter DelaySeconds is invalid. Reason: DelaySeconds must be >= 0 and <= %d.", *e.DelaySeconds, maxDelaySeconds)
@@ -230,16 +258,31 @@ func (s *Server) take(q *queue, now time.Time, limit int, visibility time.Durati
 			dlq = d
 		}
 	}
+	// FIFO: a group with a message in flight yields nothing until every
+	// such message is deleted or visible again; a delayed message holds
+	// back the ones sent after it.
+	var blocked map[string]bool
+	if q.fifo {
+		blocked = make(map[string]bool)
+		for _, m := range q.msgs {
+			if !m.deleted && m.inFlight(now) {
+				blocked[m.groupID] = true
+			}
+		}
+	}
 	for _, m := range q.msgs {
 		if len(got) == limit {
 			break
 		}
-		if m.deleted {
+		if m.deleted || blocked[m.groupID] {
 			continue
 		}
 		if now.Before(m.visibleAt) {
 			if next.IsZero() || m.visibleAt.Before(next) {
 				next = m.visibleAt
+			}
+			if q.fifo {
+				blocked[m.groupID] = true
 			}
 			continue
 		}
@@ -320,6 +363,10 @@ func (sel selection) output(m *message) messageOutput {
 	if m.groupID != "" {
 		system["MessageGroupId"] = m.groupID
 	}
+	if m.seq != "" {
+		system["MessageDeduplicationId"] = m.dedupID
+		system["SequenceNumber"] = m.seq
+	}
 	for name, value := range system {
 		if sel.allSystem || sel.system[name] {
 			if out.Attributes == nil {
@@ -359,6 +406,10 @@ func (q *queue) deleteByReceipt(handle *string) error {
 	}
 	if found {
 		q.remove(m)
+		if q.fifo {
+			// Its group may have the next message ready.
+			q.signal()
+		}
 	}
 	return nil
 }

@@ -9,9 +9,10 @@ import (
 	"time"
 )
 
-// queue is one standard queue. Every field is guarded by Server.mu.
+// queue is one standard or FIFO queue. Every field is guarded by Server.mu.
 type queue struct {
 	name     string
+	fifo     bool
 	arn      string
 	created  time.Time
 	modified time.Time
@@ -25,6 +26,12 @@ type queue struct {
 	changed   chan struct{} // closed, and replaced, when messages may have become receivable
 	lastPurge time.Time
 	deleted   bool
+	// FIFO queues only: deduplication ids seen within the window, by
+	// dedupKey, and the sequence numbers handed out.
+	dedup      map[string]dedupEntry
+	dedupSwept time.Time
+	seqBase    uint64
+	seq        uint64
 }
 
 // message is one message and its delivery state.
@@ -36,6 +43,8 @@ type message struct {
 	sysAttrs     map[string]attributeValue
 	md5SysAttrs  string
 	groupID      string
+	dedupID      string // FIFO queues only
+	seq          string // FIFO queues only: its SequenceNumber
 	sent         time.Time
 	visibleAt    time.Time // end of the delay, or of the current visibility timeout
 	receiveCount int
@@ -55,9 +64,10 @@ var defaultQueueAttributes = map[string]string{
 	"SqsManagedSseEnabled":          "true",
 }
 
-func newQueue(name, region string, now time.Time) *queue {
-	return &queue{
+func newQueue(name, region string, now time.Time, fifo bool) *queue {
+	q := &queue{
 		name:     name,
+		fifo:     fifo,
 		arn:      queueARN(region, name),
 		created:  now,
 		modified: now,
@@ -65,6 +75,13 @@ func newQueue(name, region string, now time.Time) *queue {
 		byID:     make(map[string]*message),
 		changed:  make(chan struct{}),
 	}
+	if fifo {
+		maps.Copy(q.attrs, defaultFifoAttributes)
+		q.dedup = make(map[string]dedupEntry)
+		// 20 digits from the start, increasing across queues created later.
+		q.seqBase = 10_000_000_000_000_000_000 + uint64(now.UnixMicro())*1000
+	}
+	return q
 }
 
 func queueARN(region, name string) string {

@@ -19,12 +19,13 @@ func (s *Server) createQueue(_ context.Context, c *call, in createQueueInput) (a
 		return nil, errMissingParameter("QueueName")
 	}
 	name := *in.QueueName
-	if err := checkQueueName(name); err != nil {
+	fifo := in.Attributes["FifoQueue"] == "true"
+	if err := checkQueueName(name, fifo); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	set, err := s.parseSettings(in.Attributes)
+	set, err := s.parseSettings(in.Attributes, fifo)
 	if err != nil {
 		return nil, err
 	}
@@ -35,7 +36,7 @@ func (s *Server) createQueue(_ context.Context, c *call, in createQueueInput) (a
 		return queueURLOutput{QueueURL: c.queueURL(name)}, nil
 	}
 	now := time.Now()
-	q := newQueue(name, s.region, now)
+	q := newQueue(name, s.region, now, fifo)
 	q.apply(set, now)
 	s.queues[name] = q
 	return queueURLOutput{QueueURL: c.queueURL(name)}, nil
@@ -113,7 +114,7 @@ func (s *Server) setQueueAttributes(q *queue, in setQueueAttributesInput) (any, 
 	if len(in.Attributes) == 0 {
 		return nil, errMissingParameter("Attributes")
 	}
-	set, err := s.parseSettings(in.Attributes)
+	set, err := s.parseSettings(in.Attributes, q.fifo)
 	if err != nil {
 		return nil, err
 	}

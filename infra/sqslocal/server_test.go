@@ -215,16 +215,12 @@ func TestCreateQueueRefuses(t *testing.T) {
 		attrs map[string]string
 		check func(t *testing.T, err error)
 	}{
-		{"FIFO name", "jobs.fifo", nil, func(t *testing.T, err error) {
-			var target *types.UnsupportedOperation
-			if !errors.As(err, &target) || !strings.Contains(target.ErrorMessage(), "FIFO") {
-				t.Errorf("error = %v, want UnsupportedOperation naming FIFO", err)
-			}
-		}},
-		{"FifoQueue attribute", "jobs", map[string]string{"FifoQueue": "true"}, func(t *testing.T, err error) {
-			var target *types.UnsupportedOperation
+		{"FIFO name without FifoQueue", "jobs.fifo", nil, func(t *testing.T, err error) { wantAPIError(t, err, "InvalidParameterValue") }},
+		{"FifoQueue without the .fifo suffix", "jobs", map[string]string{"FifoQueue": "true"}, func(t *testing.T, err error) { wantAPIError(t, err, "InvalidParameterValue") }},
+		{"FIFO attribute on a standard queue", "jobs", map[string]string{"ContentBasedDeduplication": "true"}, func(t *testing.T, err error) {
+			var target *types.InvalidAttributeName
 			if !errors.As(err, &target) {
-				t.Errorf("error = %v, want UnsupportedOperation", err)
+				t.Errorf("error = %v, want InvalidAttributeName", err)
 			}
 		}},
 		{"bad name", "has space", nil, func(t *testing.T, err error) { wantAPIError(t, err, "InvalidParameterValue") }},

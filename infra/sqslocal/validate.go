@@ -68,11 +68,15 @@ func firstDisallowedRune(s string) (rune, bool) {
 	return 0, false
 }
 
-// checkQueueName refuses names SQS refuses, and FIFO names, which this engine
-// does not support.
-func checkQueueName(name string) error {
-	if strings.HasSuffix(name, ".fifo") {
-		return errUnsupportedOperation("sqslocal supports standard queues only; FIFO queue %q is not supported", name)
+// checkQueueName refuses names SQS refuses: a FIFO queue's name ends in
+// .fifo, a standard queue's does not.
+func checkQueueName(name string, fifo bool) error {
+	if fifo {
+		base := strings.TrimSuffix(name, fifoSuffix)
+		if !isFifoName(name) || len(name) > 80 || !queueNamePattern.MatchString(base) {
+			return errInvalidParameterValue("Value %s for parameter QueueName is invalid. Reason: %s.", name, fifoNameRule)
+		}
+		return nil
 	}
 	if !queueNamePattern.MatchString(name) {
 		return errInvalidParameterValue("Value %s for parameter QueueName is invalid. Reason: %s.", name, queueNameRule)

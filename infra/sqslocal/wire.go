@@ -80,6 +80,7 @@ type sendOutput struct {
 	MD5OfMessageBody             string `json:"MD5OfMessageBody"`
 	MD5OfMessageAttributes       string `json:"MD5OfMessageAttributes,omitempty"`
 	MD5OfMessageSystemAttributes string `json:"MD5OfMessageSystemAttributes,omitempty"`
+	SequenceNumber               string `json:"SequenceNumber,omitempty"` // FIFO queues only
 }
 
 type sendBatchInput struct {
