@@ -294,8 +294,10 @@ func build(pats map[string]*Pattern) *snapshot {
 		// With one key and another indexable field, the posting indexes
 		// that field too; otherwise the candidate is checked in full.
 		var second *constraint
+		secondPath := -1
 		if cs := ranked(p.root, nil, counts, n); len(ks) == 1 && len(cs) > 1 && cs[0].key == ks[0].key {
 			second = &cs[1]
+			secondPath = pathID(second) // before taking pointers into s.paths
 		}
 		for i := range ks {
 			pi := &s.paths[pathID(&ks[i])]
@@ -315,7 +317,7 @@ func build(pats map[string]*Pattern) *snapshot {
 					post.ids = appendID(post.ids, int32(id))
 					continue
 				}
-				post.add(pathID(second), second.rules, int32(id))
+				post.add(secondPath, second.rules, int32(id))
 			}
 		}
 	}
@@ -373,8 +375,8 @@ func appendID(ids []int32, id int32) []int32 {
 
 func compactInts(s []int) []int {
 	out := s[:0]
-	for i, v := range s {
-		if i == 0 || v != s[i-1] {
+	for _, v := range s {
+		if len(out) == 0 || v != out[len(out)-1] {
 			out = append(out, v)
 		}
 	}

@@ -237,3 +237,34 @@ func TestMatcherConcurrent(t *testing.T) {
 		t.Errorf("Len() = %d, want 101", got)
 	}
 }
+
+// FuzzMatcher is the differential fuzz of the index: for patterns and
+// events drawn from the fuzzer's seeds, the matcher answers what matching
+// every pattern one by one answers.
+func FuzzMatcher(f *testing.F) {
+	f.Add(uint64(1), uint64(2), uint8(50))
+	f.Add(uint64(7), uint64(0), uint8(3))
+	f.Fuzz(func(t *testing.T, s1, s2 uint64, n uint8) {
+		r := rand.New(rand.NewPCG(s1, s2))
+		pats := map[string]*pattern.Pattern{}
+		for i := range int(n) {
+			p, err := pattern.Compile(randomPattern(r), pattern.EventBridge)
+			if err != nil {
+				continue // too many combinations
+			}
+			pats[fmt.Sprintf("p%03d", i)] = p
+		}
+		m := pattern.NewMatcher()
+		m.Replace(pats)
+		for range 20 {
+			ev := randomEvent(r)
+			doc, err := pattern.DecodeJSON([]byte(ev))
+			if err != nil {
+				t.Fatalf("random event %s: %v", ev, err)
+			}
+			if diff := cmp.Diff(linear(pats, doc), m.Match(doc)); diff != "" {
+				t.Fatalf("event %s (-linear +index):\n%s", ev, diff)
+			}
+		}
+	})
+}
