@@ -72,6 +72,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./shared/kinesisevent/
 	$(GO) test -run='^$$' -fuzz=FuzzSketchUnmarshal -fuzztime=$(FUZZTIME) ./shared/metrics/
 	$(GO) test -run='^$$' -fuzz=FuzzCompile -fuzztime=$(FUZZTIME) ./shared/pattern/
+	$(GO) test -run='^$$' -fuzz=FuzzMatcher -fuzztime=$(FUZZTIME) ./shared/pattern/
 
 ## sizes: every bootstrap must stay under 10 MiB
 sizes: build
