@@ -172,6 +172,9 @@ func (s Spec) environ(parent []string, taskRoot, logStream string) []string {
 		"AWS_LAMBDA_LOG_STREAM_NAME":      logStream,
 		"LAMBDA_TASK_ROOT":                taskRoot,
 		"_HANDLER":                        "bootstrap",
+		// As sam local sets it: the function runs locally (it may then
+		// deliver plain http:// to loopback and use a dev sealing key).
+		"AWS_SAM_LOCAL": "true",
 	} {
 		env[k] = v
 	}

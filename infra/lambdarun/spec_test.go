@@ -83,6 +83,7 @@ func TestSpecEnviron(t *testing.T) {
 		"STREAM_NAME":                     "events",
 		"TZ":                              "Europe/Paris",
 		"_HANDLER":                        "bootstrap",
+		"AWS_SAM_LOCAL":                   "true",
 	}
 	with := func(kv ...string) map[string]string {
 		m := map[string]string{}

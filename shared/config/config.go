@@ -26,7 +26,17 @@ const (
 	EnvLogLevel      = "FLOWBUS_LOG_LEVEL"      // debug, info, warn, error
 	EnvUnknownTypes  = "FLOWBUS_UNKNOWN_TYPES"  // accept or reject events of types no schema is registered for
 	EnvSchemas       = "FLOWBUS_SCHEMAS"        // built-in schema sets to register, comma-separated (workflow-events)
+	EnvSecretKey     = "FLOWBUS_SECRET_KEY"     // base64 of 32 bytes: seals webhook secrets at rest (openssl rand -base64 32)
+	// EnvLocal is "true" under the local runtime, as SAM CLI sets it in
+	// sam local: plain http:// webhooks to loopback are allowed and a
+	// missing FLOWBUS_SECRET_KEY falls back to DevSecretKey.
+	EnvLocal = "AWS_SAM_LOCAL"
 )
+
+// DevSecretKey seals webhook secrets under the local runtime when
+// FLOWBUS_SECRET_KEY is not set. It is public: never use it in a deployment
+// (a deployed function without FLOWBUS_SECRET_KEY refuses to start).
+const DevSecretKey = "Zmxvd2J1cy1sb2NhbC1kZXYta2V5LW5vdC1zZWNyZXQ="
 
 // Limits a deployment may lower but not raise.
 const (
@@ -45,11 +55,14 @@ type Config struct {
 	LogLevel      string
 	RejectUnknown bool     // refuse events of types the schema registry does not know
 	Schemas       []string // built-in schema sets to register
+	SecretKey     string   // FLOWBUS_SECRET_KEY, or DevSecretKey under the local runtime
+	Local         bool     // running under the local runtime (AWS_SAM_LOCAL=true)
 }
 
 // Needs says which resources a function uses, so Validate asks only for those.
 type Needs struct {
 	Stream, Table bool
+	SecretKey     bool // FLOWBUS_SECRET_KEY (the subscriptions' webhook secrets)
 }
 
 // Load reads the environment and applies defaults. It reports every problem
@@ -61,6 +74,11 @@ func Load(needs Needs) (Config, error) {
 		Table:         os.Getenv(EnvTable),
 		DefaultSource: envOr(EnvDefaultSource, event.DefaultSource),
 		LogLevel:      envOr(EnvLogLevel, "info"),
+		SecretKey:     os.Getenv(EnvSecretKey),
+		Local:         os.Getenv(EnvLocal) == "true",
+	}
+	if c.SecretKey == "" && c.Local {
+		c.SecretKey = DevSecretKey
 	}
 	switch v := envOr(EnvUnknownTypes, "accept"); v {
 	case "accept":
@@ -92,6 +110,9 @@ func (c Config) Validate(needs Needs) error {
 	}
 	if needs.Table && c.Table == "" {
 		errs = append(errs, fmt.Errorf("%s is required", EnvTable))
+	}
+	if needs.SecretKey && c.SecretKey == "" {
+		errs = append(errs, fmt.Errorf("%s is required (base64 of 32 bytes, e.g. openssl rand -base64 32)", EnvSecretKey))
 	}
 	if c.MaxBodyBytes < 1 || c.MaxBodyBytes > MaxBodyLimit {
 		errs = append(errs, fmt.Errorf("%s is %d, want 1 to %d", EnvMaxBodyBytes, c.MaxBodyBytes, MaxBodyLimit))

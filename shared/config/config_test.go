@@ -52,3 +52,20 @@ func TestAWSFromTheEnvironment(t *testing.T) {
 		t.Error("AWS without credentials did not fail")
 	}
 }
+
+func TestSecretKey(t *testing.T) {
+	t.Setenv(EnvSecretKey, "")
+	t.Setenv(EnvLocal, "")
+	if _, err := Load(Needs{SecretKey: true}); err == nil || !strings.Contains(err.Error(), EnvSecretKey) {
+		t.Errorf("got %v, want %s required", err, EnvSecretKey)
+	}
+	t.Setenv(EnvLocal, "true")
+	c, err := Load(Needs{SecretKey: true})
+	if err != nil || c.SecretKey != DevSecretKey || !c.Local {
+		t.Errorf("local: got %q %v %v, want the dev key", c.SecretKey, c.Local, err)
+	}
+	t.Setenv(EnvSecretKey, "k")
+	if c, _ := Load(Needs{SecretKey: true}); c.SecretKey != "k" {
+		t.Errorf("got %q, want the configured key", c.SecretKey)
+	}
+}
