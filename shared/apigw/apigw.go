@@ -37,6 +37,12 @@ const (
 	TypeUnavailable = "https://flowbus.dev/problems/unavailable"
 	TypeInternal    = "https://flowbus.dev/problems/internal"
 	TypeUpcast      = "https://flowbus.dev/problems/cannot-upcast"
+	// TypeInvalidRequest is a request body (a subscription, a pattern
+	// test) with wrong fields, each named in errors.
+	TypeInvalidRequest = "https://flowbus.dev/problems/invalid-request"
+	// TypeConflict is a write refused by the state it would change: a
+	// name taken, a stale version.
+	TypeConflict = "https://flowbus.dev/problems/conflict"
 	// TypeRequestTimeout is the local HTTP API's answer to a body that
 	// does not arrive in time.
 	TypeRequestTimeout = "https://flowbus.dev/problems/request-timeout"
