@@ -1,0 +1,367 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/flowbus/flowbus/shared/apigw"
+	"github.com/flowbus/flowbus/shared/event"
+	"github.com/flowbus/flowbus/shared/pattern"
+	"github.com/flowbus/flowbus/shared/subscription"
+	"github.com/flowbus/flowbus/shared/webhook"
+)
+
+// routes are the HTTP API routes this function serves; template.yaml must
+// route exactly these here (checked by infra/template's tests).
+var routes = []string{
+	"POST /subscriptions",
+	"GET /subscriptions",
+	"GET /subscriptions/{name}",
+	"PUT /subscriptions/{name}",
+	"DELETE /subscriptions/{name}",
+	"POST /subscriptions/{name}/rotate-secret",
+	"POST /patterns/test",
+}
+
+// maxBody bounds a request body: a subscription's pattern (2,048
+// characters) and template (8,192) with room for the rest, or a pattern test
+// with its event (one event, ≤ 1 MiB).
+const maxBody = event.MaxRecordBytes + 16<<10
+
+// Store is what the handler asks of the subscription store.
+type Store interface {
+	Create(ctx context.Context, s subscription.Subscription) (subscription.Subscription, webhook.Secret, error)
+	Get(ctx context.Context, name string) (subscription.Subscription, error)
+	List(ctx context.Context, after string, limit int) (subscription.Page, error)
+	Put(ctx context.Context, s subscription.Subscription) (subscription.Subscription, webhook.Secret, error)
+	Delete(ctx context.Context, name string) error
+	RotateSecret(ctx context.Context, name string, overlap time.Duration) (subscription.Subscription, webhook.Secret, time.Time, error)
+}
+
+type handler struct {
+	store  Store
+	policy webhook.Policy
+	log    *slog.Logger
+}
+
+// Handle serves the HTTP API routes.
+func (h *handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	if p := apigw.CheckRoute(&req, routes); p != nil {
+		return apigw.ProblemResponse(*p), nil
+	}
+	r := route(&req) // fills in the name of a hand-made event
+	name := req.PathParameters["name"]
+	switch r {
+	case "POST /subscriptions":
+		return h.create(ctx, &req), nil
+	case "GET /subscriptions":
+		return h.list(ctx, &req), nil
+	case "GET /subscriptions/{name}":
+		return h.get(ctx, name), nil
+	case "PUT /subscriptions/{name}":
+		return h.put(ctx, name, &req), nil
+	case "DELETE /subscriptions/{name}":
+		return h.delete(ctx, name), nil
+	case "POST /subscriptions/{name}/rotate-secret":
+		return h.rotate(ctx, name, &req), nil
+	case "POST /patterns/test":
+		return h.testPattern(&req), nil
+	}
+	return apigw.ProblemResponse(apigw.Problem{Type: apigw.TypeNotFound, Title: "No such route", Status: 404}), nil
+}
+
+// route is the request's route key; a hand-made event without one is
+// routed by its method and path.
+func route(req *events.APIGatewayV2HTTPRequest) string {
+	if req.RouteKey != "" && req.RouteKey != "$default" {
+		return req.RouteKey
+	}
+	method := req.RequestContext.HTTP.Method
+	path := strings.Trim(req.RawPath, "/")
+	if path == "" {
+		path = strings.Trim(req.RequestContext.HTTP.Path, "/")
+	}
+	segs := strings.Split(path, "/")
+	switch {
+	case len(segs) == 2 && segs[0] == "patterns" && segs[1] == "test":
+		return method + " /patterns/test"
+	case len(segs) == 1 && segs[0] == "subscriptions":
+		return method + " /subscriptions"
+	case len(segs) == 2 && segs[0] == "subscriptions":
+		if req.PathParameters == nil {
+			req.PathParameters = map[string]string{}
+		}
+		if req.PathParameters["name"] == "" {
+			req.PathParameters["name"], _ = url.PathUnescape(segs[1])
+		}
+		return method + " /subscriptions/{name}"
+	case len(segs) == 3 && segs[0] == "subscriptions" && segs[2] == "rotate-secret":
+		if req.PathParameters == nil {
+			req.PathParameters = map[string]string{}
+		}
+		if req.PathParameters["name"] == "" {
+			req.PathParameters["name"], _ = url.PathUnescape(segs[1])
+		}
+		return method + " /subscriptions/{name}/rotate-secret"
+	}
+	return ""
+}
+
+// view is a subscription as the API shows it; Secret only in the answer
+// that created it.
+type view struct {
+	subscription.Subscription
+	Secret string `json:"secret,omitempty"`
+}
+
+func show(s subscription.Subscription, sec webhook.Secret) view {
+	v := view{Subscription: s}
+	if !sec.IsZero() {
+		v.Secret = sec.String()
+	}
+	return v
+}
+
+// body reads a JSON request body: 415 for another media type.
+func body(req *events.APIGatewayV2HTTPRequest) ([]byte, *apigw.Problem) {
+	b, p := apigw.Body(req, maxBody)
+	if p != nil {
+		return nil, p
+	}
+	ct := apigw.Header(req, "content-type")
+	if ct == "" {
+		return b, nil
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	jsonBody := len(bytes.TrimSpace(b)) > 0 && bytes.TrimSpace(b)[0] == '{'
+	switch {
+	case err != nil:
+	case params["charset"] != "" && !strings.EqualFold(params["charset"], "utf-8"):
+	case mt == "application/json", mt == "application/x-www-form-urlencoded" && jsonBody:
+		return b, nil
+	}
+	return nil, &apigw.Problem{Type: apigw.TypeMediaType, Title: "Unsupported media type", Status: 415, Detail: "send application/json (utf-8)"}
+}
+
+func invalid(err error) events.APIGatewayV2HTTPResponse {
+	var ve *subscription.ValidationError
+	if errors.As(err, &ve) {
+		return apigw.ProblemResponse(apigw.Problem{Type: apigw.TypeInvalidRequest, Title: "Invalid subscription", Status: 400, Errors: ve.Fields})
+	}
+	return apigw.ProblemResponse(apigw.Problem{Type: apigw.TypeInvalidRequest, Title: "Invalid subscription", Status: 400})
+}
+
+// failed maps a store error to its answer, in one place.
+func (h *handler) failed(ctx context.Context, name string, err error) events.APIGatewayV2HTTPResponse {
+	switch {
+	case errors.Is(err, subscription.ErrNotFound):
+		return apigw.ProblemResponse(apigw.Problem{Type: apigw.TypeNotFound, Title: "No such subscription", Status: 404, Detail: "no subscription is named " + strconv.Quote(name)})
+	case errors.Is(err, subscription.ErrExists):
+		return apigw.ProblemResponse(apigw.Problem{Type: apigw.TypeConflict, Title: "Name taken", Status: 409, Detail: "a subscription named " + strconv.Quote(name) + " exists; PUT /subscriptions/" + name + " replaces it"})
+	case errors.Is(err, subscription.ErrConflict):
+		return apigw.ProblemResponse(apigw.Problem{Type: apigw.TypeConflict, Title: "Version conflict", Status: 409, Detail: "the subscription changed since that version was read; GET it and try again"})
+	case errors.Is(err, subscription.ErrNoSecret):
+		return apigw.ProblemResponse(apigw.Problem{Type: apigw.TypeConflict, Title: "No secret", Status: 409, Detail: "only http targets have a secret to rotate"})
+	}
+	h.log.ErrorContext(ctx, "subscription store failed", "name", name, "error", err)
+	return apigw.ProblemResponse(apigw.Problem{Type: apigw.TypeUnavailable, Title: "Subscription store unavailable", Status: 503, Detail: "try again"})
+}
+
+// parse reads and validates a subscription body.
+func (h *handler) parse(req *events.APIGatewayV2HTTPRequest) (subscription.Subscription, *events.APIGatewayV2HTTPResponse) {
+	b, p := body(req)
+	if p != nil {
+		resp := apigw.ProblemResponse(*p)
+		return subscription.Subscription{}, &resp
+	}
+	s, err := subscription.Parse(b)
+	if err == nil {
+		err = s.Validate(h.policy)
+	}
+	if err != nil {
+		resp := invalid(err)
+		return subscription.Subscription{}, &resp
+	}
+	return s, nil
+}
+
+func (h *handler) create(ctx context.Context, req *events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
+	s, bad := h.parse(req)
+	if bad != nil {
+		return *bad
+	}
+	if s.Version != 0 {
+		return invalid(&subscription.ValidationError{Fields: []event.FieldError{{Field: "version", Reason: "is set by flowbus; leave it out when creating"}}})
+	}
+	created, sec, err := h.store.Create(ctx, s)
+	if err != nil {
+		return h.failed(ctx, s.Name, err)
+	}
+	resp := apigw.JSON(http.StatusCreated, show(created, sec))
+	resp.Headers["Location"] = "/subscriptions/" + created.Name
+	return resp
+}
+
+func (h *handler) list(ctx context.Context, req *events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
+	q := req.QueryStringParameters
+	var fields []event.FieldError
+	limit := subscription.DefaultPageSize
+	if v, ok := q["limit"]; ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > subscription.MaxPageSize {
+			fields = append(fields, event.FieldError{Field: "limit", Reason: "must be an integer from 1 to the limit", Limit: subscription.MaxPageSize})
+		}
+		limit = n
+	}
+	after := q["after"]
+	if after != "" && !subscription.ValidName(after) {
+		fields = append(fields, event.FieldError{Field: "after", Reason: "must be a subscription name, the next of a previous page"})
+	}
+	if len(fields) > 0 {
+		return apigw.ProblemResponse(apigw.Problem{Type: apigw.TypeInvalidRequest, Title: "Invalid query", Status: 400, Errors: fields})
+	}
+	page, err := h.store.List(ctx, after, limit)
+	if err != nil {
+		return h.failed(ctx, "", err)
+	}
+	out := struct {
+		Subscriptions []view  `json:"subscriptions"`
+		Next          *string `json:"next"`
+	}{Subscriptions: []view{}}
+	for _, s := range page.Subscriptions {
+		out.Subscriptions = append(out.Subscriptions, show(s, webhook.Secret{}))
+	}
+	resp := apigw.JSON(http.StatusOK, out)
+	if page.Next != "" {
+		out.Next = &page.Next
+		resp = apigw.JSON(http.StatusOK, out)
+		resp.Headers["Link"] = "</subscriptions?after=" + url.QueryEscape(page.Next) + "&limit=" + strconv.Itoa(limit) + ">; rel=\"next\""
+	}
+	return resp
+}
+
+func (h *handler) get(ctx context.Context, name string) events.APIGatewayV2HTTPResponse {
+	s, err := h.store.Get(ctx, name)
+	if err != nil {
+		return h.failed(ctx, name, err)
+	}
+	return apigw.JSON(http.StatusOK, show(s, webhook.Secret{}))
+}
+
+func (h *handler) put(ctx context.Context, name string, req *events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
+	b, p := body(req)
+	if p != nil {
+		return apigw.ProblemResponse(*p)
+	}
+	s, err := subscription.Parse(b)
+	if err != nil {
+		return invalid(err)
+	}
+	switch {
+	case s.Name == "":
+		s.Name = name
+	case s.Name != name:
+		return invalid(&subscription.ValidationError{Fields: []event.FieldError{{Field: "name", Reason: "must be the name in the path (" + name + "); a subscription cannot be renamed"}}})
+	}
+	if err := s.Validate(h.policy); err != nil {
+		return invalid(err)
+	}
+	put, sec, err := h.store.Put(ctx, s)
+	if err != nil {
+		return h.failed(ctx, name, err)
+	}
+	return apigw.JSON(http.StatusOK, show(put, sec))
+}
+
+func (h *handler) delete(ctx context.Context, name string) events.APIGatewayV2HTTPResponse {
+	if err := h.store.Delete(ctx, name); err != nil {
+		return h.failed(ctx, name, err)
+	}
+	return events.APIGatewayV2HTTPResponse{StatusCode: http.StatusNoContent}
+}
+
+func (h *handler) rotate(ctx context.Context, name string, req *events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
+	overlap := subscription.DefaultRotationOverlap
+	if v, ok := req.QueryStringParameters["overlap_seconds"]; ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > int(subscription.MaxEventAge/time.Second) {
+			return apigw.ProblemResponse(apigw.Problem{Type: apigw.TypeInvalidRequest, Title: "Invalid query", Status: 400,
+				Errors: []event.FieldError{{Field: "overlap_seconds", Reason: "must be an integer from 0 to the limit (default 86400)", Limit: int(subscription.MaxEventAge / time.Second)}}})
+		}
+		overlap = time.Duration(n) * time.Second
+		if n == 0 {
+			overlap = time.Nanosecond // the old secret stops at once
+		}
+	}
+	s, sec, until, err := h.store.RotateSecret(ctx, name, overlap)
+	if err != nil {
+		return h.failed(ctx, name, err)
+	}
+	out := struct {
+		view
+		PreviousSecretExpires *time.Time `json:"previous_secret_expires,omitempty"`
+	}{view: show(s, sec)}
+	if !until.IsZero() {
+		out.PreviousSecretExpires = &until
+	}
+	return apigw.JSON(http.StatusOK, out)
+}
+
+// testPattern serves POST /patterns/test.
+func (h *handler) testPattern(req *events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
+	b, p := body(req)
+	if p != nil {
+		return apigw.ProblemResponse(*p)
+	}
+	bad := func(fields ...event.FieldError) events.APIGatewayV2HTTPResponse {
+		return apigw.ProblemResponse(apigw.Problem{Type: apigw.TypeInvalidRequest, Title: "Invalid pattern test", Status: 400, Errors: fields})
+	}
+	var in struct {
+		Pattern json.RawMessage `json:"pattern"`
+		Event   json.RawMessage `json:"event"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		return bad(event.FieldError{Field: "", Reason: "must be {\"pattern\": {…}, \"event\": {…}}: " + strings.TrimPrefix(err.Error(), "json: ")})
+	}
+	var fields []event.FieldError
+	if len(in.Pattern) == 0 {
+		fields = append(fields, event.FieldError{Field: "pattern", Reason: "is required"})
+	}
+	if t := bytes.TrimSpace(in.Event); len(t) == 0 || t[0] != '{' {
+		fields = append(fields, event.FieldError{Field: "event", Reason: "must be a JSON object"})
+	}
+	if len(fields) > 0 {
+		return bad(fields...)
+	}
+	res, err := pattern.Test(string(in.Pattern), in.Event)
+	var pe *pattern.Error
+	switch {
+	case errors.As(err, &pe):
+		field := "pattern"
+		if pe.Field != "" {
+			field += "." + pe.Field
+		}
+		return bad(event.FieldError{Field: field, Reason: pe.Reason, Limit: pe.Limit})
+	case err != nil:
+		return bad(event.FieldError{Field: "event", Reason: "must be a JSON object"})
+	}
+	out := struct {
+		Match  bool   `json:"match"`
+		Field  string `json:"field,omitempty"`
+		Reason string `json:"reason,omitempty"`
+	}{Match: res.Match, Field: res.Field, Reason: res.Reason}
+	return apigw.JSON(http.StatusOK, out)
+}
