@@ -4,7 +4,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 
 GO        ?= go
-FUNCTIONS := publish consume replay metrics deadletter
+FUNCTIONS := publish consume replay metrics deadletter subscriptions
 ENGINES   := ./localstack/engines.sh
 # What the Lambda runtime needs: provided.al2023 on arm64, no RPC, stripped.
 LAMBDA_ENV   := CGO_ENABLED=0 GOOS=linux GOARCH=arm64
@@ -34,6 +34,8 @@ build-ReplayFunction:
 	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/replay
 build-MetricsFunction:
 	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/metrics
+build-SubscriptionsFunction:
+	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/subscriptions
 build-DeadLetterFunction:
 	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/deadletter
 

@@ -23,6 +23,7 @@ import (
 	"github.com/flowbus/flowbus/shared/deadletter"
 	"github.com/flowbus/flowbus/shared/dynamostore"
 	"github.com/flowbus/flowbus/shared/stats"
+	"github.com/flowbus/flowbus/shared/subscription"
 )
 
 const templatePath = "../../template.yaml"
@@ -82,7 +83,7 @@ func TestGoformationReadsTheTemplate(t *testing.T) {
 		}
 	}
 	sort.Strings(names)
-	if diff := cmp.Diff([]string{"ConsumeFunction", "DeadLetterFunction", "MetricsFunction", "PublishFunction", "ReplayFunction"}, names); diff != "" {
+	if diff := cmp.Diff([]string{"ConsumeFunction", "DeadLetterFunction", "MetricsFunction", "PublishFunction", "ReplayFunction", "SubscriptionsFunction"}, names); diff != "" {
 		t.Errorf("functions (-want +got):\n%s", diff)
 	}
 	doc, err := Resolve(raw, nil)
@@ -172,7 +173,7 @@ func needs(files map[string]*ast.File) []string {
 					continue
 				}
 				if v, ok := kv.Value.(*ast.Ident); ok && v.Name == "true" {
-					env = append(env, map[string]string{"Stream": "FLOWBUS_STREAM", "Table": "FLOWBUS_TABLE"}[kv.Key.(*ast.Ident).Name])
+					env = append(env, map[string]string{"Stream": "FLOWBUS_STREAM", "Table": "FLOWBUS_TABLE", "SecretKey": "FLOWBUS_SECRET_KEY"}[kv.Key.(*ast.Ident).Name])
 				}
 			}
 			return true
@@ -202,7 +203,7 @@ func TestEnvironmentMatchesTheCode(t *testing.T) {
 	known := knownEnv(t)
 	for id, fn := range load(t).Functions {
 		for _, v := range needs(pkg(t, filepath.Join("../..", fn.CodeURI))) {
-			if fn.Env[v] == "" {
+			if _, ok := fn.Env[v]; !ok { // FLOWBUS_SECRET_KEY may be empty: the SecretKey parameter's default, for the local runtime
 				t.Errorf("%s reads %s but the template does not set it", id, v)
 			}
 		}
@@ -297,6 +298,7 @@ func TestPoliciesAreLeastPrivilege(t *testing.T) {
 		// The store (stats.WriteAPI's UpdateItem is one of its calls), reading back, the SQS mapping.
 		"DeadLetterFunction": append(append(append(methods("dynamodb", (*dynamostore.API)(nil)), methods("kinesis", (*deadletter.KinesisAPI)(nil))...),
 			"sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"), logs...),
+		"SubscriptionsFunction": append(methods("dynamodb", (*subscription.DynamoAPI)(nil)), logs...),
 		"ReplayFunction": append(append(append(
 			[]string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:Scan"}, // Store.Read, Records, ScanEvents
 			methods("kinesis", (*bus.KinesisAPI)(nil))...), "lambda:InvokeFunction"), logs...),
@@ -486,5 +488,33 @@ func TestQueueAttributes(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"DeadLetterFunction DeadLetterQueue"}, reads); diff != "" {
 		t.Errorf("SQS events (-want +got):\n%s", diff)
+	}
+}
+
+func TestFifoQueueAttributes(t *testing.T) {
+	const doc = `
+Resources:
+  Delivery:
+    Type: AWS::SQS::Queue
+    Properties:
+      QueueName: delivery.fifo
+      FifoQueue: true
+      ContentBasedDeduplication: false
+      DeduplicationScope: messageGroup
+      FifoThroughputLimit: perMessageGroupId
+      VisibilityTimeout: 60
+`
+	path := filepath.Join(t.TempDir(), "template.yaml")
+	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tpl, err := Load(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"FifoQueue": "true", "ContentBasedDeduplication": "false", "DeduplicationScope": "messageGroup",
+		"FifoThroughputLimit": "perMessageGroupId", "VisibilityTimeout": "60"}
+	if diff := cmp.Diff(want, tpl.Queues["Delivery"].Attributes); diff != "" {
+		t.Errorf("attributes (-want +got):\n%s", diff)
 	}
 }
