@@ -13,8 +13,10 @@ const (
 	DefaultBatchSize = 10
 	// MaxReceiveBatch is what one ReceiveMessage returns at most; a batch
 	// size above it needs a batching window of at least a second.
-	MaxReceiveBatch    = 10
-	MaxBatchSize       = 10000
+	MaxReceiveBatch = 10
+	MaxBatchSize    = 10000
+	// MaxFifoBatchSize is the largest BatchSize of a FIFO queue's mapping.
+	MaxFifoBatchSize   = 10
 	MaxBatchingWindow  = 300 * time.Second
 	MinConcurrency     = 2
 	MaxConcurrency     = 1000
@@ -77,6 +79,9 @@ func (c Config) Validate() error {
 	if c.MaximumBatchingWindow < 0 || c.MaximumBatchingWindow > MaxBatchingWindow {
 		bad("MaximumBatchingWindow %s: want 0–%s", c.MaximumBatchingWindow, MaxBatchingWindow)
 	}
+	if c.FIFO() && c.BatchSize > MaxFifoBatchSize {
+		bad("BatchSize %d: a FIFO queue's mapping takes at most %d", c.BatchSize, MaxFifoBatchSize)
+	}
 	if c.BatchSize > MaxReceiveBatch && c.MaximumBatchingWindow < time.Second {
 		bad("BatchSize %d: above %d needs a MaximumBatchingWindow of at least 1 s", c.BatchSize, MaxReceiveBatch)
 	}
@@ -107,6 +112,15 @@ func (c Config) withDefaults() Config {
 		c.QueueARN = fmt.Sprintf("arn:aws:sqs:%s:%s:%s", c.Region, account, name)
 	}
 	return c
+}
+
+// FIFO reports whether the queue is a FIFO queue: its name ends in .fifo.
+func (c Config) FIFO() bool {
+	name := c.QueueARN
+	if _, n, err := queueOfURL(c.QueueURL); err == nil {
+		name = n
+	}
+	return strings.HasSuffix(name, ".fifo")
 }
 
 // Concurrency is the number of pollers a mapping of this configuration

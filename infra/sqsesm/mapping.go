@@ -16,8 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/flowbus/flowbus/shared/pattern"
 	"github.com/flowbus/flowbus/shared/backoff"
+	"github.com/flowbus/flowbus/shared/pattern"
 )
 
 // SQSAPI is the part of the SQS client a mapping reads the queue with.
@@ -239,6 +239,8 @@ func (m *Mapping) gather(ctx context.Context) (batch []message, dropped []types.
 
 // process invokes the function with a batch and deletes what it handled
 // and what the filters dropped. It returns false if the invocation failed.
+// On a FIFO queue, a message not deleted keeps its group locked, so the
+// group's later messages wait and come back after it, in order.
 func (m *Mapping) process(ctx context.Context, batch []message, dropped []types.Message) bool {
 	var del []types.Message
 	del = append(del, dropped...)
@@ -283,6 +285,9 @@ func (m *Mapping) process(ctx context.Context, batch []message, dropped []types.
 		if !failed[aws.ToString(b.msg.MessageId)] {
 			del = append(del, b.msg)
 		}
+	}
+	if m.cfg.FIFO() {
+		m.warnOrder(batch, failed)
 	}
 	rep.Handled = len(batch) - len(failed)
 	rep.Result = "ok"
@@ -343,6 +348,31 @@ func (m *Mapping) release(ctx context.Context, msgs []message) {
 		}
 		if _, err := m.sqs.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(m.cfg.QueueURL), Entries: entries}); err != nil {
 			m.log.Warn("cannot make messages visible again; they come back after the visibility timeout", "messages", len(chunk), "err", err)
+		}
+	}
+}
+
+// warnOrder logs the messages of a FIFO batch that the function reported
+// handled although an earlier message of their group failed. Lambda deletes
+// them as it deletes any message not reported (AWS asks a function on a FIFO
+// queue to stop at the first failure and report it and every message after
+// it), so the failed message comes back after them: the group's order is
+// broken, here as on AWS.
+func (m *Mapping) warnOrder(batch []message, failed map[string]bool) {
+	if len(failed) == 0 {
+		return
+	}
+	failedGroups := map[string]string{} // group → its first failed message
+	for _, b := range batch {
+		id, group := aws.ToString(b.msg.MessageId), b.msg.Attributes["MessageGroupId"]
+		first, groupFailed := failedGroups[group]
+		switch {
+		case failed[id] && !groupFailed:
+			failedGroups[group] = id
+		case !failed[id] && groupFailed:
+			m.log.Warn("FIFO order broken: the function reported a message handled after an earlier message of its group failed; "+
+				"it is deleted and the failed one comes back after it (report every message after the first failure of a group)",
+				"group", group, "failed", first, "deleted", id)
 		}
 	}
 }

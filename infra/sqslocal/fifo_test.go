@@ -294,9 +294,14 @@ func TestFifoVisibilityExpiryAndLongPoll(t *testing.T) {
 	if diff := cmp.Diff([]string{"h1"}, bodies(h)); diff != "" {
 		t.Fatalf("(-want +got):\n%s", diff)
 	}
-	back := e.receive(t, &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10, WaitTimeSeconds: 3, VisibilityTimeout: 30})
+	// A long poll wakes when the timeout ends, not at the end of its wait.
+	start = time.Now()
+	back := e.receive(t, &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10, WaitTimeSeconds: 10, VisibilityTimeout: 30})
 	if diff := cmp.Diff([]string{"h1", "h2"}, bodies(back)); diff != "" {
 		t.Fatalf("after the visibility timeout (-want +got):\n%s", diff)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("long poll answered after %v, want when h1's 1 s visibility timeout ended", took)
 	}
 }
 

@@ -274,7 +274,7 @@ func (s *Server) take(q *queue, now time.Time, limit int, visibility time.Durati
 		if len(got) == limit {
 			break
 		}
-		if m.deleted || blocked[m.groupID] {
+		if m.deleted {
 			continue
 		}
 		if now.Before(m.visibleAt) {
@@ -284,6 +284,9 @@ func (s *Server) take(q *queue, now time.Time, limit int, visibility time.Durati
 			if q.fifo {
 				blocked[m.groupID] = true
 			}
+			continue
+		}
+		if blocked[m.groupID] {
 			continue
 		}
 		if dlq != nil && m.receiveCount >= q.redrive.MaxReceiveCount {

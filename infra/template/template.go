@@ -103,10 +103,12 @@ type Queue struct {
 }
 
 // queueAttributes are the properties of AWS::SQS::Queue that are queue
-// attributes of a standard queue and change what a local run does or shows.
+// attributes (of a standard or FIFO queue) and change what a local run does
+// or shows.
 var queueAttributes = []string{
 	"DelaySeconds", "MaximumMessageSize", "MessageRetentionPeriod", "ReceiveMessageWaitTimeSeconds",
 	"VisibilityTimeout", "SqsManagedSseEnabled", "RedrivePolicy",
+	"FifoQueue", "ContentBasedDeduplication", "DeduplicationScope", "FifoThroughputLimit",
 }
 
 // ARN returns the stream's ARN in the local account.
