@@ -38,9 +38,9 @@ const consumeTimeout = 3
 // loop, PutRecords included, for longer as the stream grows: at engines.sh's
 // 1 s default, PutRecords stalled 2–7 s every few seconds once the stream
 // held a few MB, and the publishers' acknowledged counts fell from fault to
-// fault for no fault of flowbus's. The kinesis-mock restarts need the 1 s
-// interval: with 600 s, kinesis-mock stopped by engines.sh restart-engine
-// came back without the stream, so the stop does not write the state.
+// fault for no fault of flowbus's. A stop writes the state (engines.sh gives
+// it 60 s), so kinesis-restarted keeps its data; only kinesis-killed, which
+// measures what a hard kill loses, needs the 1 s interval.
 const kinesisPersistInterval = "600s"
 
 // harness is the running flowbus and what injects faults into it.
