@@ -154,38 +154,77 @@ func (s *Scanner) BeginArray() error { return s.open('[') }
 // is false when the closing '}' was consumed. The key points into the input
 // unless it needed unescaping; then it is valid until the next call.
 func (s *Scanner) NextKey(first bool) (key []byte, more bool, err error) {
+	_, key, more, err = s.NextKeyIn(first, nil, 0)
+	return key, more, err
+}
+
+// NextKeyIn is NextKey for a reader that knows the keys it wants: idx is the
+// key's index in known, or -1. The key is returned when it is not spelled
+// exactly as a known one in the input; known[hint] is tried first, as
+// members usually come in the same order. Known keys must be ASCII without
+// quotes, backslashes or control characters; a key spelled as one of them
+// is matched without being scanned.
+func (s *Scanner) NextKeyIn(first bool, known []string, hint int) (idx int, key []byte, more bool, err error) {
 	c := s.Peek()
 	if c == '}' {
 		s.pos++
 		s.depth--
-		return nil, false, nil
+		return -1, nil, false, nil
 	}
 	if !first {
 		if c != ',' {
-			return nil, false, s.errAt(s.pos, "',' or '}' after object member")
+			return -1, nil, false, s.errAt(s.pos, "',' or '}' after object member")
 		}
 		s.pos++
 		c = s.Peek()
 	}
 	if c != '"' {
 		if first {
-			return nil, false, s.errAt(s.pos, "'\"' starting object key or '}'")
+			return -1, nil, false, s.errAt(s.pos, "'\"' starting object key or '}'")
 		}
-		return nil, false, s.errAt(s.pos, "'\"' starting object key")
+		return -1, nil, false, s.errAt(s.pos, "'\"' starting object key")
 	}
-	key, plain, err := s.str()
-	if err != nil {
-		return nil, false, err
+	idx = -1
+	p := s.pos + 1
+	if hint < len(known) && s.isKey(p, known[hint]) {
+		idx = hint
+	} else {
+		for i, k := range known {
+			if s.isKey(p, k) {
+				idx = i
+				break
+			}
+		}
 	}
-	if !plain {
-		s.keyBuf = AppendUnquoted(s.keyBuf[:0], key)
-		key = s.keyBuf
+	if idx >= 0 {
+		s.pos = p + len(known[idx]) + 1
+	} else {
+		var plain bool
+		if key, plain, err = s.str(); err != nil {
+			return -1, nil, false, err
+		}
+		if !plain {
+			s.keyBuf = AppendUnquoted(s.keyBuf[:0], key)
+			key = s.keyBuf
+		}
+		for i, k := range known {
+			if string(key) == k {
+				idx = i
+				break
+			}
+		}
 	}
 	if s.Peek() != ':' {
-		return nil, false, s.errAt(s.pos, "':' after object key")
+		return -1, nil, false, s.errAt(s.pos, "':' after object key")
 	}
 	s.pos++
-	return key, true, nil
+	return idx, key, true, nil
+}
+
+// isKey reports whether the bytes at p are k and a closing quote.
+func (s *Scanner) isKey(p int, k string) bool {
+	end := p + len(k)
+	return end < len(s.buf) && s.buf[end] == '"' && string(s.buf[p:end]) == k
 }
 
 // NextElement prepares to read the next element of an array opened with

@@ -19,9 +19,15 @@ import (
 // walk reads one document with the Scanner's token API and returns its
 // tokens as encoding/json's Decoder.Token gives them (with UseNumber):
 // json.Delim, string (keys too), json.Number, bool and nil.
-func walk(s *Scanner) ([]any, error) {
+func walk(s *Scanner) ([]any, error) { return walkKnown(s, nil) }
+
+// knownKeys are the keys walkKnown asks NextKeyIn for.
+var knownKeys = []string{"type", "a", "k", "Records", "data", ""}
+
+// walkKnown is walk reading keys with NextKeyIn(known) when known is not nil.
+func walkKnown(s *Scanner, known []string) ([]any, error) {
 	var toks []any
-	if err := walkValue(s, &toks); err != nil {
+	if err := walkValue(s, &toks, known); err != nil {
 		return nil, err
 	}
 	if err := s.End(); err != nil {
@@ -30,15 +36,33 @@ func walk(s *Scanner) ([]any, error) {
 	return toks, nil
 }
 
-func walkValue(s *Scanner, toks *[]any) error {
+func walkValue(s *Scanner, toks *[]any, known []string) error {
 	switch c := s.Peek(); {
 	case c == '{':
 		if err := s.BeginObject(); err != nil {
 			return err
 		}
 		*toks = append(*toks, json.Delim('{'))
+		hint := 0
 		for first := true; ; first = false {
-			key, more, err := s.NextKey(first)
+			var key []byte
+			var more bool
+			var err error
+			if known == nil {
+				key, more, err = s.NextKey(first)
+			} else {
+				var idx int
+				idx, key, more, err = s.NextKeyIn(first, known, hint)
+				if idx >= 0 {
+					if key != nil && string(key) != known[idx] {
+						return fmt.Errorf("NextKeyIn: key %q at index %d (%q)", key, idx, known[idx])
+					}
+					key = []byte(known[idx])
+					hint = idx + 1
+				} else if more && key == nil {
+					return errors.New("NextKeyIn: no index and no key")
+				}
+			}
 			if err != nil {
 				return err
 			}
@@ -47,7 +71,7 @@ func walkValue(s *Scanner, toks *[]any) error {
 				return nil
 			}
 			*toks = append(*toks, string(key))
-			if err := walkValue(s, toks); err != nil {
+			if err := walkValue(s, toks, known); err != nil {
 				return err
 			}
 		}
@@ -65,7 +89,7 @@ func walkValue(s *Scanner, toks *[]any) error {
 				*toks = append(*toks, json.Delim(']'))
 				return nil
 			}
-			if err := walkValue(s, toks); err != nil {
+			if err := walkValue(s, toks, known); err != nil {
 				return err
 			}
 		}
@@ -198,6 +222,11 @@ func check(t *testing.T, b []byte) {
 		t.Fatalf("Value(%q) = %q, want the input without surrounding space", b, raw)
 	}
 
+	gotKnown, err := walkKnown(New(b), knownKeys)
+	if (err == nil) != valid {
+		t.Fatalf("walk(%q) with NextKeyIn: error %v; encoding/json valid: %v", b, err, valid)
+	}
+
 	strict := valid && utf8.Valid(b)
 	if _, err := walk(NewOptions(b, Options{ValidUTF8: true})); (err == nil) != strict {
 		t.Fatalf("walk(%q) with ValidUTF8: error %v; want valid: %v", b, err, strict)
@@ -209,6 +238,9 @@ func check(t *testing.T, b []byte) {
 	want := stdTokens(t, b)
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Fatalf("tokens of %q differ from encoding/json's (-got +want):\n%s", b, diff)
+	}
+	if diff := cmp.Diff(gotKnown, want); diff != "" {
+		t.Fatalf("tokens of %q read with NextKeyIn differ from encoding/json's (-got +want):\n%s", b, diff)
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()

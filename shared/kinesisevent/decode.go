@@ -154,7 +154,7 @@ func parse(payload []byte, raws []rawRecord) (_ []rawRecord, found bool, sz size
 			return raws, false, sz, err
 		}
 		for first := true; ; first = false {
-			idx, _, more, err := nextKey(&s, first, topKeys, 0)
+			idx, _, more, err := s.NextKeyIn(first, topKeys, 0)
 			if err != nil {
 				return raws, false, sz, err
 			}
@@ -192,25 +192,6 @@ func parse(payload []byte, raws []rawRecord) (_ []rawRecord, found bool, sz size
 		return raws, false, sz, err
 	}
 	return raws, found, sz, nil
-}
-
-// nextKey reads the next key of an object (see jsonscan.Scanner.NextKey) and
-// returns its index in known, -1 if it is not there, trying known[hint]
-// first: members usually come in the same order.
-func nextKey(s *jsonscan.Scanner, first bool, known []string, hint int) (idx int, key []byte, more bool, err error) {
-	key, more, err = s.NextKey(first)
-	if err != nil || !more {
-		return -1, nil, more, err
-	}
-	if hint < len(known) && string(key) == known[hint] {
-		return hint, key, true, nil
-	}
-	for i, k := range known {
-		if string(key) == k {
-			return i, key, true, nil
-		}
-	}
-	return -1, key, true, nil
 }
 
 func records(s *jsonscan.Scanner, raws []rawRecord, sz *sizes) ([]rawRecord, error) {
@@ -252,7 +233,7 @@ func record(s *jsonscan.Scanner, r *rawRecord) error {
 	}
 	next := 0
 	for first := true; ; first = false {
-		idx, key, more, err := nextKey(s, first, recordKeys, next)
+		idx, key, more, err := s.NextKeyIn(first, recordKeys, next)
 		if err != nil || !more {
 			return err
 		}
@@ -292,7 +273,7 @@ func kinesis(s *jsonscan.Scanner, r *rawRecord) error {
 	}
 	next := 0
 	for first := true; ; first = false {
-		idx, key, more, err := nextKey(s, first, kinesisKeys, next)
+		idx, key, more, err := s.NextKeyIn(first, kinesisKeys, next)
 		if err != nil || !more {
 			return err
 		}
