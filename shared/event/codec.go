@@ -274,7 +274,7 @@ func decodeObject(s *jsonscan.Scanner, e *Event, opts DecodeOptions, spec *bool)
 				v.add(string(key), reason, 0)
 				continue
 			}
-			if !opts.Wire && loneSurrogate(raw) {
+			if !opts.Wire && jsonscan.LoneSurrogate(raw) {
 				v.add(string(key), reasonLoneSurrogate, 0)
 				continue
 			}
@@ -366,7 +366,7 @@ func strBytes(s *jsonscan.Scanner, v *fieldErrors, field string) ([]byte, error)
 	if err != nil || plain {
 		return raw, err
 	}
-	if loneSurrogate(raw) {
+	if jsonscan.LoneSurrogate(raw) {
 		v.add(field, reasonLoneSurrogate, 0)
 	}
 	return jsonscan.AppendUnquoted(make([]byte, 0, len(raw)), raw), nil
@@ -394,7 +394,7 @@ func decodeMetadata(s *jsonscan.Scanner, e *Event, v *fieldErrors, producer bool
 		if err != nil {
 			return err
 		}
-		if producer && loneSurrogate(raw) {
+		if producer && jsonscan.LoneSurrogate(raw) {
 			v.add(AttrMetadata, reasonLoneSurrogate, 0)
 		}
 		e.Metadata = raw
@@ -406,7 +406,7 @@ func decodeMetadata(s *jsonscan.Scanner, e *Event, v *fieldErrors, producer bool
 		raw := quoted
 		if !plain {
 			raw = jsonscan.AppendUnquoted(make([]byte, 0, len(quoted)), quoted)
-			if producer && loneSurrogate(quoted) {
+			if producer && jsonscan.LoneSurrogate(quoted) {
 				v.add(AttrMetadata, reasonLoneSurrogate, 0)
 				return nil
 			}
@@ -421,7 +421,7 @@ func decodeMetadata(s *jsonscan.Scanner, e *Event, v *fieldErrors, producer bool
 			v.add(AttrMetadata, "must be a JSON object", 0)
 			return nil
 		}
-		if producer && loneSurrogate(obj) {
+		if producer && jsonscan.LoneSurrogate(obj) {
 			v.add(AttrMetadata, reasonLoneSurrogate, 0)
 		}
 		e.Metadata = obj

@@ -538,6 +538,45 @@ func hex4(s []byte) rune {
 	return r
 }
 
+// LoneSurrogate reports whether JSON text (what stands between a string's
+// quotes, or a whole value) holds a \u escape of a UTF-16 surrogate without
+// its pair. Such an escape decodes to U+FFFD, so two different values would
+// read the same.
+func LoneSurrogate(raw []byte) bool {
+	i := bytes.IndexByte(raw, '\\')
+	if i < 0 {
+		return false
+	}
+	for ; i < len(raw); i++ {
+		if raw[i] != '\\' {
+			continue
+		}
+		i++ // the escaped character
+		if i >= len(raw) || raw[i] != 'u' {
+			continue
+		}
+		r := hex4(raw[i+1:])
+		if r < 0 {
+			continue
+		}
+		i += 4 // at the last hex digit
+		switch {
+		case r >= 0xdc00 && r <= 0xdfff:
+			return true // a low surrogate first
+		case r >= 0xd800 && r <= 0xdbff:
+			rest := raw[i+1:]
+			if len(rest) < 6 || rest[0] != '\\' || rest[1] != 'u' {
+				return true
+			}
+			if low := hex4(rest[2:]); low < 0xdc00 || low > 0xdfff {
+				return true
+			}
+			i += 6
+		}
+	}
+	return false
+}
+
 // AppendUnquoted appends the value of a JSON string to dst, given what
 // stands between its quotes (as RawString returns it), exactly as
 // encoding/json decodes it: invalid UTF-8 bytes and unpaired surrogate

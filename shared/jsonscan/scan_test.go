@@ -574,3 +574,29 @@ func TestSpecial(t *testing.T) {
 		}
 	}
 }
+
+func TestLoneSurrogate(t *testing.T) {
+	for _, tc := range []struct {
+		text string
+		want bool
+	}{
+		{``, false},
+		{`plain text`, false},
+		{`\ud83d\ude00`, false},
+		{`\uD83D\uDE00 and \u00e9`, false},
+		{`\ud800`, true},
+		{`x\udc00`, true},
+		{`\ud800\u0041`, true},
+		{`\ud800\ud800\udc00`, true},
+		{`\udc00\ud800`, true},
+		{`\\ud800`, false}, // an escaped backslash, then text
+		{`\\\ud800`, true},
+		{`{"k":"\ud83d\ude00","v":["\udfff"]}`, true},
+		{`{"k":"\ud83d\ude00"}`, false},
+		{`\ud80`, false}, // not an escape a scanner accepts
+	} {
+		if got := LoneSurrogate([]byte(tc.text)); got != tc.want {
+			t.Errorf("LoneSurrogate(%q) = %v, want %v", tc.text, got, tc.want)
+		}
+	}
+}
