@@ -342,3 +342,5 @@ func TestTokens(t *testing.T) {
 		t.Error("two long workflow ids share a group")
 	}
 }
+
+func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
