@@ -27,6 +27,7 @@ const (
 	EnvUnknownTypes  = "FLOWBUS_UNKNOWN_TYPES"  // accept or reject events of types no schema is registered for
 	EnvSchemas       = "FLOWBUS_SCHEMAS"        // built-in schema sets to register, comma-separated (workflow-events)
 	EnvSecretKey     = "FLOWBUS_SECRET_KEY"     // base64 of 32 bytes: seals webhook secrets at rest (openssl rand -base64 32)
+	EnvDeliveryQueue = "FLOWBUS_DELIVERY_QUEUE" // URL of the subscriptions' delivery FIFO queue
 	// EnvLocal is "true" under the local runtime, as SAM CLI sets it in
 	// sam local: plain http:// webhooks to loopback are allowed and a
 	// missing FLOWBUS_SECRET_KEY falls back to DevSecretKey.
@@ -57,12 +58,14 @@ type Config struct {
 	Schemas       []string // built-in schema sets to register
 	SecretKey     string   // FLOWBUS_SECRET_KEY, or DevSecretKey under the local runtime
 	Local         bool     // running under the local runtime (AWS_SAM_LOCAL=true)
+	DeliveryQueue string   // URL of the delivery FIFO queue
 }
 
 // Needs says which resources a function uses, so Validate asks only for those.
 type Needs struct {
 	Stream, Table bool
 	SecretKey     bool // FLOWBUS_SECRET_KEY (the subscriptions' webhook secrets)
+	DeliveryQueue bool // FLOWBUS_DELIVERY_QUEUE
 }
 
 // Load reads the environment and applies defaults. It reports every problem
@@ -75,6 +78,7 @@ func Load(needs Needs) (Config, error) {
 		DefaultSource: envOr(EnvDefaultSource, event.DefaultSource),
 		LogLevel:      envOr(EnvLogLevel, "info"),
 		SecretKey:     os.Getenv(EnvSecretKey),
+		DeliveryQueue: os.Getenv(EnvDeliveryQueue),
 		Local:         os.Getenv(EnvLocal) == "true",
 	}
 	if c.SecretKey == "" && c.Local {
@@ -110,6 +114,9 @@ func (c Config) Validate(needs Needs) error {
 	}
 	if needs.Table && c.Table == "" {
 		errs = append(errs, fmt.Errorf("%s is required", EnvTable))
+	}
+	if needs.DeliveryQueue && c.DeliveryQueue == "" {
+		errs = append(errs, fmt.Errorf("%s is required", EnvDeliveryQueue))
 	}
 	if needs.SecretKey && c.SecretKey == "" {
 		errs = append(errs, fmt.Errorf("%s is required (base64 of 32 bytes, e.g. openssl rand -base64 32)", EnvSecretKey))
