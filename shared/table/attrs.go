@@ -65,5 +65,19 @@ const (
 	AttrSecretPrevUntil = "secret_prev_until" // subscription: when the previous secret stops signing, Unix ms
 )
 
+// Attributes of a subscription's delivery figures (partition DeliveryPK;
+// minute buckets also keep latency, publish to delivered) and of its
+// dead-letter entries.
+const (
+	AttrMatched    = "matched"     // delivery figures: events routed to the subscription
+	AttrDelivered  = "delivered"   // delivery figures: events delivered
+	AttrRetrying   = "retrying"    // delivery figures: attempts that will be retried
+	AttrHopLimited = "hop_limited" // delivery figures: derived events stopped at the hop limit
+	// dead-lettered deliveries are AttrDeadLettered in the same items.
+	AttrError    = "error"    // dead-letter entry: the last error
+	AttrStatus   = "status"   // dead-letter entry: the last HTTP status, 0 when none
+	AttrAttempts = "attempts" // dead-letter entry: attempts made
+)
+
 // TopAttr is the totals attribute of workflow wf in the size ranking.
 func TopAttr(wf string) string { return TopPrefix + wf }

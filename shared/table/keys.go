@@ -19,20 +19,22 @@ const (
 	StatsPK        = "stats"   // the figures: minute buckets, totals, shard positions, snapshot
 	ReplayPrefix   = "replay#" // replay#<id>: one replay record
 	SubscriptionPK = "sub"     // the subscriptions, one item each (sort key: the name), listed by name
+	DeliveryPrefix = "sub#"    // sub#<name>: a subscription's delivery figures and dead-letter entries
 )
 
 // Sort keys and their prefixes.
 const (
-	HeadSK         = "h"      // a workflow's head
-	MarkerPrefix   = "i#"     // i#<event id>: id marker
-	ParkedPrefix   = "p#"     // p#<number>: parked entry
-	PartSeparator  = "#"      // <position>#<k>: the k-th further part of an item
-	MinutePrefix   = "m#"     // m#<unix minute>: minute bucket
-	ShardPrefix    = "shard#" // shard#<shard id>: the consumer's position in a shard
-	TotalsSK       = "totals" // all-time figures
-	SnapshotSK     = "snapshot"
-	ReplaySK       = "r" // a replay record's only item
-	PositionDigits = 20  // width of event positions and parked-entry numbers in sort keys
+	HeadSK           = "h"      // a workflow's head
+	MarkerPrefix     = "i#"     // i#<event id>: id marker
+	ParkedPrefix     = "p#"     // p#<number>: parked entry
+	PartSeparator    = "#"      // <position>#<k>: the k-th further part of an item
+	MinutePrefix     = "m#"     // m#<unix minute>: minute bucket
+	ShardPrefix      = "shard#" // shard#<shard id>: the consumer's position in a shard
+	TotalsSK         = "totals" // all-time figures
+	SnapshotSK       = "snapshot"
+	ReplaySK         = "r"   // a replay record's only item
+	DeadLetterPrefix = "dl#" // dl#<unix ns>#<event id>: a dead-lettered delivery, in the order it was given up
+	PositionDigits   = 20    // width of event positions and parked-entry numbers in sort keys
 )
 
 // WorkflowPK is the partition key of workflow wf.
@@ -81,6 +83,17 @@ func ReplayPK(id string) string { return ReplayPrefix + id }
 // SubscriptionSK is the sort key of subscription name (in the
 // SubscriptionPK partition).
 func SubscriptionSK(name string) string { return name }
+
+// DeliveryPK is the partition key of subscription name's delivery figures
+// (MinuteSK buckets and TotalsSK) and dead-letter entries.
+func DeliveryPK(name string) string { return DeliveryPrefix + name }
+
+// DeadLetterSK is the sort key of a dead-letter entry written at Unix
+// nanosecond ns for event id: ns zero-padded to PositionDigits, so entries
+// sort in the order they were given up (one group's in its order).
+func DeadLetterSK(ns int64, id string) string {
+	return DeadLetterPrefix + string(AppendPositionSK(nil, uint64(max(ns, 0)))) + "#" + id
+}
 
 // Key is the primary key of the item at pk and sk, as DynamoDB takes it.
 func Key(pk, sk string) map[string]types.AttributeValue {

@@ -21,6 +21,9 @@ var rows = [][2]string{
 	{StatsPK, SnapshotSK},
 	{ReplayPK("<replay id>"), ReplaySK},
 	{SubscriptionPK, SubscriptionSK("<name>")},
+	{DeliveryPK("<name>"), MinutePrefix + "<unix minute>"},
+	{DeliveryPK("<name>"), TotalsSK},
+	{DeliveryPK("<name>"), DeadLetterSK(1, "<event id>") + " …"},
 }
 
 // attrs are every attribute name of the table.
@@ -34,6 +37,7 @@ var attrs = []string{
 	AttrLastSeq, AttrLastArrival, AttrUpdated,
 	AttrDoc, AttrState, AttrVersion,
 	AttrSecret, AttrSecretPrev, AttrSecretPrevUntil,
+	AttrMatched, AttrDelivered, AttrRetrying, AttrHopLimited, AttrError, AttrStatus, AttrAttempts,
 }
 
 // docs/design.md's layout table lists every item the code writes, with
