@@ -8,8 +8,10 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
@@ -38,10 +40,29 @@ func run() error {
 	log := logging.New(cfg.LogLevel, "route")
 	// Routing reads patterns only: no sealer, the secrets stay sealed.
 	store := subscription.NewStore(dynamodb.NewFromConfig(awsCfg), cfg.Table, nil)
-	r, err := route.New(route.Config{QueueURL: cfg.DeliveryQueue}, route.StoreSource{Store: store, Log: log}, sqs.NewFromConfig(awsCfg), log)
+	qc := sqs.NewFromConfig(awsCfg)
+	queueURL, err := queueURL(context.Background(), qc, cfg.DeliveryQueue)
+	if err != nil {
+		return err
+	}
+	r, err := route.New(route.Config{QueueURL: queueURL}, route.StoreSource{Store: store, Log: log}, qc, log)
 	if err != nil {
 		return err
 	}
 	lambda.Start(&handler{router: r, log: log})
 	return nil
+}
+
+// queueURL is the queue's URL: FLOWBUS_DELIVERY_QUEUE as it is when it is one
+// (CloudFormation's Ref of a queue), else the URL of the queue it names (the
+// local runtime resolves Ref to the name).
+func queueURL(ctx context.Context, qc *sqs.Client, queue string) (string, error) {
+	if strings.Contains(queue, "://") {
+		return queue, nil
+	}
+	out, err := qc.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(queue)})
+	if err != nil {
+		return "", fmt.Errorf("delivery queue %s: %w", queue, err)
+	}
+	return aws.ToString(out.QueueUrl), nil
 }

@@ -83,7 +83,7 @@ func TestGoformationReadsTheTemplate(t *testing.T) {
 		}
 	}
 	sort.Strings(names)
-	if diff := cmp.Diff([]string{"ConsumeFunction", "DeadLetterFunction", "MetricsFunction", "PublishFunction", "ReplayFunction", "SubscriptionsFunction"}, names); diff != "" {
+	if diff := cmp.Diff([]string{"ConsumeFunction", "DeadLetterFunction", "MetricsFunction", "PublishFunction", "ReplayFunction", "RouteFunction", "SubscriptionsFunction"}, names); diff != "" {
 		t.Errorf("functions (-want +got):\n%s", diff)
 	}
 	doc, err := Resolve(raw, nil)
@@ -173,7 +173,7 @@ func needs(files map[string]*ast.File) []string {
 					continue
 				}
 				if v, ok := kv.Value.(*ast.Ident); ok && v.Name == "true" {
-					env = append(env, map[string]string{"Stream": "FLOWBUS_STREAM", "Table": "FLOWBUS_TABLE", "SecretKey": "FLOWBUS_SECRET_KEY"}[kv.Key.(*ast.Ident).Name])
+					env = append(env, map[string]string{"Stream": "FLOWBUS_STREAM", "Table": "FLOWBUS_TABLE", "SecretKey": "FLOWBUS_SECRET_KEY", "DeliveryQueue": "FLOWBUS_DELIVERY_QUEUE"}[kv.Key.(*ast.Ident).Name])
 				}
 			}
 			return true
@@ -299,6 +299,8 @@ func TestPoliciesAreLeastPrivilege(t *testing.T) {
 		"DeadLetterFunction": append(append(append(methods("dynamodb", (*dynamostore.API)(nil)), methods("kinesis", (*deadletter.KinesisAPI)(nil))...),
 			"sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"), logs...),
 		"SubscriptionsFunction": append(methods("dynamodb", (*subscription.DynamoAPI)(nil)), logs...),
+		// subscription.Store.List, the Kinesis mapping, route.Sender (+ GetQueueUrl for a queue name).
+		"RouteFunction": append(append(append([]string{"dynamodb:Query"}, esm...), "sqs:GetQueueUrl", "sqs:SendMessage"), logs...),
 		"ReplayFunction": append(append(append(
 			[]string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:Scan"}, // Store.Read, Records, ScanEvents
 			methods("kinesis", (*bus.KinesisAPI)(nil))...), "lambda:InvokeFunction"), logs...),
