@@ -48,7 +48,7 @@ rie:
 ## test: unit and integration tests against the local engines, fuzzing, binary sizes, and the
 ## short fault suite (engines and runtime of its own in a temporary dir; about 2 min, at most 8)
 test: rie
-	@$(ENGINES) start >/dev/null
+	@FLOWBUS_ENGINES_PERSIST=0 $(ENGINES) start >/dev/null
 	@trap '$(ENGINES) stop >/dev/null' EXIT; \
 	. localstack/.run/env; \
 	export FLOWBUS_REQUIRE_ENGINES=1; \
@@ -88,7 +88,7 @@ sizes: build
 
 ## bench: the benchmarks docs/benchmarks.md records
 bench:
-	@$(ENGINES) start >/dev/null
+	@FLOWBUS_ENGINES_PERSIST=0 $(ENGINES) start >/dev/null
 	@trap '$(ENGINES) stop >/dev/null' EXIT; \
 	. localstack/.run/env; \
 	export FLOWBUS_REQUIRE_ENGINES=1; \
