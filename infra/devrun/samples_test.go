@@ -61,6 +61,13 @@ func TestSampleEvents(t *testing.T) {
 				}
 				_ = json.Unmarshal(shape.Records[0], &rec)
 				fn = "ConsumeFunction"
+				// Another function on the stream takes the sample named for
+				// its directory (events/route.json: functions/route).
+				for id, f := range rt.Template().Functions {
+					if len(f.Kinesis) > 0 && filepath.Base(f.CodeURI)+".json" == filepath.Base(file) {
+						fn = id
+					}
+				}
 				if rec.EventSource == "aws:sqs" {
 					for id, f := range rt.Template().Functions {
 						if len(f.SQS) > 0 {
