@@ -77,6 +77,7 @@ const (
 	AttrError    = "error"    // dead-letter entry: the last error
 	AttrStatus   = "status"   // dead-letter entry: the last HTTP status, 0 when none
 	AttrAttempts = "attempts" // dead-letter entry: attempts made
+	AttrWorkflow = "workflow" // dead-letter entry: the event's workflow id
 )
 
 // TopAttr is the totals attribute of workflow wf in the size ranking.

@@ -37,7 +37,7 @@ var attrs = []string{
 	AttrLastSeq, AttrLastArrival, AttrUpdated,
 	AttrDoc, AttrState, AttrVersion,
 	AttrSecret, AttrSecretPrev, AttrSecretPrevUntil,
-	AttrMatched, AttrDelivered, AttrRetrying, AttrHopLimited, AttrError, AttrStatus, AttrAttempts,
+	AttrMatched, AttrDelivered, AttrRetrying, AttrHopLimited, AttrError, AttrStatus, AttrAttempts, AttrWorkflow,
 }
 
 // docs/design.md's layout table lists every item the code writes, with

@@ -1,0 +1,438 @@
+package delivery
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/flowbus/flowbus/shared/event"
+	"github.com/flowbus/flowbus/shared/subscription"
+	"github.com/flowbus/flowbus/shared/webhook"
+)
+
+// MaxVisibility is SQS's longest visibility timeout: no retry waits longer.
+const MaxVisibility = 12 * time.Hour
+
+// Subscriptions is what the deliverer asks of the subscription store.
+type Subscriptions interface {
+	Snapshot(ctx context.Context) ([]subscription.Live, error)
+	Get(ctx context.Context, name string) (subscription.Subscription, error)
+	Put(ctx context.Context, s subscription.Subscription) (subscription.Subscription, webhook.Secret, error)
+}
+
+// Events reads an event from the store when a message holds only a
+// pointer; not yet stored is ErrNotStored.
+type Events interface {
+	Event(ctx context.Context, workflowID, eventID string) (event.Event, error)
+}
+
+// ErrNotStored is an event not (yet) in the store: the router can be ahead
+// of the consumer, so the message is retried.
+var ErrNotStored = errors.New("event not in the store")
+
+// VisibilityAPI sets a retried message's backoff.
+type VisibilityAPI interface {
+	ChangeMessageVisibility(ctx context.Context, in *sqs.ChangeMessageVisibilityInput, optFns ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error)
+}
+
+// DeadLetterWriter keeps what could not be delivered.
+type DeadLetterWriter interface {
+	Put(ctx context.Context, e Entry) error
+}
+
+// Config configures a Deliverer.
+type Config struct {
+	QueueURL string // the delivery FIFO queue (for ChangeMessageVisibility); required
+	// Refresh is how long a subscription snapshot is used; 0 means
+	// subscription.RefreshInterval, at most that.
+	Refresh time.Duration
+	// MaxHops stops derivation chains deeper than this; 0 means
+	// subscription.DefaultMaxHops.
+	MaxHops int
+}
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.QueueURL == "" {
+		errs = append(errs, errors.New("QueueURL is required"))
+	}
+	if c.Refresh < 0 || c.Refresh > subscription.RefreshInterval {
+		errs = append(errs, fmt.Errorf("Refresh %s: want 0–%s", c.Refresh, subscription.RefreshInterval))
+	}
+	if c.MaxHops < 0 {
+		errs = append(errs, errors.New("MaxHops must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+// Deps are the deliverer's collaborators.
+type Deps struct {
+	Subscriptions Subscriptions
+	Events        Events // may be nil when every body carries its event
+	Queue         VisibilityAPI
+	DeadLetters   DeadLetterWriter
+	Targets       Targets
+	Log           *slog.Logger // nil discards
+}
+
+// live is a subscription as delivery uses it.
+type live struct {
+	subscription.Live
+	transformer *subscription.Transformer
+	disabled    bool // known disabled: its messages are dead-lettered
+}
+
+// Deliverer delivers batches of queue messages. Build it once per cold
+// start; it is safe for concurrent use.
+type Deliverer struct {
+	cfg     Config
+	subs    Subscriptions
+	events  Events
+	queue   VisibilityAPI
+	dl      DeadLetterWriter
+	targets Targets
+	log     *slog.Logger
+	now     func() time.Time
+
+	mu       sync.Mutex
+	loadedAt time.Time
+	byName   map[string]*live
+}
+
+// New returns a Deliverer.
+func New(cfg Config, deps Deps) (*Deliverer, error) {
+	errs := []error{cfg.Validate()}
+	if deps.Subscriptions == nil || deps.Queue == nil || deps.DeadLetters == nil {
+		errs = append(errs, errors.New("Subscriptions, Queue and DeadLetters are required"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("delivery: %w", err)
+	}
+	if cfg.Refresh == 0 {
+		cfg.Refresh = subscription.RefreshInterval
+	}
+	if cfg.MaxHops == 0 {
+		cfg.MaxHops = subscription.DefaultMaxHops
+	}
+	if deps.Log == nil {
+		deps.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Deliverer{cfg: cfg, subs: deps.Subscriptions, events: deps.Events, queue: deps.Queue, dl: deps.DeadLetters,
+		targets: deps.Targets, log: deps.Log, now: time.Now}, nil
+}
+
+// refresh reloads the snapshot when it is older than Refresh; a failed
+// reload keeps the one it has and fails only when there is none.
+func (d *Deliverer) refresh(ctx context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	now := d.now()
+	if d.byName != nil && now.Sub(d.loadedAt) < d.cfg.Refresh {
+		return nil
+	}
+	subs, err := d.subs.Snapshot(ctx)
+	if err != nil {
+		if d.byName == nil {
+			return fmt.Errorf("load subscriptions: %w", err)
+		}
+		d.log.Warn("cannot reload subscriptions; delivering with the set loaded before", "loaded", d.loadedAt, "err", err)
+		return nil
+	}
+	m := make(map[string]*live, len(subs))
+	for _, s := range subs {
+		l := &live{Live: s}
+		if s.InputTransformer != nil {
+			if l.transformer, err = s.InputTransformer.Compile(); err != nil {
+				d.log.Warn("subscription transformer does not compile", "subscription", s.Name, "err", err)
+			}
+		}
+		m[s.Name] = l
+	}
+	d.byName, d.loadedAt = m, now
+	return nil
+}
+
+// lookup finds a subscription: nil when it no longer exists. One missing
+// from the snapshot is read once (it may be disabled: its messages are then
+// dead-lettered, so a re-enable and a redrive deliver them) and remembered
+// until the next refresh.
+func (d *Deliverer) lookup(ctx context.Context, name string) (*live, error) {
+	d.mu.Lock()
+	l, ok := d.byName[name]
+	d.mu.Unlock()
+	if ok {
+		return l, nil
+	}
+	s, err := d.subs.Get(ctx, name)
+	if errors.Is(err, subscription.ErrNotFound) {
+		l = nil
+	} else if err != nil {
+		return nil, err
+	} else {
+		l = &live{Live: subscription.Live{Subscription: s}, disabled: s.State != subscription.Enabled}
+	}
+	d.mu.Lock()
+	d.byName[name] = l
+	d.mu.Unlock()
+	return l, nil
+}
+
+// markDisabled remembers a subscription this process disabled.
+func (d *Deliverer) markDisabled(name string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if l, ok := d.byName[name]; ok && l != nil {
+		c := *l
+		c.disabled = true
+		d.byName[name] = &c
+	}
+}
+
+// Result is what a batch came to: the ids of the messages to report as
+// batchItemFailures, in batch order, and the figures.
+type Result struct {
+	Failures []string
+	Figures  Figures
+}
+
+// Deliver delivers a batch: groups in parallel, each group's messages in
+// order. A message to retry is reported with every later message of its
+// group, and made visible again after its backoff; one given up is
+// dead-lettered and its group goes on. err is set only when the batch
+// cannot be delivered at all (no subscription set): every message is then
+// retried.
+func (d *Deliverer) Deliver(ctx context.Context, msgs []Message) (Result, error) {
+	if err := d.refresh(ctx); err != nil {
+		return Result{}, err
+	}
+	groups := map[string][]int{}
+	var order []string
+	for i, m := range msgs {
+		g := m.GroupID
+		if _, ok := groups[g]; !ok {
+			order = append(order, g)
+		}
+		groups[g] = append(groups[g], i)
+	}
+	failed := make([]bool, len(msgs))
+	figs := make([]Figures, len(order))
+	var wg sync.WaitGroup
+	for gi, g := range order {
+		wg.Go(func() {
+			figs[gi] = Figures{}
+			idx := groups[g]
+			for k, i := range idx {
+				if !d.one(ctx, &msgs[i], figs[gi]) {
+					for _, j := range idx[k:] {
+						failed[j] = true
+					}
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	var res Result
+	res.Figures = Figures{}
+	for _, f := range figs {
+		res.Figures.Merge(f)
+	}
+	for i, m := range msgs {
+		if failed[i] {
+			res.Failures = append(res.Failures, m.ID)
+		}
+	}
+	return res, nil
+}
+
+// one delivers one message and reports whether it is handled (delivered,
+// dead-lettered or dropped); false means retry it and hold its group.
+func (d *Deliverer) one(ctx context.Context, m *Message, figs Figures) bool {
+	b, err := parseBody(m.Body)
+	if err != nil {
+		// Nothing can ever deliver it and no subscription is named: drop.
+		d.log.Error("undeliverable message dropped", "message", m.ID, "err", err)
+		return true
+	}
+	sub, err := d.lookup(ctx, b.Subscription)
+	if err != nil {
+		d.log.Warn("cannot read subscription", "subscription", b.Subscription, "err", err)
+		return d.retry(ctx, m, nil, Attempt{Outcome: webhook.Retry, Err: err}, figs.of(b.Subscription))
+	}
+	if sub == nil {
+		d.log.Info("subscription deleted: message dropped", "subscription", b.Subscription, "event", b.EventID)
+		return true
+	}
+	f := figs.of(b.Subscription)
+	ev, ce, err := d.event(ctx, &b)
+	if err != nil {
+		var ve *event.ValidationError
+		if errors.As(err, &ve) {
+			return d.deadLetter(ctx, m, &b, nil, Attempt{Outcome: webhook.DeadLetter, Err: err}, f)
+		}
+		return d.retry(ctx, m, sub, Attempt{Outcome: webhook.Retry, Err: err}, f)
+	}
+	if sub.disabled {
+		return d.deadLetter(ctx, m, &b, ce, Attempt{Outcome: webhook.DeadLetter, Err: errors.New("subscription disabled")}, f)
+	}
+	a := d.attempt(ctx, sub, &ev, ce)
+	switch a.Outcome {
+	case webhook.Delivered:
+		if a.HopLimited {
+			f.HopLimited++
+			d.log.Warn("derivation chain stopped at the hop limit", "subscription", sub.Name, "event", ev.ID, "hops", subscription.Hops(&ev))
+			return true
+		}
+		f.Delivered++
+		f.latency().Add(d.now().Sub(publishTime(&ev, m)))
+		return true
+	case webhook.Disable:
+		d.disable(ctx, sub)
+		return d.deadLetter(ctx, m, &b, ce, a, f)
+	case webhook.DeadLetter:
+		return d.deadLetter(ctx, m, &b, ce, a, f)
+	}
+	return d.retry(ctx, m, sub, a, f)
+}
+
+// event is the message's event and its CloudEvent JSON.
+func (d *Deliverer) event(ctx context.Context, b *body) (event.Event, []byte, error) {
+	if len(b.Event) > 0 {
+		ev, err := event.Decode(b.Event, event.DecodeOptions{})
+		if err != nil {
+			return event.Event{}, nil, err
+		}
+		return ev, b.Event, nil
+	}
+	if d.events == nil {
+		return event.Event{}, nil, fmt.Errorf("event %s: %w", b.EventID, ErrNotStored)
+	}
+	ev, err := d.events.Event(ctx, b.WorkflowID, b.EventID)
+	if err != nil {
+		return event.Event{}, nil, err
+	}
+	return ev, event.Append(nil, &ev, false), nil
+}
+
+// publishTime is when an event was published: its time, or when its
+// message was sent when the time is missing or ahead.
+func publishTime(ev *event.Event, m *Message) time.Time {
+	if !ev.Time.IsZero() && (m.SentAt.IsZero() || !ev.Time.After(m.SentAt)) {
+		return ev.Time
+	}
+	return m.SentAt
+}
+
+// Backoff is the delay before attempt n+1 after attempt n (n ≥ 1) failed:
+// base×2^(n-1), at most max, or retryAfter when longer; never more than
+// MaxVisibility.
+func Backoff(p subscription.Delivery, n int, retryAfter time.Duration) time.Duration {
+	delay := p.BackoffBase()
+	for i := 1; i < n && delay < p.BackoffMax(); i++ {
+		delay *= 2
+	}
+	delay = min(delay, p.BackoffMax())
+	delay = max(delay, retryAfter)
+	return min(delay, MaxVisibility)
+}
+
+// retry holds the message back for its backoff, or dead-letters it when
+// its attempts or age are spent. sub is nil when unknown (default policy).
+func (d *Deliverer) retry(ctx context.Context, m *Message, sub *live, a Attempt, f *SubFigures) bool {
+	policy := subscription.DefaultDelivery()
+	if sub != nil {
+		policy = sub.Delivery
+	}
+	n := max(m.ReceiveCount, 1)
+	delay := Backoff(policy, n, a.RetryAfter)
+	age := d.now().Sub(m.SentAt)
+	if m.SentAt.IsZero() {
+		age = 0
+	}
+	if sub != nil && (n > policy.RetryAttempts || age+delay > policy.MaximumEventAge()) {
+		b, err := parseBody(m.Body)
+		if err == nil {
+			var ce []byte
+			if len(b.Event) > 0 {
+				ce = b.Event
+			}
+			why := fmt.Errorf("gave up after %d attempts, %s old: %w", n, age.Round(time.Second), a.Err)
+			return d.deadLetter(ctx, m, &b, ce, Attempt{Outcome: webhook.DeadLetter, Status: a.Status, Err: why}, f)
+		}
+	}
+	f.Retrying++
+	secs := int32((delay + time.Second - 1) / time.Second)
+	if _, err := d.queue.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(d.cfg.QueueURL),
+		ReceiptHandle: aws.String(m.ReceiptHandle), VisibilityTimeout: secs}); err != nil {
+		// It comes back after the queue's visibility timeout instead.
+		d.log.Warn("cannot set the retry backoff", "message", m.ID, "err", err)
+	}
+	d.log.Info("delivery retried", "group", m.GroupID, "attempt", n, "backoff", delay, "err", a.Err)
+	return false
+}
+
+// deadLetter writes a dead-letter entry; the message is then handled. A
+// failed write retries the message instead, so nothing is lost.
+func (d *Deliverer) deadLetter(ctx context.Context, m *Message, b *body, ce []byte, a Attempt, f *SubFigures) bool {
+	if ce == nil && d.events != nil {
+		if ev, err := d.events.Event(ctx, b.WorkflowID, b.EventID); err == nil {
+			ce = event.Append(nil, &ev, false)
+		}
+	}
+	e := Entry{Subscription: b.Subscription, EventID: b.EventID, WorkflowID: b.WorkflowID, Event: ce,
+		Status: a.Status, Attempts: max(m.ReceiveCount, 1), At: d.now()}
+	if a.Err != nil {
+		e.Error = a.Err.Error()
+	}
+	if err := d.dl.Put(ctx, e); err != nil {
+		d.log.Error("cannot write a dead-letter entry; the message is retried", "subscription", b.Subscription, "event", b.EventID, "err", err)
+		f.Retrying++
+		return false
+	}
+	f.DeadLettered++
+	d.log.Warn("delivery dead-lettered", "subscription", b.Subscription, "event", b.EventID, "status", a.Status, "err", e.Error)
+	return true
+}
+
+// disable sets a subscription disabled (its endpoint answered 410 Gone).
+func (d *Deliverer) disable(ctx context.Context, sub *live) {
+	d.markDisabled(sub.Name)
+	s, err := d.subs.Get(ctx, sub.Name)
+	if err == nil && s.State != subscription.Disabled {
+		s.State = subscription.Disabled
+		_, _, err = d.subs.Put(ctx, s)
+	}
+	if err != nil && !errors.Is(err, subscription.ErrNotFound) {
+		d.log.Error("cannot disable subscription", "subscription", sub.Name, "err", err)
+		return
+	}
+	d.log.Warn("subscription disabled: its endpoint answered 410 Gone", "subscription", sub.Name)
+}
+
+// dedupToken is a valid MessageDeduplicationId for key.
+func dedupToken(key string) string {
+	if len(key) <= 128 && printable(key) {
+		return key
+	}
+	s := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(s[:])
+}
+
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '!' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+

@@ -1,0 +1,216 @@
+package delivery
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/flowbus/flowbus/shared/metrics"
+	"github.com/flowbus/flowbus/shared/table"
+)
+
+// SubFigures count what a batch did for one subscription.
+type SubFigures struct {
+	Matched      int // events routed to it (the router's figure)
+	Delivered    int
+	Retrying     int // attempts that will be retried
+	DeadLettered int
+	HopLimited   int             // derived events stopped at the hop limit
+	Latency      *metrics.Sketch // publish to delivered
+}
+
+func (f *SubFigures) latency() *metrics.Sketch {
+	if f.Latency == nil {
+		f.Latency = &metrics.Sketch{}
+	}
+	return f.Latency
+}
+
+// Figures are a batch's figures by subscription.
+type Figures map[string]*SubFigures
+
+func (f Figures) of(name string) *SubFigures {
+	s, ok := f[name]
+	if !ok {
+		s = &SubFigures{}
+		f[name] = s
+	}
+	return s
+}
+
+// Merge adds o to f.
+func (f Figures) Merge(o Figures) {
+	for name, s := range o {
+		t := f.of(name)
+		t.Matched += s.Matched
+		t.Delivered += s.Delivered
+		t.Retrying += s.Retrying
+		t.DeadLettered += s.DeadLettered
+		t.HopLimited += s.HopLimited
+		if s.Latency != nil {
+			t.latency().Merge(s.Latency)
+		}
+	}
+}
+
+// Emit adds the figures to EMF metrics with the dimension subscription.
+func (f Figures) Emit(r *metrics.Recorder) {
+	for name, s := range f {
+		dims := map[string]string{"subscription": name}
+		for _, c := range []struct {
+			name string
+			n    int
+		}{{"matched", s.Matched}, {"delivered", s.Delivered}, {"retrying", s.Retrying}, {"dead_lettered", s.DeadLettered}, {"hop_limited", s.HopLimited}} {
+			if c.n > 0 {
+				r.Count("delivery_"+c.name, dims, float64(c.n))
+			}
+		}
+		if s.Latency != nil && s.Latency.Count() > 0 {
+			r.Observe("delivery_latency", metrics.Milliseconds, dims, float64(s.Latency.Quantile(0.99).Microseconds())/1000)
+		}
+	}
+}
+
+// FiguresAPI is what Recorder and Status call on DynamoDB.
+type FiguresAPI interface {
+	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+}
+
+// Recorder keeps the figures in the table: per batch, per subscription one
+// write to its minute bucket (counts and the latency sketch) and one to its
+// totals — never per event.
+type Recorder struct {
+	db    FiguresAPI
+	table string
+}
+
+// NewRecorder returns a Recorder on tableName.
+func NewRecorder(db FiguresAPI, tableName string) *Recorder {
+	return &Recorder{db: db, table: tableName}
+}
+
+func num(n int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
+}
+
+// Record adds a batch's figures. A failure loses figures, never events:
+// the caller logs it.
+func (r *Recorder) Record(ctx context.Context, f Figures, now time.Time) error {
+	names := make([]string, 0, len(f))
+	for n := range f {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		s := f[name]
+		expr := "ADD #m :m, #d :d, #r :r, #x :x, #h :h"
+		attrNames := map[string]string{"#m": table.AttrMatched, "#d": table.AttrDelivered, "#r": table.AttrRetrying,
+			"#x": table.AttrDeadLettered, "#h": table.AttrHopLimited}
+		values := map[string]types.AttributeValue{":m": num(int64(s.Matched)), ":d": num(int64(s.Delivered)),
+			":r": num(int64(s.Retrying)), ":x": num(int64(s.DeadLettered)), ":h": num(int64(s.HopLimited))}
+		if err := r.update(ctx, name, table.TotalsSK, expr, attrNames, values); err != nil {
+			return err
+		}
+		if s.Latency != nil && s.Latency.Count() > 0 {
+			b, err := s.Latency.MarshalBinary()
+			if err != nil {
+				return fmt.Errorf("record delivery figures: %w", err)
+			}
+			expr += " SET #l = list_append(if_not_exists(#l, :empty), :sk)"
+			attrNames["#l"] = table.AttrLatency
+			values[":empty"] = &types.AttributeValueMemberL{Value: []types.AttributeValue{}}
+			values[":sk"] = &types.AttributeValueMemberL{Value: []types.AttributeValue{&types.AttributeValueMemberB{Value: b}}}
+		}
+		if err := r.update(ctx, name, table.MinuteSK(now.Unix()/60), expr, attrNames, values); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *Recorder) update(ctx context.Context, name, sk, expr string, names map[string]string, values map[string]types.AttributeValue) error {
+	_, err := r.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(r.table), Key: table.Key(table.DeliveryPK(name), sk),
+		UpdateExpression: aws.String(expr), ExpressionAttributeNames: names, ExpressionAttributeValues: values})
+	if err != nil {
+		return fmt.Errorf("record delivery figures of %s: %w", name, err)
+	}
+	return nil
+}
+
+// LatencyWindow is how far back Status reads latency sketches.
+const LatencyWindow = time.Hour
+
+// Status is a subscription's delivery figures as GET
+// /subscriptions/{name} shows them: counts since it was created, latency
+// (publish to delivered) over the last LatencyWindow.
+type Status struct {
+	Matched      int64   `json:"matched"`
+	Delivered    int64   `json:"delivered"`
+	Retrying     int64   `json:"retrying"`
+	DeadLettered int64   `json:"dead_lettered"`
+	HopLimited   int64   `json:"hop_limited"`
+	LatencyP50Ms float64 `json:"latency_p50_ms"`
+	LatencyP99Ms float64 `json:"latency_p99_ms"`
+}
+
+// Status reads a subscription's figures.
+func (r *Recorder) Status(ctx context.Context, name string, now time.Time) (Status, error) {
+	var st Status
+	out, err := r.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(r.table), Key: table.Key(table.DeliveryPK(name), table.TotalsSK)})
+	if err != nil {
+		return st, fmt.Errorf("delivery status of %s: %w", name, err)
+	}
+	n := func(a string) int64 {
+		if v, ok := out.Item[a].(*types.AttributeValueMemberN); ok {
+			x, _ := strconv.ParseInt(v.Value, 10, 64)
+			return x
+		}
+		return 0
+	}
+	st.Matched, st.Delivered, st.Retrying = n(table.AttrMatched), n(table.AttrDelivered), n(table.AttrRetrying)
+	st.DeadLettered, st.HopLimited = n(table.AttrDeadLettered), n(table.AttrHopLimited)
+	from, to := now.Add(-LatencyWindow).Unix()/60, now.Unix()/60
+	q := &dynamodb.QueryInput{TableName: aws.String(r.table),
+		KeyConditionExpression:   aws.String("#pk = :pk AND #sk BETWEEN :from AND :to"),
+		ExpressionAttributeNames: map[string]string{"#pk": table.PK, "#sk": table.SK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: table.DeliveryPK(name)},
+			":from": &types.AttributeValueMemberS{Value: table.MinuteSK(from)}, ":to": &types.AttributeValueMemberS{Value: table.MinuteSK(to)}}}
+	sketch := &metrics.Sketch{}
+	for {
+		page, err := r.db.Query(ctx, q)
+		if err != nil {
+			return st, fmt.Errorf("delivery status of %s: %w", name, err)
+		}
+		for _, it := range page.Items {
+			l, _ := it[table.AttrLatency].(*types.AttributeValueMemberL)
+			if l == nil {
+				continue
+			}
+			for _, v := range l.Value {
+				if b, ok := v.(*types.AttributeValueMemberB); ok {
+					var sk metrics.Sketch
+					if sk.UnmarshalBinary(b.Value) == nil {
+						sketch.Merge(&sk)
+					}
+				}
+			}
+		}
+		if len(page.LastEvaluatedKey) == 0 {
+			break
+		}
+		q.ExclusiveStartKey = page.LastEvaluatedKey
+	}
+	if sketch.Count() > 0 {
+		st.LatencyP50Ms = float64(sketch.Quantile(0.5).Microseconds()) / 1000
+		st.LatencyP99Ms = float64(sketch.Quantile(0.99).Microseconds()) / 1000
+	}
+	return st, nil
+}
