@@ -111,7 +111,9 @@ func TestFifoOrderBrokenIsLogged(t *testing.T) {
 		var resp events.SQSEventResponse
 		for _, r := range ev.Records {
 			if r.Body == "a2" {
-				once.Do(func() { resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: r.MessageId}) })
+				once.Do(func() {
+					resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: r.MessageId})
+				})
 			}
 		}
 		return json.Marshal(resp)
