@@ -83,7 +83,7 @@ func TestGoformationReadsTheTemplate(t *testing.T) {
 		}
 	}
 	sort.Strings(names)
-	if diff := cmp.Diff([]string{"ConsumeFunction", "DeadLetterFunction", "MetricsFunction", "PublishFunction", "ReplayFunction", "RouteFunction", "SubscriptionsFunction"}, names); diff != "" {
+	if diff := cmp.Diff([]string{"ConsumeFunction", "DeadLetterFunction", "DeliverFunction", "MetricsFunction", "PublishFunction", "ReplayFunction", "RouteFunction", "SubscriptionsFunction"}, names); diff != "" {
 		t.Errorf("functions (-want +got):\n%s", diff)
 	}
 	doc, err := Resolve(raw, nil)
@@ -301,6 +301,12 @@ func TestPoliciesAreLeastPrivilege(t *testing.T) {
 		"SubscriptionsFunction": append(methods("dynamodb", (*subscription.DynamoAPI)(nil)), logs...),
 		// subscription.Store.List, the Kinesis mapping, route.Sender (+ GetQueueUrl for a queue name).
 		"RouteFunction": append(append(append([]string{"dynamodb:Query"}, esm...), "sqs:GetQueueUrl", "sqs:SendMessage"), logs...),
+		// The SQS mapping, delivery.VisibilityAPI (+ GetQueueUrl); the table
+		// (subscription Snapshot/Get/Put, delivery.StoreEvents, DeadLetters.Put,
+		// Recorder.Record); bus.KinesisAPI on the bus stream. Targets outside the
+		// template (lambda, sqs, kinesis, eventbridge) are granted per deployment.
+		"DeliverFunction": append(append(append([]string{"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ReceiveMessage",
+			"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"}), methods("kinesis", (*bus.KinesisAPI)(nil))...), logs...),
 		"ReplayFunction": append(append(append(
 			[]string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:Scan"}, // Store.Read, Records, ScanEvents
 			methods("kinesis", (*bus.KinesisAPI)(nil))...), "lambda:InvokeFunction"), logs...),
@@ -488,7 +494,9 @@ func TestQueueAttributes(t *testing.T) {
 			}
 		}
 	}
-	if diff := cmp.Diff([]string{"DeadLetterFunction DeadLetterQueue"}, reads); diff != "" {
+	// The deliver function reads the subscriptions' delivery FIFO queue.
+	sort.Strings(reads)
+	if diff := cmp.Diff([]string{"DeadLetterFunction DeadLetterQueue", "DeliverFunction DeliveryQueue"}, reads); diff != "" {
 		t.Errorf("SQS events (-want +got):\n%s", diff)
 	}
 }

@@ -435,4 +435,3 @@ func printable(s string) bool {
 	}
 	return true
 }
-

@@ -341,7 +341,9 @@ func TestPointerOnlyReadsTheStore(t *testing.T) {
 
 type eventsFunc func(ctx context.Context, wf, id string) (event.Event, error)
 
-func (f eventsFunc) Event(ctx context.Context, wf, id string) (event.Event, error) { return f(ctx, wf, id) }
+func (f eventsFunc) Event(ctx context.Context, wf, id string) (event.Event, error) {
+	return f(ctx, wf, id)
+}
 
 func TestQueueURL(t *testing.T) {
 	if got := QueueURL("arn:aws:sqs:eu-west-1:123456789012:jobs.fifo"); got != "https://sqs.eu-west-1.amazonaws.com/123456789012/jobs.fifo" {

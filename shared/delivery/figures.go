@@ -59,8 +59,21 @@ func (f Figures) Merge(o Figures) {
 	}
 }
 
-// Emit adds the figures to EMF metrics with the dimension subscription.
+// Emit adds the figures to EMF metrics with the dimension subscription,
+// and the dead-lettered and hop-limited counts of all subscriptions without
+// it (what the template's alarms watch).
 func (f Figures) Emit(r *metrics.Recorder) {
+	dead, hops := 0, 0
+	for _, s := range f {
+		dead += s.DeadLettered
+		hops += s.HopLimited
+	}
+	if dead > 0 {
+		r.Count("delivery_dead_lettered", nil, float64(dead))
+	}
+	if hops > 0 {
+		r.Count("delivery_hop_limited", nil, float64(hops))
+	}
 	for name, s := range f {
 		dims := map[string]string{"subscription": name}
 		for _, c := range []struct {

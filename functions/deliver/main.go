@@ -1,0 +1,96 @@
+// Command deliver is the Lambda on the SQS event source mapping of the
+// delivery FIFO queue (ReportBatchItemFailures): it delivers each message's
+// event to its subscription's target, in order per (subscription,
+// workflow), holds back a failing group with a backoff, and dead-letters
+// what cannot be delivered.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/flowbus/flowbus/shared/bus"
+	"github.com/flowbus/flowbus/shared/config"
+	"github.com/flowbus/flowbus/shared/delivery"
+	"github.com/flowbus/flowbus/shared/dynamostore"
+	"github.com/flowbus/flowbus/shared/logging"
+	"github.com/flowbus/flowbus/shared/metrics"
+	"github.com/flowbus/flowbus/shared/subscription"
+	"github.com/flowbus/flowbus/shared/webhook"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "deliver:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	cfg, err := config.Load(config.Needs{Stream: true, Table: true, SecretKey: true, DeliveryQueue: true})
+	if err != nil {
+		return err
+	}
+	sealer, err := webhook.ParseAESGCMKey(cfg.SecretKey)
+	if err != nil {
+		return fmt.Errorf("%s: %w", config.EnvSecretKey, err)
+	}
+	ctx := context.Background()
+	awsCfg, err := config.AWS(ctx)
+	if err != nil {
+		return err
+	}
+	log := logging.New(cfg.LogLevel, "deliver")
+	db := dynamodb.NewFromConfig(awsCfg)
+	qc := sqs.NewFromConfig(awsCfg)
+	kc := kinesis.NewFromConfig(awsCfg)
+	queueURL, err := queueURL(ctx, qc, cfg.DeliveryQueue)
+	if err != nil {
+		return err
+	}
+	d, err := delivery.New(delivery.Config{QueueURL: queueURL}, delivery.Deps{
+		Subscriptions: subscription.NewStore(db, cfg.Table, sealer),
+		Events:        delivery.StoreEvents{DB: db, Table: cfg.Table, Reader: dynamostore.New(db, cfg.Table, dynamostore.Options{})},
+		Queue:         qc,
+		DeadLetters:   delivery.NewDeadLetters(db, cfg.Table),
+		Targets: delivery.Targets{
+			// Plain http:// to loopback only under the local runtime.
+			Webhook:     webhook.New(webhook.Options{Policy: webhook.Policy{AllowPlainLoopback: cfg.Local}}),
+			Bus:         bus.NewPublisher(kc, cfg.Stream, bus.Options{}),
+			Lambda:      awslambda.NewFromConfig(awsCfg),
+			SQS:         qc,
+			Kinesis:     kc,
+			EventBridge: eventbridge.NewFromConfig(awsCfg),
+		},
+		Log: log,
+	})
+	if err != nil {
+		return err
+	}
+	rec := metrics.ForFunction("deliver")
+	lambda.Start(metrics.Flushing(lambda.NewHandler((&handler{deliverer: d, figures: delivery.NewRecorder(db, cfg.Table), metrics: rec, log: log}).Handle), rec))
+	return nil
+}
+
+// queueURL is FLOWBUS_DELIVERY_QUEUE as it is when it is a URL, else the
+// URL of the queue it names (the local runtime resolves Ref to the name).
+func queueURL(ctx context.Context, qc *sqs.Client, queue string) (string, error) {
+	if strings.Contains(queue, "://") {
+		return queue, nil
+	}
+	out, err := qc.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(queue)})
+	if err != nil {
+		return "", fmt.Errorf("delivery queue %s: %w", queue, err)
+	}
+	return aws.ToString(out.QueueUrl), nil
+}
