@@ -24,7 +24,7 @@ type FiguresRecorder interface {
 
 type handler struct {
 	deliverer Deliverer
-	figures   FiguresRecorder  // nil: not kept
+	figures   FiguresRecorder   // nil: not kept
 	metrics   *metrics.Recorder // nil: no EMF
 	log       *slog.Logger
 	now       func() time.Time

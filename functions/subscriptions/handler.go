@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/flowbus/flowbus/shared/apigw"
+	"github.com/flowbus/flowbus/shared/delivery"
 	"github.com/flowbus/flowbus/shared/event"
 	"github.com/flowbus/flowbus/shared/pattern"
 	"github.com/flowbus/flowbus/shared/subscription"
@@ -31,6 +32,8 @@ var routes = []string{
 	"PUT /subscriptions/{name}",
 	"DELETE /subscriptions/{name}",
 	"POST /subscriptions/{name}/rotate-secret",
+	"GET /subscriptions/{name}/dead-letters",
+	"POST /subscriptions/{name}/redrive",
 	"POST /patterns/test",
 }
 
@@ -49,10 +52,19 @@ type Store interface {
 	RotateSecret(ctx context.Context, name string, overlap time.Duration) (subscription.Subscription, webhook.Secret, time.Time, error)
 }
 
+// Deliveries is what the handler asks of the delivery side: a
+// subscription's figures, its dead-letter entries and their redrive.
+type Deliveries interface {
+	Status(ctx context.Context, name string, now time.Time) (delivery.Status, error)
+	List(ctx context.Context, name, after string, limit int) (delivery.DeadLetterPage, error)
+	Redrive(ctx context.Context, name string) (sent int, more bool, err error)
+}
+
 type handler struct {
-	store  Store
-	policy webhook.Policy
-	log    *slog.Logger
+	store      Store
+	deliveries Deliveries // nil: no figures, dead letters or redrive
+	policy     webhook.Policy
+	log        *slog.Logger
 }
 
 // Handle serves the HTTP API routes.
@@ -75,6 +87,10 @@ func (h *handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 		return h.delete(ctx, name), nil
 	case "POST /subscriptions/{name}/rotate-secret":
 		return h.rotate(ctx, name, &req), nil
+	case "GET /subscriptions/{name}/dead-letters":
+		return h.deadLetters(ctx, name, &req), nil
+	case "POST /subscriptions/{name}/redrive":
+		return h.redrive(ctx, name), nil
 	case "POST /patterns/test":
 		return h.testPattern(&req), nil
 	}
@@ -106,14 +122,14 @@ func route(req *events.APIGatewayV2HTTPRequest) string {
 			req.PathParameters["name"], _ = url.PathUnescape(segs[1])
 		}
 		return method + " /subscriptions/{name}"
-	case len(segs) == 3 && segs[0] == "subscriptions" && segs[2] == "rotate-secret":
+	case len(segs) == 3 && segs[0] == "subscriptions" && (segs[2] == "rotate-secret" || segs[2] == "dead-letters" || segs[2] == "redrive"):
 		if req.PathParameters == nil {
 			req.PathParameters = map[string]string{}
 		}
 		if req.PathParameters["name"] == "" {
 			req.PathParameters["name"], _ = url.PathUnescape(segs[1])
 		}
-		return method + " /subscriptions/{name}/rotate-secret"
+		return method + " /subscriptions/{name}/" + segs[2]
 	}
 	return ""
 }
@@ -256,7 +272,76 @@ func (h *handler) get(ctx context.Context, name string) events.APIGatewayV2HTTPR
 	if err != nil {
 		return h.failed(ctx, name, err)
 	}
-	return apigw.JSON(http.StatusOK, show(s, webhook.Secret{}))
+	out := struct {
+		view
+		Status *delivery.Status `json:"status,omitempty"`
+	}{view: show(s, webhook.Secret{})}
+	if h.deliveries != nil {
+		// The figures are best effort: the subscription is shown without them.
+		if st, err := h.deliveries.Status(ctx, name, time.Now()); err != nil {
+			h.log.WarnContext(ctx, "delivery status unavailable", "name", name, "error", err)
+		} else {
+			out.Status = &st
+		}
+	}
+	return apigw.JSON(http.StatusOK, out)
+}
+
+// deadLetters serves GET /subscriptions/{name}/dead-letters: a page of its
+// dead-letter entries, oldest first (?limit=, ?after= the previous next).
+func (h *handler) deadLetters(ctx context.Context, name string, req *events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
+	if _, err := h.store.Get(ctx, name); err != nil {
+		return h.failed(ctx, name, err)
+	}
+	q := req.QueryStringParameters
+	limit := delivery.DefaultDeadLetterPage
+	if v, ok := q["limit"]; ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > delivery.MaxDeadLetterPage {
+			return apigw.ProblemResponse(apigw.Problem{Type: apigw.TypeInvalidRequest, Title: "Invalid query", Status: 400,
+				Errors: []event.FieldError{{Field: "limit", Reason: "must be an integer from 1 to the limit", Limit: delivery.MaxDeadLetterPage}}})
+		}
+		limit = n
+	}
+	if h.deliveries == nil {
+		return apigw.ProblemResponse(apigw.Problem{Type: apigw.TypeUnavailable, Title: "Deliveries unavailable", Status: 503, Detail: "try again"})
+	}
+	page, err := h.deliveries.List(ctx, name, q["after"], limit)
+	if errors.Is(err, delivery.ErrBadCursor) {
+		return apigw.ProblemResponse(apigw.Problem{Type: apigw.TypeInvalidRequest, Title: "Invalid query", Status: 400,
+			Errors: []event.FieldError{{Field: "after", Reason: "must be the next of a previous page"}}})
+	}
+	if err != nil {
+		return h.failed(ctx, name, err)
+	}
+	resp := apigw.JSON(http.StatusOK, page)
+	if page.Next != "" {
+		resp.Headers["Link"] = "</subscriptions/" + url.PathEscape(name) + "/dead-letters?after=" + url.QueryEscape(page.Next) + "&limit=" + strconv.Itoa(limit) + ">; rel=\"next\""
+	}
+	return resp
+}
+
+// redrive serves POST /subscriptions/{name}/redrive: its dead-lettered
+// events go back to the delivery queue in their order (up to
+// delivery.MaxRedrive per call; more says to call again).
+func (h *handler) redrive(ctx context.Context, name string) events.APIGatewayV2HTTPResponse {
+	if _, err := h.store.Get(ctx, name); err != nil {
+		return h.failed(ctx, name, err)
+	}
+	if h.deliveries == nil {
+		return apigw.ProblemResponse(apigw.Problem{Type: apigw.TypeUnavailable, Title: "Deliveries unavailable", Status: 503, Detail: "try again"})
+	}
+	sent, more, err := h.deliveries.Redrive(ctx, name)
+	if err != nil && sent == 0 {
+		return h.failed(ctx, name, err)
+	}
+	if err != nil {
+		h.log.WarnContext(ctx, "redrive stopped", "name", name, "sent", sent, "error", err)
+	}
+	return apigw.JSON(http.StatusAccepted, struct {
+		Redriven int  `json:"redriven"`
+		More     bool `json:"more"`
+	}{sent, more})
 }
 
 func (h *handler) put(ctx context.Context, name string, req *events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {

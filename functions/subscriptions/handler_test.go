@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/flowbus/flowbus/shared/delivery"
 	"github.com/flowbus/flowbus/shared/subscription"
 	"github.com/flowbus/flowbus/shared/webhook"
 )
@@ -338,5 +339,84 @@ func TestListPages(t *testing.T) {
 	raw, _ = json.Marshal(req)
 	if a := invoke(t, h, raw); a.StatusCode != 400 {
 		t.Errorf("limit 0: got %d", a.StatusCode)
+	}
+}
+
+// fakeDeliveries answers with fixed figures and entries.
+type fakeDeliveries struct {
+	entries  []delivery.Entry
+	redriven []delivery.Entry
+}
+
+func (f *fakeDeliveries) Status(context.Context, string, time.Time) (delivery.Status, error) {
+	return delivery.Status{Matched: 5, Delivered: 3, Retrying: 1, DeadLettered: 2, LatencyP50Ms: 12, LatencyP99Ms: 80}, nil
+}
+
+func (f *fakeDeliveries) List(_ context.Context, _, after string, limit int) (delivery.DeadLetterPage, error) {
+	p := delivery.DeadLetterPage{Entries: []delivery.Entry{}}
+	for _, e := range f.entries {
+		if e.Key > after && len(p.Entries) < limit {
+			p.Entries = append(p.Entries, e)
+		}
+	}
+	if len(p.Entries) == limit && p.Entries[limit-1].Key != f.entries[len(f.entries)-1].Key {
+		p.Next = p.Entries[limit-1].Key
+	}
+	return p, nil
+}
+
+func (f *fakeDeliveries) Redrive(context.Context, string) (int, bool, error) {
+	f.redriven, f.entries = f.entries, nil
+	return len(f.redriven), false, nil
+}
+
+func withDeliveries(t *testing.T) (*handler, *fakeDeliveries) {
+	t.Helper()
+	h, st := newHandler()
+	st.subs["orchestrator"] = subscription.Subscription{Name: "orchestrator", State: subscription.Enabled}
+	d := &fakeDeliveries{}
+	for i, id := range []string{"e1", "e2", "e3"} {
+		d.entries = append(d.entries, delivery.Entry{Subscription: "orchestrator", Key: "dl#" + string(rune('1'+i)), EventID: id, WorkflowID: "wf", Error: "endpoint answered 500", Attempts: 185})
+	}
+	h.deliveries = d
+	return h, d
+}
+
+func TestGetShowsTheDeliveryStatus(t *testing.T) {
+	h, _ := withDeliveries(t)
+	a := invoke(t, h, sample(t, "subscriptions-get.json"))
+	var got struct {
+		Name   string          `json:"name"`
+		Status delivery.Status `json:"status"`
+	}
+	if err := json.Unmarshal([]byte(a.Body), &got); err != nil || a.StatusCode != 200 {
+		t.Fatalf("got %d %s", a.StatusCode, a.Body)
+	}
+	if got.Status.Delivered != 3 || got.Status.DeadLettered != 2 || got.Status.LatencyP99Ms != 80 || got.Status.Matched != 5 {
+		t.Errorf("got status %+v", got.Status)
+	}
+}
+
+func TestDeadLettersArePaged(t *testing.T) {
+	h, _ := withDeliveries(t)
+	a := invoke(t, h, sample(t, "subscriptions-dead-letters.json"))
+	var page delivery.DeadLetterPage
+	if err := json.Unmarshal([]byte(a.Body), &page); err != nil || a.StatusCode != 200 {
+		t.Fatalf("got %d %s", a.StatusCode, a.Body)
+	}
+	if len(page.Entries) != 2 || page.Entries[0].EventID != "e1" || page.Next != "dl#2" || !strings.Contains(a.Headers["Link"], "after=dl%232") {
+		t.Errorf("got %+v, Link %q", page, a.Headers["Link"])
+	}
+}
+
+func TestRedrive(t *testing.T) {
+	h, d := withDeliveries(t)
+	a := invoke(t, h, sample(t, "subscriptions-redrive.json"))
+	if a.StatusCode != 202 || a.Body != `{"redriven":3,"more":false}` || len(d.redriven) != 3 {
+		t.Errorf("got %d %s, redriven %d", a.StatusCode, a.Body, len(d.redriven))
+	}
+	delete(h.store.(*memStore).subs, "orchestrator")
+	if a := invoke(t, h, sample(t, "subscriptions-redrive.json")); a.StatusCode != 404 {
+		t.Errorf("got %d for an unknown subscription, want 404", a.StatusCode)
 	}
 }

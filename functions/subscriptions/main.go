@@ -2,18 +2,24 @@
 // list, read, replace and delete subscriptions (/subscriptions,
 // /subscriptions/{name}), rotate a webhook secret
 // (/subscriptions/{name}/rotate-secret), and test an event pattern against
-// an event (/patterns/test).
+// an event (/patterns/test), and show and redrive a subscription's
+// dead-lettered deliveries (/subscriptions/{name}/dead-letters, /redrive).
 package main
 
 import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/flowbus/flowbus/shared/config"
+	"github.com/flowbus/flowbus/shared/delivery"
 	"github.com/flowbus/flowbus/shared/logging"
 	"github.com/flowbus/flowbus/shared/subscription"
 	"github.com/flowbus/flowbus/shared/webhook"
@@ -27,7 +33,7 @@ func main() {
 }
 
 func run() error {
-	cfg, err := config.Load(config.Needs{Table: true, SecretKey: true})
+	cfg, err := config.Load(config.Needs{Table: true, SecretKey: true, DeliveryQueue: true})
 	if err != nil {
 		return err
 	}
@@ -39,11 +45,52 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	db := dynamodb.NewFromConfig(awsCfg)
+	qc := sqs.NewFromConfig(awsCfg)
+	queueURL, err := queueURL(context.Background(), qc, cfg.DeliveryQueue)
+	if err != nil {
+		return err
+	}
 	h := &handler{
-		store:  subscription.NewStore(dynamodb.NewFromConfig(awsCfg), cfg.Table, sealer),
+		store: subscription.NewStore(db, cfg.Table, sealer),
+		deliveries: deliveries{figures: delivery.NewRecorder(db, cfg.Table), dead: delivery.NewDeadLetters(db, cfg.Table),
+			queue: qc, queueURL: queueURL},
 		policy: webhook.Policy{AllowPlainLoopback: cfg.Local},
 		log:    logging.New(cfg.LogLevel, "subscriptions"),
 	}
 	lambda.Start(h.Handle)
 	return nil
+}
+
+// deliveries joins the delivery figures and dead-letter entries.
+type deliveries struct {
+	figures  *delivery.Recorder
+	dead     *delivery.DeadLetters
+	queue    delivery.Sender
+	queueURL string
+}
+
+func (d deliveries) Status(ctx context.Context, name string, now time.Time) (delivery.Status, error) {
+	return d.figures.Status(ctx, name, now)
+}
+
+func (d deliveries) List(ctx context.Context, name, after string, limit int) (delivery.DeadLetterPage, error) {
+	return d.dead.List(ctx, name, after, limit)
+}
+
+func (d deliveries) Redrive(ctx context.Context, name string) (int, bool, error) {
+	return d.dead.Redrive(ctx, name, d.queue, d.queueURL)
+}
+
+// queueURL is FLOWBUS_DELIVERY_QUEUE as it is when it is a URL, else the
+// URL of the queue it names (the local runtime resolves Ref to the name).
+func queueURL(ctx context.Context, qc *sqs.Client, queue string) (string, error) {
+	if strings.Contains(queue, "://") {
+		return queue, nil
+	}
+	out, err := qc.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(queue)})
+	if err != nil {
+		return "", fmt.Errorf("delivery queue %s: %w", queue, err)
+	}
+	return aws.ToString(out.QueueUrl), nil
 }

@@ -298,7 +298,8 @@ func TestPoliciesAreLeastPrivilege(t *testing.T) {
 		// The store (stats.WriteAPI's UpdateItem is one of its calls), reading back, the SQS mapping.
 		"DeadLetterFunction": append(append(append(methods("dynamodb", (*dynamostore.API)(nil)), methods("kinesis", (*deadletter.KinesisAPI)(nil))...),
 			"sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"), logs...),
-		"SubscriptionsFunction": append(methods("dynamodb", (*subscription.DynamoAPI)(nil)), logs...),
+		// The store, the figures and dead-letter entries (reads, deletes), redrive's delivery.Sender (+ GetQueueUrl).
+		"SubscriptionsFunction": append(append(methods("dynamodb", (*subscription.DynamoAPI)(nil)), "sqs:GetQueueUrl", "sqs:SendMessage"), logs...),
 		// subscription.Store.List, the Kinesis mapping, route.Sender (+ GetQueueUrl for a queue name).
 		"RouteFunction": append(append(append([]string{"dynamodb:Query"}, esm...), "sqs:GetQueueUrl", "sqs:SendMessage"), logs...),
 		// The SQS mapping, delivery.VisibilityAPI (+ GetQueueUrl); the table
