@@ -43,10 +43,23 @@ type Spec struct {
 }
 
 // Target is where replayed events go: the bus stream itself (so every
-// consumer sees them again) or another Kinesis stream.
+// consumer sees them again), another Kinesis stream, or one subscription's
+// groups of the delivery queue (no other subscription sees them).
 type Target struct {
 	Stream string `json:"stream,omitempty"` // name or ARN; "" is the bus stream
+	// Subscription names the one subscription the events are delivered
+	// to, straight through the delivery queue.
+	Subscription string `json:"subscription,omitempty"`
+	// Match, for a subscription target, says whether the subscription's
+	// pattern still chooses the events (as an EventBridge replay to a rule
+	// evaluates the rule's pattern). nil is true; false sends every
+	// selected event.
+	Match *bool `json:"match,omitempty"`
 }
+
+// Matches reports whether a subscription target applies the subscription's
+// pattern.
+func (t Target) Matches() bool { return t.Match == nil || *t.Match }
 
 // Record is a replay and its progress.
 type Record struct {
@@ -54,6 +67,7 @@ type Record struct {
 	Spec            Spec      `json:"spec"`
 	State           State     `json:"state"`
 	Events          int64     `json:"events_replayed"`
+	Unmatched       int64     `json:"events_unmatched,omitempty"` // not sent: the target subscription's pattern left them out
 	Position        string    `json:"last_position,omitempty"`
 	Error           string    `json:"error,omitempty"`
 	CancelRequested bool      `json:"cancel_requested,omitempty"`
@@ -193,6 +207,12 @@ func (s Spec) Validate() []event.FieldError {
 	}
 	if len(s.Target.Stream) > 2048 {
 		errs = append(errs, event.FieldError{Field: "target.stream", Reason: "is longer than the limit", Limit: 2048})
+	}
+	if s.Target.Subscription != "" && s.Target.Stream != "" {
+		errs = append(errs, event.FieldError{Field: "target", Reason: "names a stream or a subscription, not both"})
+	}
+	if s.Target.Match != nil && s.Target.Subscription == "" {
+		errs = append(errs, event.FieldError{Field: "target.match", Reason: "applies to a subscription target only"})
 	}
 	return errs
 }

@@ -10,6 +10,8 @@ import (
 	"github.com/flowbus/flowbus/shared/bus"
 	"github.com/flowbus/flowbus/shared/event"
 	"github.com/flowbus/flowbus/shared/eventstore"
+	"github.com/flowbus/flowbus/shared/route"
+	"github.com/flowbus/flowbus/shared/subscription"
 )
 
 // Source is where replayed events are read: a workflow's history, or every
@@ -24,6 +26,21 @@ type Publisher interface {
 	Publish(ctx context.Context, events []*event.Event) []bus.Result
 }
 
+// Enqueuer sends events to one subscription's groups of the delivery queue,
+// each workflow's in the order given (route.Enqueuer).
+type Enqueuer interface {
+	Enqueue(ctx context.Context, subscription string, events []*event.Event) (route.Stats, error)
+}
+
+// Subscriptions finds a subscription by name (subscription.Store.Get).
+type Subscriptions interface {
+	Get(ctx context.Context, name string) (subscription.Subscription, error)
+}
+
+// ErrTargetGone means a replay's target subscription was deleted or
+// disabled: the replay fails rather than deliver to it.
+var ErrTargetGone = errors.New("the target subscription is deleted or disabled")
+
 // ErrPaused means a run stopped because its invocation is about to end; the
 // replay goes on in the next.
 var ErrPaused = errors.New("replay paused: time is up for this invocation")
@@ -33,9 +50,13 @@ type Runner struct {
 	Records    *Records
 	Source     Source
 	Publishers func(stream string) Publisher // "" is the bus stream
-	PageSize   int                           // events per step; default 500
-	Margin     time.Duration                 // stop this long before the deadline; default 5s
-	Now        func() time.Time
+	// Enqueuer and Subscriptions serve replays to one subscription; a
+	// runner without them fails such replays.
+	Enqueuer      Enqueuer
+	Subscriptions Subscriptions
+	PageSize      int           // events per step; default 500
+	Margin        time.Duration // stop this long before the deadline; default 5s
+	Now           func() time.Time
 }
 
 func (r *Runner) now() time.Time {
@@ -172,13 +193,65 @@ func (r *Runner) step(ctx context.Context, rec *Record, pageSize int) (done bool
 		for _, e := range evs {
 			e.Extensions = append(e.Extensions, event.Extension{Name: event.AttrReplayID, Value: mark}, event.Extension{Name: event.AttrReplayedAt, Value: at})
 		}
-		for _, res := range r.Publishers(spec.Target.Stream).Publish(ctx, evs) {
-			if res.Err != nil {
-				return false, fmt.Errorf("publish: %w", res.Err)
+		if spec.Target.Subscription != "" {
+			sent, err := r.enqueue(ctx, spec.Target, evs)
+			if err != nil {
+				return false, err
+			}
+			rec.Unmatched += int64(len(evs) - len(sent))
+			evs = sent
+		} else {
+			for _, res := range r.Publishers(spec.Target.Stream).Publish(ctx, evs) {
+				if res.Err != nil {
+					return false, fmt.Errorf("publish: %w", res.Err)
+				}
 			}
 		}
 	}
 	rec.Events += int64(len(evs))
 	rec.Position = next
 	return done, nil
+}
+
+// enqueue sends a page of marked events to the target subscription's groups
+// of the delivery queue, those its pattern matches unless target.Match is
+// false, and returns the events sent. The subscription is read again for
+// every page, so a replay stops when it is deleted or disabled and follows a
+// changed pattern.
+func (r *Runner) enqueue(ctx context.Context, target Target, evs []*event.Event) ([]*event.Event, error) {
+	if r.Enqueuer == nil || r.Subscriptions == nil {
+		return nil, fmt.Errorf("subscription %s: this replay runner has no delivery queue", target.Subscription)
+	}
+	sub, err := r.Subscriptions.Get(ctx, target.Subscription)
+	if errors.Is(err, subscription.ErrNotFound) {
+		return nil, fmt.Errorf("subscription %s: %w", target.Subscription, ErrTargetGone)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if sub.State != subscription.Enabled {
+		return nil, fmt.Errorf("subscription %s is %s: %w", target.Subscription, sub.State, ErrTargetGone)
+	}
+	if target.Matches() {
+		p, err := sub.CompilePattern()
+		if err != nil {
+			return nil, fmt.Errorf("subscription %s: pattern: %w", target.Subscription, err)
+		}
+		var kept []*event.Event
+		var buf []byte
+		for _, e := range evs {
+			buf = event.Append(buf[:0], e, false)
+			if ok, err := p.MatchJSON(buf); err == nil && ok {
+				kept = append(kept, e)
+			}
+		}
+		evs = kept
+	}
+	if len(evs) == 0 {
+		return nil, nil
+	}
+	if _, err := r.Enqueuer.Enqueue(ctx, target.Subscription, evs); err != nil {
+		return nil, fmt.Errorf("enqueue: %w", err)
+	}
+	return evs, nil
 }
