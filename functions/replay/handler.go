@@ -18,6 +18,7 @@ import (
 	"github.com/flowbus/flowbus/shared/metrics"
 	"github.com/flowbus/flowbus/shared/replay"
 	"github.com/flowbus/flowbus/shared/schema"
+	"github.com/flowbus/flowbus/shared/subscription"
 )
 
 // routes are the HTTP API routes this function serves; template.yaml must
@@ -34,8 +35,14 @@ type Continuer interface {
 	Continue(ctx context.Context, id string) error
 }
 
+// Subscriptions finds a subscription by name (subscription.Store.Get).
+type Subscriptions interface {
+	Get(ctx context.Context, name string) (subscription.Subscription, error)
+}
+
 type handler struct {
 	store     eventstore.Store
+	subs      Subscriptions // nil: no replays to a subscription (no delivery queue)
 	schemas   *schema.Registry
 	records   *replay.Records
 	runner    *replay.Runner

@@ -1,6 +1,7 @@
 // Command replay is the Lambda behind the read and replay routes: a
 // workflow's history in order (GET /workflows/{workflow_id}/events), and
-// replays of stored events back onto a stream (POST /replays,
+// replays of stored events back onto a stream or to one subscription's
+// groups of the delivery queue (POST /replays,
 // GET and DELETE /replays/{replay_id}), which go on in further asynchronous
 // invocations of this function when they outlive one.
 package main
@@ -10,11 +11,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/flowbus/flowbus/shared/bus"
 	"github.com/flowbus/flowbus/shared/config"
@@ -22,7 +26,9 @@ import (
 	"github.com/flowbus/flowbus/shared/logging"
 	"github.com/flowbus/flowbus/shared/metrics"
 	"github.com/flowbus/flowbus/shared/replay"
+	"github.com/flowbus/flowbus/shared/route"
 	"github.com/flowbus/flowbus/shared/schema"
+	"github.com/flowbus/flowbus/shared/subscription"
 )
 
 func main() {
@@ -64,15 +70,45 @@ func run() error {
 		publishers[stream] = p
 		return p
 	}}
+	// Replays to one subscription enqueue to the delivery queue; without
+	// one (a deployment from before subscriptions) they are refused.
+	var subs Subscriptions
+	if cfg.DeliveryQueue != "" {
+		qc := sqs.NewFromConfig(awsCfg)
+		queue, err := queueURL(context.Background(), qc, cfg.DeliveryQueue)
+		if err != nil {
+			return err
+		}
+		if runner.Enqueuer, err = route.NewEnqueuer(route.Config{QueueURL: queue}, qc, nil); err != nil {
+			return err
+		}
+		// Patterns and states only: no sealer, the secrets stay sealed.
+		subStore := subscription.NewStore(db, cfg.Table, nil)
+		runner.Subscriptions, subs = subStore, subStore
+	}
 	schemas, err := schema.Default(schema.PolicyFor(cfg.RejectUnknown), cfg.Schemas...)
 	if err != nil {
 		return err
 	}
 	log := logging.New(cfg.LogLevel, "replay")
-	h := &handler{store: store, schemas: schemas, records: records, runner: runner,
+	h := &handler{store: store, subs: subs, schemas: schemas, records: records, runner: runner,
 		continuer: replay.NewContinuer(awsCfg, self), log: log}
 	rec := metrics.ForFunction("replay")
 	h.metrics = rec
 	lambda.Start(metrics.Flushing(invoker{h: h, api: lambda.NewHandler(h.Handle).Invoke, log: log}, rec))
 	return nil
+}
+
+// queueURL is the queue's URL: FLOWBUS_DELIVERY_QUEUE as it is when it is one
+// (CloudFormation's Ref of a queue), else the URL of the queue it names (the
+// local runtime resolves Ref to the name), as the route function does.
+func queueURL(ctx context.Context, qc *sqs.Client, queue string) (string, error) {
+	if strings.Contains(queue, "://") {
+		return queue, nil
+	}
+	out, err := qc.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(queue)})
+	if err != nil {
+		return "", fmt.Errorf("delivery queue %s: %w", queue, err)
+	}
+	return aws.ToString(out.QueueUrl), nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/flowbus/flowbus/shared/bus"
 	"github.com/flowbus/flowbus/shared/event"
 	"github.com/flowbus/flowbus/shared/replay"
+	"github.com/flowbus/flowbus/shared/subscription"
 )
 
 // inlineBudget is how long POST /replays works on a one-workflow replay
@@ -58,6 +59,11 @@ func (h *handler) startReplay(ctx context.Context, req events.APIGatewayV2HTTPRe
 	if fields := spec.Validate(); len(fields) > 0 {
 		return apigw.ProblemResponse(apigw.Problem{Type: apigw.TypeInvalid, Title: "Invalid replay request", Status: 400, Errors: fields})
 	}
+	if spec.Target.Subscription != "" {
+		if resp, bad := h.checkSubscription(ctx, spec.Target.Subscription); bad {
+			return resp
+		}
+	}
 	rec, err := h.records.Create(ctx, spec, time.Now())
 	if err != nil {
 		h.log.ErrorContext(ctx, "create replay failed", "error", err)
@@ -98,6 +104,32 @@ func (h *handler) startReplay(ctx context.Context, req events.APIGatewayV2HTTPRe
 	return resp
 }
 
+// checkSubscription answers a replay aimed at a subscription that cannot
+// take it: 404 when there is no such subscription, 409 when it is disabled,
+// 422 when this deployment has no delivery queue.
+func (h *handler) checkSubscription(ctx context.Context, name string) (events.APIGatewayV2HTTPResponse, bool) {
+	if h.subs == nil || h.runner.Enqueuer == nil {
+		return apigw.ProblemResponse(apigw.Problem{Type: TypeReplayFailed, Title: "Replay target unavailable", Status: 422,
+			Detail: "this deployment has no delivery queue (FLOWBUS_DELIVERY_QUEUE): replays cannot go to a subscription",
+			Errors: []event.FieldError{{Field: "target.subscription", Reason: "cannot be served without a delivery queue"}}}), true
+	}
+	sub, err := h.subs.Get(ctx, name)
+	switch {
+	case errors.Is(err, subscription.ErrNotFound):
+		return apigw.ProblemResponse(apigw.Problem{Type: apigw.TypeNotFound, Title: "No such subscription", Status: 404,
+			Detail: "the replay's target subscription does not exist",
+			Errors: []event.FieldError{{Field: "target.subscription", Reason: "names no subscription"}}}), true
+	case err != nil:
+		h.log.ErrorContext(ctx, "get subscription failed", "subscription", name, "error", err)
+		return unavailable(), true
+	case sub.State != subscription.Enabled:
+		return apigw.ProblemResponse(apigw.Problem{Type: apigw.TypeConflict, Title: "Subscription disabled", Status: 409,
+			Detail: "enable the subscription (PUT /subscriptions/" + name + " with state enabled) before replaying to it",
+			Errors: []event.FieldError{{Field: "target.subscription", Reason: "is " + string(sub.State)}}}), true
+	}
+	return events.APIGatewayV2HTTPResponse{}, false
+}
+
 // failed answers a replay that failed as it started: 422 naming the target
 // stream when the stream refused the events (missing, not a stream, not
 // allowed), 503 when it could not be reached or the events could not be
@@ -106,7 +138,11 @@ func failed(rec *replay.Record, err error) events.APIGatewayV2HTTPResponse {
 	p := apigw.Problem{Type: apigw.TypeUnavailable, Title: "Replay failed", Status: 503,
 		Detail: "the replay failed as it started; send it again later"}
 	var berr *bus.Error
-	if errors.As(err, &berr) && berr.Code == bus.CodeStreamError {
+	if errors.Is(err, replay.ErrTargetGone) { // deleted or disabled since the check
+		p = apigw.Problem{Type: apigw.TypeConflict, Title: "Replay target gone", Status: 409,
+			Detail: "the target subscription was deleted or disabled as the replay started",
+			Errors: []event.FieldError{{Field: "target.subscription", Reason: "is deleted or disabled"}}}
+	} else if errors.As(err, &berr) && berr.Code == bus.CodeStreamError {
 		stream := "the bus stream"
 		if rec != nil && rec.Spec.Target.Stream != "" {
 			stream = rec.Spec.Target.Stream

@@ -310,7 +310,7 @@ func TestPoliciesAreLeastPrivilege(t *testing.T) {
 			"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"}), methods("kinesis", (*bus.KinesisAPI)(nil))...), logs...),
 		"ReplayFunction": append(append(append(
 			[]string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:Scan"}, // Store.Read, Records, ScanEvents
-			methods("kinesis", (*bus.KinesisAPI)(nil))...), "lambda:InvokeFunction"), logs...),
+			methods("kinesis", (*bus.KinesisAPI)(nil))...), "lambda:InvokeFunction", "sqs:GetQueueUrl", "sqs:SendMessage"), logs...), // + route.Sender for a subscription target
 	}
 	for id := range load(t).Functions {
 		fnProps, _ := resources[id].(map[string]any)["Properties"].(map[string]any)
