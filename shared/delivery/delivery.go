@@ -231,12 +231,19 @@ func (d *Deliverer) Deliver(ctx context.Context, msgs []Message) (Result, error)
 			figs[gi] = Figures{}
 			idx := groups[g]
 			for k, i := range idx {
-				if !d.one(ctx, &msgs[i], figs[gi]) {
-					for _, j := range idx[k:] {
-						failed[j] = true
-					}
-					return
+				secs, ok := d.one(ctx, &msgs[i], figs[gi])
+				if ok {
+					continue
 				}
+				for _, j := range idx[k:] {
+					failed[j] = true
+				}
+				// The later ones come back with it: left in flight for the
+				// queue's visibility timeout they would lock the group.
+				for _, j := range idx[k+1:] {
+					d.setVisibility(ctx, &msgs[j], secs)
+				}
+				return
 			}
 		})
 	}
@@ -255,8 +262,14 @@ func (d *Deliverer) Deliver(ctx context.Context, msgs []Message) (Result, error)
 }
 
 // one delivers one message and reports whether it is handled (delivered,
-// dead-lettered or dropped); false means retry it and hold its group.
-func (d *Deliverer) one(ctx context.Context, m *Message, figs Figures) bool {
+// dead-lettered or dropped); false means retry it after secs and hold its
+// group.
+func (d *Deliverer) one(ctx context.Context, m *Message, figs Figures) (secs int32, ok bool) {
+	ok = d.deliverOne(ctx, m, figs, &secs)
+	return secs, ok
+}
+
+func (d *Deliverer) deliverOne(ctx context.Context, m *Message, figs Figures, secs *int32) bool {
 	b, err := parseBody(m.Body)
 	if err != nil {
 		// Nothing can ever deliver it and no subscription is named: drop.
@@ -266,7 +279,7 @@ func (d *Deliverer) one(ctx context.Context, m *Message, figs Figures) bool {
 	sub, err := d.lookup(ctx, b.Subscription)
 	if err != nil {
 		d.log.Warn("cannot read subscription", "subscription", b.Subscription, "err", err)
-		return d.retry(ctx, m, nil, Attempt{Outcome: webhook.Retry, Err: err}, figs.of(b.Subscription))
+		return d.retry(ctx, m, nil, Attempt{Outcome: webhook.Retry, Err: err}, figs.of(b.Subscription), secs)
 	}
 	if sub == nil {
 		d.log.Info("subscription deleted: message dropped", "subscription", b.Subscription, "event", b.EventID)
@@ -279,7 +292,7 @@ func (d *Deliverer) one(ctx context.Context, m *Message, figs Figures) bool {
 		if errors.As(err, &ve) {
 			return d.deadLetter(ctx, m, &b, nil, Attempt{Outcome: webhook.DeadLetter, Err: err}, f)
 		}
-		return d.retry(ctx, m, sub, Attempt{Outcome: webhook.Retry, Err: err}, f)
+		return d.retry(ctx, m, sub, Attempt{Outcome: webhook.Retry, Err: err}, f, secs)
 	}
 	if sub.disabled {
 		return d.deadLetter(ctx, m, &b, ce, Attempt{Outcome: webhook.DeadLetter, Err: errors.New("subscription disabled")}, f)
@@ -301,7 +314,7 @@ func (d *Deliverer) one(ctx context.Context, m *Message, figs Figures) bool {
 	case webhook.DeadLetter:
 		return d.deadLetter(ctx, m, &b, ce, a, f)
 	}
-	return d.retry(ctx, m, sub, a, f)
+	return d.retry(ctx, m, sub, a, f, secs)
 }
 
 // event is the message's event and its CloudEvent JSON.
@@ -347,7 +360,7 @@ func Backoff(p subscription.Delivery, n int, retryAfter time.Duration) time.Dura
 
 // retry holds the message back for its backoff, or dead-letters it when
 // its attempts or age are spent. sub is nil when unknown (default policy).
-func (d *Deliverer) retry(ctx context.Context, m *Message, sub *live, a Attempt, f *SubFigures) bool {
+func (d *Deliverer) retry(ctx context.Context, m *Message, sub *live, a Attempt, f *SubFigures, secs *int32) bool {
 	policy := subscription.DefaultDelivery()
 	if sub != nil {
 		policy = sub.Delivery
@@ -370,14 +383,19 @@ func (d *Deliverer) retry(ctx context.Context, m *Message, sub *live, a Attempt,
 		}
 	}
 	f.Retrying++
-	secs := int32((delay + time.Second - 1) / time.Second)
+	*secs = int32((delay + time.Second - 1) / time.Second)
+	d.setVisibility(ctx, m, *secs)
+	d.log.Info("delivery retried", "group", m.GroupID, "attempt", n, "backoff", delay, "err", a.Err)
+	return false
+}
+
+// setVisibility makes m visible again after secs.
+func (d *Deliverer) setVisibility(ctx context.Context, m *Message, secs int32) {
 	if _, err := d.queue.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(d.cfg.QueueURL),
 		ReceiptHandle: aws.String(m.ReceiptHandle), VisibilityTimeout: secs}); err != nil {
 		// It comes back after the queue's visibility timeout instead.
 		d.log.Warn("cannot set the retry backoff", "message", m.ID, "err", err)
 	}
-	d.log.Info("delivery retried", "group", m.GroupID, "attempt", n, "backoff", delay, "err", a.Err)
-	return false
 }
 
 // deadLetter writes a dead-letter entry; the message is then handled. A
