@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/google/go-cmp/cmp"
 
@@ -26,6 +27,8 @@ import (
 var base = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 
 type fixture struct {
+	db      *dynamodb.Client
+	table   string
 	store   *dynamostore.Store
 	records *replay.Records
 	kc      *kinesis.Client
@@ -39,7 +42,7 @@ func setup(t *testing.T, workflows, perWorkflow int) *fixture {
 	cfg := testenv.AWS(t)
 	db, table := testenv.Table(t, cfg)
 	kc, stream := testenv.Stream(t, cfg, 1)
-	f := &fixture{store: dynamostore.New(db, table, dynamostore.Options{}), records: replay.NewRecords(db, table), kc: kc, stream: stream}
+	f := &fixture{db: db, table: table, store: dynamostore.New(db, table, dynamostore.Options{}), records: replay.NewRecords(db, table), kc: kc, stream: stream}
 	for w := range workflows {
 		wf := fmt.Sprintf("wf-%d", w)
 		var in []eventstore.Incoming
