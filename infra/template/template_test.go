@@ -306,8 +306,8 @@ func TestPoliciesAreLeastPrivilege(t *testing.T) {
 		// (subscription Snapshot/Get/Put, delivery.StoreEvents, DeadLetters.Put,
 		// Recorder.Record); bus.KinesisAPI on the bus stream. Targets outside the
 		// template (lambda, sqs, kinesis, eventbridge) are granted per deployment.
-		"DeliverFunction": append(append(append([]string{"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ReceiveMessage",
-			"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"}), methods("kinesis", (*bus.KinesisAPI)(nil))...), logs...),
+		"DeliverFunction": append(append([]string{"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ReceiveMessage",
+			"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"}, methods("kinesis", (*bus.KinesisAPI)(nil))...), logs...),
 		"ReplayFunction": append(append(append(
 			[]string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:Scan"}, // Store.Read, Records, ScanEvents
 			methods("kinesis", (*bus.KinesisAPI)(nil))...), "lambda:InvokeFunction", "sqs:GetQueueUrl", "sqs:SendMessage"), logs...), // + route.Sender for a subscription target
