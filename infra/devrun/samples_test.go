@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -35,6 +36,18 @@ func TestSampleEvents(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no samples: %v", err)
 	}
+	// Samples that create subscriptions go first, so that a sample naming
+	// one (events/replay-start-subscription.json) finds it.
+	slices.SortStableFunc(files, func(a, b string) int {
+		ca, cb := strings.HasPrefix(filepath.Base(a), "subscriptions-create"), strings.HasPrefix(filepath.Base(b), "subscriptions-create")
+		switch {
+		case ca && !cb:
+			return -1
+		case cb && !ca:
+			return 1
+		}
+		return 0
+	})
 	covered := map[string]bool{}
 	for _, file := range files {
 		t.Run(filepath.Base(file), func(t *testing.T) {
