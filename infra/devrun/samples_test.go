@@ -82,8 +82,11 @@ func TestSampleEvents(t *testing.T) {
 					}
 				}
 				if rec.EventSource == "aws:sqs" {
+					// An SQS sample is named for the function's directory
+					// (events/deliver.json: functions/deliver).
+					fn = ""
 					for id, f := range rt.Template().Functions {
-						if len(f.SQS) > 0 {
+						if len(f.SQS) > 0 && filepath.Base(f.CodeURI)+".json" == filepath.Base(file) {
 							fn = id
 						}
 					}

@@ -320,7 +320,9 @@ func (d *Deliverer) deliverOne(ctx context.Context, m *Message, figs Figures, se
 // event is the message's event and its CloudEvent JSON.
 func (d *Deliverer) event(ctx context.Context, b *body) (event.Event, []byte, error) {
 	if len(b.Event) > 0 {
-		ev, err := event.Decode(b.Event, event.DecodeOptions{})
+		// Wire: the event came off the bus, where replays carry their
+		// marks (replayid, replayedat) that producers may not send.
+		ev, err := event.Decode(b.Event, event.DecodeOptions{Wire: true})
 		if err != nil {
 			return event.Event{}, nil, err
 		}

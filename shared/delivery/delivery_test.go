@@ -350,3 +350,18 @@ func TestQueueURL(t *testing.T) {
 		t.Errorf("got %q", got)
 	}
 }
+
+// A replayed event carries the replay's marks, which producers may not send
+// but the bus does: it is delivered like any other, never dead-lettered as
+// invalid.
+func TestReplayedEventIsDelivered(t *testing.T) {
+	f := newFixture(t, httpSub("a"))
+	marks := `,"replayid":"01JDXREPLAY0000000000000000","replayedat":"2026-12-01T12:00:00Z"`
+	res, err := f.d.Deliver(context.Background(), []Message{f.msg("a", "wf", "e1", 1, 0, marks)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Failures) != 0 || len(f.dl.entries) != 0 || len(f.hook.delivered) != 1 {
+		t.Errorf("got failures %v, dead letters %+v, delivered %v; want the replayed event delivered", res.Failures, f.dl.entries, f.hook.delivered)
+	}
+}
