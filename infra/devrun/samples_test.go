@@ -22,7 +22,7 @@ func TestSampleEvents(t *testing.T) {
 	out := &syncBuffer{}
 	rt, err := Start(context.Background(), Options{
 		Template: "../../template.yaml", Addr: "127.0.0.1:0", RunDir: t.TempDir(), PollEvery: 100 * time.Millisecond, Out: out,
-		Parameters: map[string]string{"StreamName": name, "TableName": name, "DeadLetterQueueName": name},
+		Parameters: map[string]string{"StreamName": name, "TableName": name, "DeadLetterQueueName": name, "DeliveryQueueName": name + "-delivery.fifo"},
 	})
 	if err != nil {
 		t.Fatalf("start: %v\n%s", err, out)

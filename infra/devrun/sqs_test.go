@@ -117,7 +117,7 @@ func TestDeadLetterFunction(t *testing.T) {
 	rt, err := Start(context.Background(), Options{
 		Template: "../../template.yaml", Addr: "127.0.0.1:0", RunDir: t.TempDir(), PollEvery: 100 * time.Millisecond, Out: out,
 		ScheduleEvery: time.Hour, LiveEvery: -1,
-		Parameters: map[string]string{"StreamName": name, "TableName": name, "DeadLetterQueueName": name, "BatchingWindowSeconds": "0"},
+		Parameters: map[string]string{"StreamName": name, "TableName": name, "DeadLetterQueueName": name, "DeliveryQueueName": name + "-delivery.fifo", "BatchingWindowSeconds": "0"},
 	})
 	if err != nil {
 		t.Fatalf("start: %v\n%s", err, out)

@@ -213,25 +213,42 @@ func ref(_ string, input any, template any) any {
 		typ, _ := r["Type"].(string)
 		props, _ := r["Properties"].(map[string]any)
 		if prop := nameProperty[typ]; prop != "" {
-			switch v := props[prop].(type) {
-			case string:
-				return v
-			case map[string]any:
-				if p, ok := v["Ref"].(string); ok {
-					if s, ok := ref("Ref", p, template).(string); ok {
-						return s
-					}
-				}
-				if p, ok := v["Fn::Sub"].(string); ok {
-					if s, ok := sub("Fn::Sub", p, template).(string); ok {
-						return s
-					}
-				}
+			if s, ok := nameValue(props[prop], template); ok {
+				return s
 			}
 		}
 		return name
 	}
 	return nil
+}
+
+// nameValue is a name property's value before the template is resolved: a
+// string, a Ref, a Fn::Sub or a Fn::If on a condition (conditions are
+// evaluated first) between those.
+func nameValue(v any, template any) (string, bool) {
+	switch v := v.(type) {
+	case string:
+		return v, true
+	case map[string]any:
+		if p, ok := v["Ref"].(string); ok {
+			s, ok := ref("Ref", p, template).(string)
+			return s, ok
+		}
+		if p, ok := v["Fn::Sub"].(string); ok {
+			s, ok := sub("Fn::Sub", p, template).(string)
+			return s, ok
+		}
+		if args, ok := v["Fn::If"].([]any); ok && len(args) == 3 {
+			cond, _ := args[0].(string)
+			if yes, ok := section(template, "Conditions")[cond].(bool); ok {
+				if yes {
+					return nameValue(args[1], template)
+				}
+				return nameValue(args[2], template)
+			}
+		}
+	}
+	return "", false
 }
 
 // getAtt resolves X.Arn of the template's resources to local ARNs.

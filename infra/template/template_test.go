@@ -529,3 +529,23 @@ Resources:
 		t.Errorf("attributes (-want +got):\n%s", diff)
 	}
 }
+
+// The delivery queue is <stack>-delivery.fifo unless DeliveryQueueName names
+// it (a test's own queue); either way functions find it by Ref and GetAtt.
+func TestDeliveryQueueName(t *testing.T) {
+	for _, tt := range []struct{ override, want string }{{"", "flowbus-delivery.fifo"}, {"e2e-1.fifo", "e2e-1.fifo"}} {
+		tpl, err := Load(templatePath, map[string]string{"DeliveryQueueName": tt.override})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := tpl.Queues["DeliveryQueue"].Name; got != tt.want {
+			t.Errorf("DeliveryQueueName %q: queue %q, want %q", tt.override, got, tt.want)
+		}
+		if got := tpl.Functions["RouteFunction"].Env["FLOWBUS_DELIVERY_QUEUE"]; got != tt.want {
+			t.Errorf("DeliveryQueueName %q: FLOWBUS_DELIVERY_QUEUE %q, want %q", tt.override, got, tt.want)
+		}
+		if got := tpl.Functions["DeliverFunction"].SQS[0].Queue; got != "DeliveryQueue" {
+			t.Errorf("DeliveryQueueName %q: DeliverFunction reads %q", tt.override, got)
+		}
+	}
+}
