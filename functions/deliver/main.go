@@ -63,6 +63,7 @@ func run() error {
 		Events:        delivery.StoreEvents{DB: db, Table: cfg.Table, Reader: dynamostore.New(db, cfg.Table, dynamostore.Options{})},
 		Queue:         qc,
 		DeadLetters:   delivery.NewDeadLetters(db, cfg.Table),
+		Attempts:      delivery.NewAttempts(db, cfg.Table),
 		Targets: delivery.Targets{
 			// Plain http:// to loopback only under the local runtime.
 			Webhook:     webhook.New(webhook.Options{Policy: webhook.Policy{AllowPlainLoopback: cfg.Local}}),

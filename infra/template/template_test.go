@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/flowbus/flowbus/shared/bus"
+	"github.com/flowbus/flowbus/shared/delivery"
 	"github.com/flowbus/flowbus/shared/deadletter"
 	"github.com/flowbus/flowbus/shared/dynamostore"
 	"github.com/flowbus/flowbus/shared/stats"
@@ -304,10 +305,11 @@ func TestPoliciesAreLeastPrivilege(t *testing.T) {
 		"RouteFunction": append(append(append([]string{"dynamodb:Query"}, esm...), "sqs:GetQueueUrl", "sqs:SendMessage"), logs...),
 		// The SQS mapping, delivery.VisibilityAPI (+ GetQueueUrl); the table
 		// (subscription Snapshot/Get/Put, delivery.StoreEvents, DeadLetters.Put,
-		// Recorder.Record); bus.KinesisAPI on the bus stream. Targets outside the
-		// template (lambda, sqs, kinesis, eventbridge) are granted per deployment.
-		"DeliverFunction": append(append([]string{"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ReceiveMessage",
-			"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"}, methods("kinesis", (*bus.KinesisAPI)(nil))...), logs...),
+		// Recorder.Record, delivery.AttemptsAPI); bus.KinesisAPI on the bus stream.
+		// Targets outside the template (lambda, sqs, kinesis, eventbridge) are
+		// granted per deployment.
+		"DeliverFunction": append(append(append([]string{"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ReceiveMessage",
+			"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"}, methods("dynamodb", (*delivery.AttemptsAPI)(nil))...), methods("kinesis", (*bus.KinesisAPI)(nil))...), logs...),
 		"ReplayFunction": append(append(append(
 			[]string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:Scan"}, // Store.Read, Records, ScanEvents
 			methods("kinesis", (*bus.KinesisAPI)(nil))...), "lambda:InvokeFunction", "sqs:GetQueueUrl", "sqs:SendMessage"), logs...), // + route.Sender for a subscription target

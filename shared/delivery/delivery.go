@@ -80,8 +80,12 @@ type Deps struct {
 	Events        Events // may be nil when every body carries its event
 	Queue         VisibilityAPI
 	DeadLetters   DeadLetterWriter
-	Targets       Targets
-	Log           *slog.Logger // nil discards
+	// Attempts counts each delivery's own failed attempts (Attempts in the
+	// table); nil counts ApproximateReceiveCount instead, which also counts
+	// the rounds a message waited behind a failing one in its group.
+	Attempts AttemptCounter
+	Targets  Targets
+	Log      *slog.Logger // nil discards
 }
 
 // live is a subscription as delivery uses it.
@@ -99,6 +103,7 @@ type Deliverer struct {
 	events  Events
 	queue   VisibilityAPI
 	dl      DeadLetterWriter
+	tries   AttemptCounter
 	targets Targets
 	log     *slog.Logger
 	now     func() time.Time
@@ -127,7 +132,7 @@ func New(cfg Config, deps Deps) (*Deliverer, error) {
 		deps.Log = slog.New(slog.DiscardHandler)
 	}
 	return &Deliverer{cfg: cfg, subs: deps.Subscriptions, events: deps.Events, queue: deps.Queue, dl: deps.DeadLetters,
-		targets: deps.Targets, log: deps.Log, now: time.Now}, nil
+		tries: deps.Attempts, targets: deps.Targets, log: deps.Log, now: time.Now}, nil
 }
 
 // refresh reloads the snapshot when it is older than Refresh; a failed
@@ -279,10 +284,11 @@ func (d *Deliverer) deliverOne(ctx context.Context, m *Message, figs Figures, se
 	sub, err := d.lookup(ctx, b.Subscription)
 	if err != nil {
 		d.log.Warn("cannot read subscription", "subscription", b.Subscription, "err", err)
-		return d.retry(ctx, m, nil, Attempt{Outcome: webhook.Retry, Err: err}, figs.of(b.Subscription), secs)
+		return d.retry(ctx, m, &b, nil, Attempt{Outcome: webhook.Retry, Err: err}, figs.of(b.Subscription), secs)
 	}
 	if sub == nil {
 		d.log.Info("subscription deleted: message dropped", "subscription", b.Subscription, "event", b.EventID)
+		d.handled(ctx, m, &b)
 		return true
 	}
 	f := figs.of(b.Subscription)
@@ -292,7 +298,7 @@ func (d *Deliverer) deliverOne(ctx context.Context, m *Message, figs Figures, se
 		if errors.As(err, &ve) {
 			return d.deadLetter(ctx, m, &b, nil, Attempt{Outcome: webhook.DeadLetter, Err: err}, f)
 		}
-		return d.retry(ctx, m, sub, Attempt{Outcome: webhook.Retry, Err: err}, f, secs)
+		return d.retry(ctx, m, &b, sub, Attempt{Outcome: webhook.Retry, Err: err}, f, secs)
 	}
 	if sub.disabled {
 		return d.deadLetter(ctx, m, &b, ce, Attempt{Outcome: webhook.DeadLetter, Err: errors.New("subscription disabled")}, f)
@@ -300,6 +306,7 @@ func (d *Deliverer) deliverOne(ctx context.Context, m *Message, figs Figures, se
 	a := d.attempt(ctx, sub, &ev, ce)
 	switch a.Outcome {
 	case webhook.Delivered:
+		d.handled(ctx, m, &b)
 		if a.HopLimited {
 			f.HopLimited++
 			d.log.Warn("derivation chain stopped at the hop limit", "subscription", sub.Name, "event", ev.ID, "hops", subscription.Hops(&ev))
@@ -314,7 +321,7 @@ func (d *Deliverer) deliverOne(ctx context.Context, m *Message, figs Figures, se
 	case webhook.DeadLetter:
 		return d.deadLetter(ctx, m, &b, ce, a, f)
 	}
-	return d.retry(ctx, m, sub, a, f, secs)
+	return d.retry(ctx, m, &b, sub, a, f, secs)
 }
 
 // event is the message's event and its CloudEvent JSON.
@@ -360,29 +367,54 @@ func Backoff(p subscription.Delivery, n int, retryAfter time.Duration) time.Dura
 	return min(delay, MaxVisibility)
 }
 
+// failed counts a failed attempt of m's own and returns how many it has
+// made.
+func (d *Deliverer) failed(ctx context.Context, m *Message, b *body) int {
+	if d.tries == nil {
+		return max(m.ReceiveCount, 1)
+	}
+	n, err := d.tries.Failed(ctx, b.Subscription, b.EventID, d.now())
+	if err != nil {
+		// Unknown: not counted as spent (the maximum event age still bounds
+		// the retries), rather than spent too early.
+		d.log.Warn("cannot count a failed attempt", "subscription", b.Subscription, "event", b.EventID, "err", err)
+		return 1
+	}
+	return n
+}
+
+// handled forgets m's count of failed attempts once it is delivered,
+// dead-lettered or dropped. A message received for the first time has
+// none: a count is written before a failed message is seen again.
+func (d *Deliverer) handled(ctx context.Context, m *Message, b *body) {
+	if d.tries == nil || m.ReceiveCount <= 1 {
+		return
+	}
+	if err := d.tries.Clear(ctx, b.Subscription, b.EventID); err != nil {
+		d.log.Warn("cannot clear the count of failed attempts", "subscription", b.Subscription, "event", b.EventID, "err", err)
+	}
+}
+
 // retry holds the message back for its backoff, or dead-letters it when
 // its attempts or age are spent. sub is nil when unknown (default policy).
-func (d *Deliverer) retry(ctx context.Context, m *Message, sub *live, a Attempt, f *SubFigures, secs *int32) bool {
+func (d *Deliverer) retry(ctx context.Context, m *Message, b *body, sub *live, a Attempt, f *SubFigures, secs *int32) bool {
 	policy := subscription.DefaultDelivery()
 	if sub != nil {
 		policy = sub.Delivery
 	}
-	n := max(m.ReceiveCount, 1)
+	n := d.failed(ctx, m, b)
 	delay := Backoff(policy, n, a.RetryAfter)
 	age := d.now().Sub(m.SentAt)
 	if m.SentAt.IsZero() {
 		age = 0
 	}
 	if sub != nil && (n > policy.RetryAttempts || age+delay > policy.MaximumEventAge()) {
-		b, err := parseBody(m.Body)
-		if err == nil {
-			var ce []byte
-			if len(b.Event) > 0 {
-				ce = b.Event
-			}
-			why := fmt.Errorf("gave up after %d attempts, %s old: %w", n, age.Round(time.Second), a.Err)
-			return d.deadLetter(ctx, m, &b, ce, Attempt{Outcome: webhook.DeadLetter, Status: a.Status, Err: why}, f)
+		var ce []byte
+		if len(b.Event) > 0 {
+			ce = b.Event
 		}
+		why := fmt.Errorf("gave up after %d attempts, %s old: %w", n, age.Round(time.Second), a.Err)
+		return d.deadLetterAfter(ctx, m, b, ce, Attempt{Outcome: webhook.DeadLetter, Status: a.Status, Err: why}, f, n)
 	}
 	f.Retrying++
 	*secs = int32((delay + time.Second - 1) / time.Second)
@@ -400,16 +432,26 @@ func (d *Deliverer) setVisibility(ctx context.Context, m *Message, secs int32) {
 	}
 }
 
-// deadLetter writes a dead-letter entry; the message is then handled. A
-// failed write retries the message instead, so nothing is lost.
+// deadLetter writes a dead-letter entry after a failed attempt (or none)
+// that is not retried; the message is then handled. A failed write retries
+// the message instead, so nothing is lost.
 func (d *Deliverer) deadLetter(ctx context.Context, m *Message, b *body, ce []byte, a Attempt, f *SubFigures) bool {
+	attempts := 1
+	if d.tries == nil || m.ReceiveCount > 1 {
+		attempts = d.failed(ctx, m, b) // this one after the earlier ones, if any
+	}
+	return d.deadLetterAfter(ctx, m, b, ce, a, f, attempts)
+}
+
+// deadLetterAfter writes a dead-letter entry after attempts failed ones.
+func (d *Deliverer) deadLetterAfter(ctx context.Context, m *Message, b *body, ce []byte, a Attempt, f *SubFigures, attempts int) bool {
 	if ce == nil && d.events != nil {
 		if ev, err := d.events.Event(ctx, b.WorkflowID, b.EventID); err == nil {
 			ce = event.Append(nil, &ev, false)
 		}
 	}
 	e := Entry{Subscription: b.Subscription, EventID: b.EventID, WorkflowID: b.WorkflowID, Event: ce,
-		Status: a.Status, Attempts: max(m.ReceiveCount, 1), At: d.now()}
+		Status: a.Status, Attempts: attempts, At: d.now()}
 	if a.Err != nil {
 		e.Error = a.Err.Error()
 	}
@@ -419,6 +461,7 @@ func (d *Deliverer) deadLetter(ctx context.Context, m *Message, b *body, ce []by
 		return false
 	}
 	f.DeadLettered++
+	d.handled(ctx, m, b)
 	d.log.Warn("delivery dead-lettered", "subscription", b.Subscription, "event", b.EventID, "status", a.Status, "err", e.Error)
 	return true
 }

@@ -23,6 +23,7 @@
 //	sub#<name>      m#<unix minute>             delivery minute bucket: matched, delivered, retrying, dead_lettered, hop_limited, latency (list of sketches)
 //	sub#<name>      totals                      delivery all-time: matched, delivered, retrying, dead_lettered, hop_limited
 //	sub#<name>      dl#00000000000000000001#<event id> …  dead-letter entry: id, workflow, ev (the CloudEvent), error, status, attempts, at
+//	sub#<name>      a#<event id>                failed attempts of a delivery being retried: attempts, at
 //
 // The dead-letter figures are dead_lettered, parked_from_dead_letter,
 // order_broken and lost_from_dead_letter.

@@ -34,6 +34,7 @@ const (
 	SnapshotSK       = "snapshot"
 	ReplaySK         = "r"   // a replay record's only item
 	DeadLetterPrefix = "dl#" // dl#<unix ns>#<event id>: a dead-lettered delivery, in the order it was given up
+	AttemptPrefix    = "a#"  // a#<event id>: the failed attempts of a delivery being retried
 	PositionDigits   = 20    // width of event positions and parked-entry numbers in sort keys
 )
 
@@ -94,6 +95,12 @@ func DeliveryPK(name string) string { return DeliveryPrefix + name }
 func DeadLetterSK(ns int64, id string) string {
 	return DeadLetterPrefix + string(AppendPositionSK(nil, uint64(max(ns, 0)))) + "#" + id
 }
+
+// AttemptSK is the sort key (under DeliveryPK) of the count of failed
+// attempts of delivering event id: the message's own, which SQS's receive
+// count is not (a message waiting behind a failing one in its group is
+// received again each round without being attempted).
+func AttemptSK(id string) string { return AttemptPrefix + id }
 
 // Key is the primary key of the item at pk and sk, as DynamoDB takes it.
 func Key(pk, sk string) map[string]types.AttributeValue {

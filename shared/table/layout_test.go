@@ -24,6 +24,7 @@ var rows = [][2]string{
 	{DeliveryPK("<name>"), MinutePrefix + "<unix minute>"},
 	{DeliveryPK("<name>"), TotalsSK},
 	{DeliveryPK("<name>"), DeadLetterSK(1, "<event id>") + " …"},
+	{DeliveryPK("<name>"), AttemptSK("<event id>")},
 }
 
 // attrs are every attribute name of the table.

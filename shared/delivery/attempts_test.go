@@ -1,0 +1,106 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/flowbus/flowbus/shared/testenv"
+	"github.com/flowbus/flowbus/shared/webhook"
+)
+
+// fakeAttempts is an AttemptCounter in memory.
+type fakeAttempts struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (f *fakeAttempts) Failed(_ context.Context, sub, id string, _ time.Time) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.n[sub+"/"+id]++
+	return f.n[sub+"/"+id], nil
+}
+
+func (f *fakeAttempts) Clear(_ context.Context, sub, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.n, sub+"/"+id)
+	return nil
+}
+
+// A message waiting behind a failing one in its group is received again each
+// round, so its receive count grows without its own delivery being
+// attempted: it is dead-lettered only after attempts of its own.
+func TestWaitingBehindAFailureSpendsNoAttempts(t *testing.T) {
+	sub := httpSub("a")
+	sub.Delivery.RetryAttempts = 2
+	f := newFixture(t, sub)
+	tries := &fakeAttempts{n: map[string]int{}}
+	f.d.tries = tries
+	failing := webhook.Result{Outcome: webhook.Retry, Status: 500, Err: errors.New("500")}
+	f.hook.answers["e1"] = failing
+	f.hook.answers["e2"] = failing
+	// Rounds 1–3: e1 fails each time (its third attempt is past the 2
+	// retries: dead-lettered); e2 waits behind it, received each round.
+	for round := 1; round <= 3; round++ {
+		res, _ := f.d.Deliver(context.Background(), []Message{f.msg("a", "wf", "e1", round, time.Second), f.msg("a", "wf", "e2", round, time.Second)})
+		if round < 3 && len(res.Failures) != 2 {
+			t.Fatalf("round %d: failures %v, want both held back", round, res.Failures)
+		}
+	}
+	// Round 3 also made e2's first attempt (received 3 times): it failed,
+	// and is retried, not dead-lettered.
+	if len(f.dl.entries) != 1 || f.dl.entries[0].EventID != "e1" || f.dl.entries[0].Attempts != 3 {
+		t.Fatalf("dead letters %+v, want e1 alone after its 3 attempts", f.dl.entries)
+	}
+	if diff := cmp.Diff(map[string]int{"a/e2": 1}, tries.n); diff != "" {
+		t.Errorf("attempt counts (-want +got):\n%s", diff)
+	}
+	// Round 4: e2's second attempt is delivered; its count is cleared.
+	delete(f.hook.answers, "e2")
+	res, _ := f.d.Deliver(context.Background(), []Message{f.msg("a", "wf", "e2", 4, time.Second)})
+	if len(res.Failures) != 0 || len(f.dl.entries) != 1 {
+		t.Errorf("failures %v, dead letters %+v; want e2 delivered", res.Failures, f.dl.entries)
+	}
+	if diff := cmp.Diff([]string{"e2"}, f.hook.delivered); diff != "" {
+		t.Errorf("delivered (-want +got):\n%s", diff)
+	}
+	if len(tries.n) != 0 {
+		t.Errorf("counts left %v, want none", tries.n)
+	}
+}
+
+// Attempts counts in the table (dynalite): one more per failure, from zero
+// again once cleared.
+func TestAttemptsThroughEngines(t *testing.T) {
+	cfg := testenv.AWS(t)
+	ctx := context.Background()
+	db, tbl := testenv.Table(t, cfg)
+	a := NewAttempts(db, tbl)
+	var got []int
+	for range 3 {
+		n, err := a.Failed(ctx, "hook", "e1", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, n)
+	}
+	if n, err := a.Failed(ctx, "hook", "e2", time.Now()); err != nil || n != 1 {
+		t.Errorf("another event: %d %v, want 1", n, err)
+	}
+	if err := a.Clear(ctx, "hook", "e1"); err != nil {
+		t.Fatal(err)
+	}
+	n, err := a.Failed(ctx, "hook", "e1", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]int{1, 2, 3, 1}, append(got, n)); diff != "" {
+		t.Errorf("counts (-want +got):\n%s", diff)
+	}
+}
