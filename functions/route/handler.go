@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/flowbus/flowbus/shared/delivery"
 	"github.com/flowbus/flowbus/shared/kinesisevent"
 	"github.com/flowbus/flowbus/shared/route"
 )
@@ -17,11 +19,17 @@ type router interface {
 	Route(ctx context.Context, records []kinesisevent.Record) ([]string, route.Stats, error)
 }
 
+// figures records the subscriptions' matched counts.
+type figures interface {
+	Record(ctx context.Context, f delivery.Figures, now time.Time) error
+}
+
 // handler takes the raw Lambda payload (it implements lambda.Handler) so the
 // Kinesis event is decoded by kinesisevent.
 type handler struct {
-	router router
-	log    *slog.Logger
+	router  router
+	figures figures // nil records nothing
+	log     *slog.Logger
 }
 
 // Invoke routes one Kinesis batch and answers an events.KinesisEventResponse
@@ -38,6 +46,16 @@ func (h *handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	}
 	h.log.InfoContext(ctx, "batch routed", "records", st.Records, "events", st.Events, "skipped", st.Skipped, "matched", st.Matched,
 		"sent", st.Sent, "calls", st.Calls, "pointers", st.Pointers, "stopped_groups", st.Stopped)
+	if h.figures != nil && len(st.MatchedBy) > 0 {
+		f := make(delivery.Figures, len(st.MatchedBy))
+		for name, n := range st.MatchedBy {
+			f[name] = &delivery.SubFigures{Matched: n}
+		}
+		// The figures never fail the batch: routing again would send again.
+		if err := h.figures.Record(ctx, f, time.Now()); err != nil {
+			h.log.WarnContext(ctx, "cannot record the matched figures", "err", err)
+		}
+	}
 	var resp events.KinesisEventResponse
 	for _, seq := range retry {
 		resp.BatchItemFailures = append(resp.BatchItemFailures, events.KinesisBatchItemFailure{ItemIdentifier: seq})

@@ -7,24 +7,51 @@ import (
 	"log/slog"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/flowbus/flowbus/shared/delivery"
 	"github.com/flowbus/flowbus/shared/kinesisevent"
 	"github.com/flowbus/flowbus/shared/route"
 )
 
 type fakeRouter struct {
-	got   []kinesisevent.Record
-	retry []string
-	err   error
+	got     []kinesisevent.Record
+	retry   []string
+	err     error
+	matched map[string]int
 }
 
 func (f *fakeRouter) Route(_ context.Context, records []kinesisevent.Record) ([]string, route.Stats, error) {
 	f.got = records
-	return f.retry, route.Stats{Records: len(records)}, f.err
+	return f.retry, route.Stats{Records: len(records), MatchedBy: f.matched}, f.err
+}
+
+type fakeFigures struct{ got []delivery.Figures }
+
+func (f *fakeFigures) Record(_ context.Context, figs delivery.Figures, _ time.Time) error {
+	f.got = append(f.got, figs)
+	return nil
+}
+
+// Each batch's matched counts are recorded once, per subscription.
+func TestHandlerRecordsMatched(t *testing.T) {
+	payload, err := os.ReadFile("../../events/route.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	figs := &fakeFigures{}
+	f := &fakeRouter{matched: map[string]int{"a": 2, "b": 1}}
+	if _, err := invoke(t, &handler{router: f, figures: figs, log: slog.New(slog.DiscardHandler)}, payload); err != nil {
+		t.Fatal(err)
+	}
+	want := []delivery.Figures{{"a": {Matched: 2}, "b": {Matched: 1}}}
+	if diff := cmp.Diff(want, figs.got); diff != "" {
+		t.Errorf("recorded (-want +got):\n%s", diff)
+	}
 }
 
 func invoke(t *testing.T, h *handler, payload []byte) (events.KinesisEventResponse, error) {

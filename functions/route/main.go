@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/flowbus/flowbus/shared/config"
+	"github.com/flowbus/flowbus/shared/delivery"
 	"github.com/flowbus/flowbus/shared/logging"
 	"github.com/flowbus/flowbus/shared/route"
 	"github.com/flowbus/flowbus/shared/subscription"
@@ -39,7 +40,8 @@ func run() error {
 	}
 	log := logging.New(cfg.LogLevel, "route")
 	// Routing reads patterns only: no sealer, the secrets stay sealed.
-	store := subscription.NewStore(dynamodb.NewFromConfig(awsCfg), cfg.Table, nil)
+	db := dynamodb.NewFromConfig(awsCfg)
+	store := subscription.NewStore(db, cfg.Table, nil)
 	qc := sqs.NewFromConfig(awsCfg)
 	queueURL, err := queueURL(context.Background(), qc, cfg.DeliveryQueue)
 	if err != nil {
@@ -49,7 +51,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	lambda.Start(&handler{router: r, log: log})
+	lambda.Start(&handler{router: r, figures: delivery.NewRecorder(db, cfg.Table), log: log})
 	return nil
 }
 

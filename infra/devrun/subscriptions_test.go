@@ -238,8 +238,11 @@ func TestSubscriptions(t *testing.T) {
 	if diff := cmp.Diff(want, byWorkflow(flaky.deliveries())); diff != "" {
 		t.Errorf("flaky got after its recovery (-want +got):\n%s", diff)
 	}
-	if st := e.status("flaky"); st.Retrying == 0 || st.Delivered != int64(len(orders)) {
-		t.Errorf("flaky's status %+v: want retries and %d delivered", st, len(orders))
+	if st := e.status("flaky"); st.Retrying == 0 || st.Delivered != int64(len(orders)) || st.Matched != int64(len(orders)) {
+		t.Errorf("flaky's status %+v: want %d matched, retries and %d delivered", st, len(orders), len(orders))
+	}
+	if st := e.status("steady"); st.Matched != int64(len(orders)) || st.Delivered != int64(len(orders)) || st.Retrying != 0 {
+		t.Errorf("steady's status %+v: want %d matched and delivered, no retries", st, len(orders))
 	}
 
 	// refusing answered 400: all three dead-lettered at once; fixed, a

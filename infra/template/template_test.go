@@ -301,8 +301,8 @@ func TestPoliciesAreLeastPrivilege(t *testing.T) {
 			"sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"), logs...),
 		// The store, the figures and dead-letter entries (reads, deletes), redrive's delivery.Sender (+ GetQueueUrl).
 		"SubscriptionsFunction": append(append(methods("dynamodb", (*subscription.DynamoAPI)(nil)), "sqs:GetQueueUrl", "sqs:SendMessage"), logs...),
-		// subscription.Store.List, the Kinesis mapping, route.Sender (+ GetQueueUrl for a queue name).
-		"RouteFunction": append(append(append([]string{"dynamodb:Query"}, esm...), "sqs:GetQueueUrl", "sqs:SendMessage"), logs...),
+		// subscription.Store.List, delivery.Recorder (matched), the Kinesis mapping, route.Sender (+ GetQueueUrl for a queue name).
+		"RouteFunction": append(append(append([]string{"dynamodb:Query", "dynamodb:UpdateItem"}, esm...), "sqs:GetQueueUrl", "sqs:SendMessage"), logs...),
 		// The SQS mapping, delivery.VisibilityAPI (+ GetQueueUrl); the table
 		// (subscription Snapshot/Get/Put, delivery.StoreEvents, DeadLetters.Put,
 		// Recorder.Record, delivery.AttemptsAPI); bus.KinesisAPI on the bus stream.

@@ -156,14 +156,17 @@ func (r *Router) refresh(ctx context.Context) error {
 
 // Stats counts what one batch did.
 type Stats struct {
-	Records  int
-	Events   int // events routed (every decodable event, replayed ones too)
-	Skipped  int // events that cannot be decoded or stored: never routed
-	Matched  int // (subscription, event) pairs
-	Sent     int // pairs the queue accepted (a duplicate within 5 minutes counts: SQS says success)
-	Calls    int // SendMessageBatch calls
-	Stopped  int // groups stopped by a failure
-	Pointers int // pairs sent without the event, too large to go inline
+	Records int
+	Events  int // events routed (every decodable event, replayed ones too)
+	Skipped int // events that cannot be decoded or stored: never routed
+	Matched int // (subscription, event) pairs
+	// MatchedBy is Matched per subscription (a record retried is counted
+	// again when it comes back).
+	MatchedBy map[string]int
+	Sent      int // pairs the queue accepted (a duplicate within 5 minutes counts: SQS says success)
+	Calls     int // SendMessageBatch calls
+	Stopped   int // groups stopped by a failure
+	Pointers  int // pairs sent without the event, too large to go inline
 }
 
 // Pointer is the message body: which subscription, workflow and event, the
@@ -264,6 +267,10 @@ func (r *Router) entries(records []kinesisevent.Record, st *Stats) (map[string][
 				}
 				groups[e.group] = append(groups[e.group], e)
 				st.Matched++
+				if st.MatchedBy == nil {
+					st.MatchedBy = map[string]int{}
+				}
+				st.MatchedBy[sub]++
 			}
 		}
 	}

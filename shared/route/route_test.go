@@ -166,7 +166,7 @@ func TestRouteOrderPerGroup(t *testing.T) {
 	if diff := cmp.Diff(want, q.byGroup()); diff != "" {
 		t.Errorf("sent per group (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(Stats{Records: 5, Events: 5, Skipped: 2, Matched: 8, Sent: 8, Calls: 3}, st); diff != "" {
+	if diff := cmp.Diff(Stats{Records: 5, Events: 5, Skipped: 2, Matched: 8, MatchedBy: map[string]int{"all": 5, "started": 3}, Sent: 8, Calls: 3}, st); diff != "" {
 		t.Errorf("stats (-want +got):\n%s", diff)
 	}
 	first := q.sent[0]
