@@ -37,7 +37,7 @@
 #   dynalite       --path <data>/dynalite: LevelDB on disk. Every write is in
 #                  LevelDB's log before it is answered, so a kill -9 loses
 #                  nothing acknowledged (not fsynced: an OS crash may).
-#   kinesis-local  SHOULD_PERSIST_DATA with PERSIST_INTERVAL (30s by default):
+#   kinesis-local  SHOULD_PERSIST_DATA with PERSIST_INTERVAL (60s by default):
 #                  kinesis-mock writes its whole state to
 #                  <data>/kinesis/kinesis-data.json every interval (after the
 #                  previous write: seconds apart once it holds megabytes) and
@@ -50,7 +50,7 @@
 #                  docs/design.md, "Local engines"), and the engine then gives
 #                  those sequence numbers again. Requests wait while it
 #                  writes (seconds once the stream holds megabytes:
-#                  docs/reliability.md, "Publishing stalls"), hence 30 s, not
+#                  docs/reliability.md, "Publishing stalls"; docs/benchmarks.md, make load), hence 60 s, not
 #                  less; make test runs the engines in memory.
 #   sqslocal       in memory only: a restart empties its queues.
 # FLOWBUS_ENGINES_PERSIST=0 keeps everything in memory (an engine restart
@@ -65,7 +65,7 @@
 #   FLOWBUS_ENGINES_RUN_DIR                       state dir (localstack/.run)
 #   FLOWBUS_ENGINES_PERSIST                       1 keep data on disk (default), 0 memory
 #   FLOWBUS_ENGINES_DATA_DIR                      data dir (<run dir>/data)
-#   FLOWBUS_KINESIS_PERSIST_INTERVAL              kinesis-mock write period (30s)
+#   FLOWBUS_KINESIS_PERSIST_INTERVAL              kinesis-mock write period (60s)
 #   FLOWBUS_KINESIS_STOP_GRACE                    seconds kinesis-mock gets to write its
 #                                                 state on a stop before KILL (60)
 #   NODE                                          node binary (node)
@@ -85,7 +85,7 @@ case "$DATA_DIR" in
   *) DATA_DIR="$PWD/$DATA_DIR" ;;
 esac
 PERSIST="${FLOWBUS_ENGINES_PERSIST:-1}"
-KINESIS_PERSIST_INTERVAL="${FLOWBUS_KINESIS_PERSIST_INTERVAL:-30s}"
+KINESIS_PERSIST_INTERVAL="${FLOWBUS_KINESIS_PERSIST_INTERVAL:-60s}"
 NODE="${NODE:-node}"
 GO="${GO:-go}"
 BIND_HOST=127.0.0.1
