@@ -222,6 +222,7 @@ func TestEnvironment(t *testing.T) {
 		"LANG":                            "en_US.UTF-8",
 		"PATH":                            "/usr/local/bin:/usr/bin/:/bin:/opt/bin",
 		"TZ":                              ":UTC",
+		"AWS_SAM_LOCAL":                   "true",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("function environment mismatch (-want +got):\n%s", diff)
