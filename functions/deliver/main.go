@@ -9,10 +9,8 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -25,6 +23,7 @@ import (
 	"github.com/flowbus/flowbus/shared/dynamostore"
 	"github.com/flowbus/flowbus/shared/logging"
 	"github.com/flowbus/flowbus/shared/metrics"
+	"github.com/flowbus/flowbus/shared/route"
 	"github.com/flowbus/flowbus/shared/subscription"
 	"github.com/flowbus/flowbus/shared/webhook"
 )
@@ -54,7 +53,7 @@ func run() error {
 	db := dynamodb.NewFromConfig(awsCfg)
 	qc := sqs.NewFromConfig(awsCfg)
 	kc := kinesis.NewFromConfig(awsCfg)
-	queueURL, err := queueURL(ctx, qc, cfg.DeliveryQueue)
+	queueURL, err := route.ResolveQueueURL(ctx, qc, cfg.DeliveryQueue)
 	if err != nil {
 		return err
 	}
@@ -81,17 +80,4 @@ func run() error {
 	rec := metrics.ForFunction("deliver")
 	lambda.Start(metrics.Flushing(lambda.NewHandler((&handler{deliverer: d, figures: delivery.NewRecorder(db, cfg.Table), metrics: rec, log: log}).Handle), rec))
 	return nil
-}
-
-// queueURL is FLOWBUS_DELIVERY_QUEUE as it is when it is a URL, else the
-// URL of the queue it names (the local runtime resolves Ref to the name).
-func queueURL(ctx context.Context, qc *sqs.Client, queue string) (string, error) {
-	if strings.Contains(queue, "://") {
-		return queue, nil
-	}
-	out, err := qc.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(queue)})
-	if err != nil {
-		return "", fmt.Errorf("delivery queue %s: %w", queue, err)
-	}
-	return aws.ToString(out.QueueUrl), nil
 }

@@ -11,11 +11,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"sync"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -75,7 +73,7 @@ func run() error {
 	var subs Subscriptions
 	if cfg.DeliveryQueue != "" {
 		qc := sqs.NewFromConfig(awsCfg)
-		queue, err := queueURL(context.Background(), qc, cfg.DeliveryQueue)
+		queue, err := route.ResolveQueueURL(context.Background(), qc, cfg.DeliveryQueue)
 		if err != nil {
 			return err
 		}
@@ -97,18 +95,4 @@ func run() error {
 	h.metrics = rec
 	lambda.Start(metrics.Flushing(invoker{h: h, api: lambda.NewHandler(h.Handle).Invoke, log: log}, rec))
 	return nil
-}
-
-// queueURL is the queue's URL: FLOWBUS_DELIVERY_QUEUE as it is when it is one
-// (CloudFormation's Ref of a queue), else the URL of the queue it names (the
-// local runtime resolves Ref to the name), as the route function does.
-func queueURL(ctx context.Context, qc *sqs.Client, queue string) (string, error) {
-	if strings.Contains(queue, "://") {
-		return queue, nil
-	}
-	out, err := qc.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(queue)})
-	if err != nil {
-		return "", fmt.Errorf("delivery queue %s: %w", queue, err)
-	}
-	return aws.ToString(out.QueueUrl), nil
 }

@@ -8,10 +8,8 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
@@ -43,7 +41,7 @@ func run() error {
 	db := dynamodb.NewFromConfig(awsCfg)
 	store := subscription.NewStore(db, cfg.Table, nil)
 	qc := sqs.NewFromConfig(awsCfg)
-	queueURL, err := queueURL(context.Background(), qc, cfg.DeliveryQueue)
+	queueURL, err := route.ResolveQueueURL(context.Background(), qc, cfg.DeliveryQueue)
 	if err != nil {
 		return err
 	}
@@ -53,18 +51,4 @@ func run() error {
 	}
 	lambda.Start(&handler{router: r, figures: delivery.NewRecorder(db, cfg.Table), log: log})
 	return nil
-}
-
-// queueURL is the queue's URL: FLOWBUS_DELIVERY_QUEUE as it is when it is one
-// (CloudFormation's Ref of a queue), else the URL of the queue it names (the
-// local runtime resolves Ref to the name).
-func queueURL(ctx context.Context, qc *sqs.Client, queue string) (string, error) {
-	if strings.Contains(queue, "://") {
-		return queue, nil
-	}
-	out, err := qc.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(queue)})
-	if err != nil {
-		return "", fmt.Errorf("delivery queue %s: %w", queue, err)
-	}
-	return aws.ToString(out.QueueUrl), nil
 }

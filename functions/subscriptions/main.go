@@ -10,17 +10,16 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/flowbus/flowbus/shared/config"
 	"github.com/flowbus/flowbus/shared/delivery"
 	"github.com/flowbus/flowbus/shared/logging"
+	routing "github.com/flowbus/flowbus/shared/route"
 	"github.com/flowbus/flowbus/shared/subscription"
 	"github.com/flowbus/flowbus/shared/webhook"
 )
@@ -47,7 +46,7 @@ func run() error {
 	}
 	db := dynamodb.NewFromConfig(awsCfg)
 	qc := sqs.NewFromConfig(awsCfg)
-	queueURL, err := queueURL(context.Background(), qc, cfg.DeliveryQueue)
+	queueURL, err := routing.ResolveQueueURL(context.Background(), qc, cfg.DeliveryQueue)
 	if err != nil {
 		return err
 	}
@@ -80,17 +79,4 @@ func (d deliveries) List(ctx context.Context, name, after string, limit int) (de
 
 func (d deliveries) Redrive(ctx context.Context, name string) (int, bool, error) {
 	return d.dead.Redrive(ctx, name, d.queue, d.queueURL)
-}
-
-// queueURL is FLOWBUS_DELIVERY_QUEUE as it is when it is a URL, else the
-// URL of the queue it names (the local runtime resolves Ref to the name).
-func queueURL(ctx context.Context, qc *sqs.Client, queue string) (string, error) {
-	if strings.Contains(queue, "://") {
-		return queue, nil
-	}
-	out, err := qc.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(queue)})
-	if err != nil {
-		return "", fmt.Errorf("delivery queue %s: %w", queue, err)
-	}
-	return aws.ToString(out.QueueUrl), nil
 }

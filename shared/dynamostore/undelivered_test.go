@@ -56,7 +56,7 @@ func TestParkUndelivered(t *testing.T) {
 	tests := []struct {
 		name string
 		// before runs on the store first; it returns what the mapping gave up on.
-		before func(t *testing.T, st *dynamostore.Store) ([]eventstore.Incoming, eventstore.GivenUp)
+		before      func(t *testing.T, st *dynamostore.Store) ([]eventstore.Incoming, eventstore.GivenUp)
 		want        eventstore.UndeliveredResult
 		wantReason  string // in the head's reason
 		wantParked  []string
