@@ -20,8 +20,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/flowbus/flowbus/shared/bus"
-	"github.com/flowbus/flowbus/shared/delivery"
 	"github.com/flowbus/flowbus/shared/deadletter"
+	"github.com/flowbus/flowbus/shared/delivery"
 	"github.com/flowbus/flowbus/shared/dynamostore"
 	"github.com/flowbus/flowbus/shared/stats"
 	"github.com/flowbus/flowbus/shared/subscription"
@@ -311,7 +311,7 @@ func TestPoliciesAreLeastPrivilege(t *testing.T) {
 		"DeliverFunction": append(append(append([]string{"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ReceiveMessage",
 			"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"}, methods("dynamodb", (*delivery.AttemptsAPI)(nil))...), methods("kinesis", (*bus.KinesisAPI)(nil))...), logs...),
 		"ReplayFunction": append(append(append(
-			[]string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:Scan"}, // Store.Read, Records, ScanEvents
+			[]string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:Scan"},                                      // Store.Read, Records, ScanEvents
 			methods("kinesis", (*bus.KinesisAPI)(nil))...), "lambda:InvokeFunction", "sqs:GetQueueUrl", "sqs:SendMessage"), logs...), // + route.Sender for a subscription target
 	}
 	for id := range load(t).Functions {
