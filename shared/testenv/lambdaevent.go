@@ -49,6 +49,16 @@ func ReadShard(t testing.TB, client *kinesis.Client, stream string) (shardID, st
 // JSON.
 func LambdaEvent(t testing.TB, shardID, streamARN string, recs []types.Record) []byte {
 	t.Helper()
+	b, err := KinesisEvent(shardID, streamARN, recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// KinesisEvent is LambdaEvent for callers outside a test, such as the fault
+// suite, which re-delivers batches read back from the stream.
+func KinesisEvent(shardID, streamARN string, recs []types.Record) ([]byte, error) {
 	ev := events.KinesisEvent{Records: make([]events.KinesisEventRecord, len(recs))}
 	for i, r := range recs {
 		ev.Records[i] = events.KinesisEventRecord{
@@ -62,9 +72,5 @@ func LambdaEvent(t testing.TB, shardID, streamARN string, recs []types.Record) [
 			},
 		}
 	}
-	b, err := json.Marshal(ev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return json.Marshal(ev)
 }

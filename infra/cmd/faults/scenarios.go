@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,12 +11,12 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/flowbus/flowbus/infra/faultproxy"
+	"github.com/flowbus/flowbus/shared/testenv"
 )
 
 const consumeFunction = "ConsumeFunction"
@@ -301,20 +300,7 @@ func (h *harness) readBack(ctx context.Context, r *trial) (recs []types.Record, 
 // invokeConsume sends the consumer a Kinesis event of recs, as the event
 // source mapping would, and returns its answer.
 func (h *harness) invokeConsume(ctx context.Context, shard, arn string, recs []types.Record) (string, error) {
-	ev := events.KinesisEvent{Records: make([]events.KinesisEventRecord, len(recs))}
-	for i, rec := range recs {
-		ev.Records[i] = events.KinesisEventRecord{
-			AwsRegion: "us-east-1", EventID: shard + ":" + aws.ToString(rec.SequenceNumber),
-			EventName: "aws:kinesis:record", EventSource: "aws:kinesis", EventSourceArn: arn,
-			EventVersion: "1.0", InvokeIdentityArn: "arn:aws:iam::000000000000:role/flowbus-consume",
-			Kinesis: events.KinesisRecord{
-				ApproximateArrivalTimestamp: events.SecondsEpochTime{Time: aws.ToTime(rec.ApproximateArrivalTimestamp)},
-				Data:                        rec.Data, PartitionKey: aws.ToString(rec.PartitionKey),
-				SequenceNumber: aws.ToString(rec.SequenceNumber), KinesisSchemaVersion: "1.0",
-			},
-		}
-	}
-	body, err := json.Marshal(ev)
+	body, err := testenv.KinesisEvent(shard, arn, recs)
 	if err != nil {
 		return "", err
 	}
