@@ -130,6 +130,11 @@ func TestTimeWindowReplayResumesAfterInterruption(t *testing.T) {
 	}
 	// Each invocation ends before it finishes: the runner stops with
 	// ErrPaused and the next invocation resumes from the saved position.
+	// Small pages, each sent no faster than every 15 ms, make the whole
+	// replay take longer than the first budget on any machine.
+	f.runner.PageSize = 10
+	pub := f.runner.Publishers("")
+	f.runner.Publishers = func(string) replay.Publisher { return slowPublisher{pub, 15 * time.Millisecond} }
 	invocations := 0
 	id := rec.ID // Run gives no record when its deadline passes as it reads one
 	// An invocation's budget starts short and doubles while invocations make
@@ -188,6 +193,20 @@ func TestTimeWindowReplayResumesAfterInterruption(t *testing.T) {
 		t.Errorf("replayed, first sendings (-want +got):\n%s", diff)
 	}
 	t.Logf("%d invocations, %d events sent again", invocations, resent)
+}
+
+// slowPublisher sends each page no sooner than delay after it is given.
+type slowPublisher struct {
+	replay.Publisher
+	delay time.Duration
+}
+
+func (p slowPublisher) Publish(ctx context.Context, events []*event.Event) []bus.Result {
+	select {
+	case <-time.After(p.delay):
+	case <-ctx.Done():
+	}
+	return p.Publisher.Publish(ctx, events)
 }
 
 func TestCancel(t *testing.T) {
