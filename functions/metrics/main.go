@@ -1,6 +1,6 @@
 // Command metrics is the Lambda behind GET /metrics and its one-minute
 // schedule: the schedule computes a snapshot of the bus's figures (rates,
-// latency, store size, consumer lag) and saves it, so the GET only reads it.
+// latency, store size, consumer lag, each subscription's delivery figures) and saves it, so the GET only reads it.
 package main
 
 import (
@@ -13,9 +13,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
 	"github.com/flowbus/flowbus/shared/config"
+	"github.com/flowbus/flowbus/shared/delivery"
 	"github.com/flowbus/flowbus/shared/logging"
 	"github.com/flowbus/flowbus/shared/metrics"
 	"github.com/flowbus/flowbus/shared/stats"
+	"github.com/flowbus/flowbus/shared/subscription"
 )
 
 func main() {
@@ -34,8 +36,11 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	db := dynamodb.NewFromConfig(awsCfg)
+	// Listing subscriptions opens no secrets: no sealer.
+	deliveries := delivery.StatusSource{Subscriptions: subscription.NewStore(db, cfg.Table, nil), Figures: delivery.NewRecorder(db, cfg.Table)}
 	h := &handler{
-		snapshots: &stats.Snapshots{DB: dynamodb.NewFromConfig(awsCfg), Kin: kinesis.NewFromConfig(awsCfg), Table: cfg.Table, Stream: cfg.Stream},
+		snapshots: &stats.Snapshots{DB: db, Kin: kinesis.NewFromConfig(awsCfg), Table: cfg.Table, Stream: cfg.Stream, Deliveries: deliveries},
 		log:       logging.New(cfg.LogLevel, "metrics"),
 	}
 	lambda.Start(metrics.Flushing(h, metrics.ForFunction("metrics")))

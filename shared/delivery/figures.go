@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/flowbus/flowbus/shared/metrics"
+	"github.com/flowbus/flowbus/shared/stats"
 	"github.com/flowbus/flowbus/shared/table"
 )
 
@@ -163,16 +164,9 @@ const LatencyWindow = time.Hour
 
 // Status is a subscription's delivery figures as GET
 // /subscriptions/{name} shows them: counts since it was created, latency
-// (publish to delivered) over the last LatencyWindow.
-type Status struct {
-	Matched      int64   `json:"matched"`
-	Delivered    int64   `json:"delivered"`
-	Retrying     int64   `json:"retrying"`
-	DeadLettered int64   `json:"dead_lettered"`
-	HopLimited   int64   `json:"hop_limited"`
-	LatencyP50Ms float64 `json:"latency_p50_ms"`
-	LatencyP99Ms float64 `json:"latency_p99_ms"`
-}
+// (publish to delivered) over the last LatencyWindow. GET /metrics shows the
+// same for every subscription, so the type is the snapshot's.
+type Status = stats.DeliveryStatus
 
 // Status reads a subscription's figures.
 func (r *Recorder) Status(ctx context.Context, name string, now time.Time) (Status, error) {

@@ -53,6 +53,28 @@ func (s Snapshot) Samples() []metrics.Sample {
 		gauge("flowbus_consumer_lag_records", "Records after the consumer's last stored one.", map[string]string{"shard": l.Shard}, float64(l.Records))
 		gauge("flowbus_consumer_lag_milliseconds", "Age of the oldest record not yet stored.", map[string]string{"shard": l.Shard}, float64(l.Milliseconds))
 	}
+	for _, f := range s.Subscriptions {
+		sub := map[string]string{"subscription": f.Name}
+		for _, c := range []struct {
+			what, help string
+			n          int64
+		}{
+			{"matched", "Events routed to the subscription", f.Matched},
+			{"delivered", "Events delivered to the subscription's target", f.Delivered},
+			{"retrying", "Delivery attempts that were to be retried", f.Retrying},
+			{"dead_lettered", "Events put in the subscription's dead-letter place", f.DeadLettered},
+			{"hop_limited", "Derived events stopped at the hop limit", f.HopLimited},
+		} {
+			gauge("flowbus_subscription_"+c.what+"_total", c.help+", since it was created.", sub, float64(c.n))
+		}
+		for _, q := range []struct {
+			q  string
+			ms float64
+		}{{"0.5", f.LatencyP50Ms}, {"0.99", f.LatencyP99Ms}} {
+			gauge("flowbus_subscription_delivery_latency_seconds", "Publish-to-delivered latency over the last hour.",
+				map[string]string{"subscription": f.Name, "quantile": q.q}, q.ms/1000)
+		}
+	}
 	for _, u := range s.Unavailable {
 		gauge("flowbus_snapshot_part_unavailable", "1 for a part of the snapshot that could not be computed.", map[string]string{"part": u.Part}, 1)
 	}

@@ -31,6 +31,12 @@ type Snapshot struct {
 	// DeadLetter is what the consumer's event source mapping gave up on,
 	// since the table was created (last_15_minutes has the recent part).
 	DeadLetter DeadLetterCounts `json:"dead_letter"`
+	// Subscriptions are each subscription's delivery figures, in name
+	// order (at most MaxSubscriptionFigures of them).
+	Subscriptions []SubscriptionFigures `json:"subscriptions"`
+	// SubscriptionsCapped says there were more subscriptions than
+	// Subscriptions holds.
+	SubscriptionsCapped bool `json:"subscriptions_capped,omitempty"`
 	// Unavailable names the parts that could not be computed (they are
 	// left empty), each with the reason.
 	Unavailable []Unavailable `json:"unavailable,omitempty"`
@@ -48,6 +54,44 @@ func (u Unavailable) Err() error { return u.err }
 
 // PartLag is the part of a snapshot read from the stream.
 const PartLag = "consumer_lag"
+
+// PartSubscriptions is the part of a snapshot read from the subscriptions'
+// delivery figures.
+const PartSubscriptions = "subscriptions"
+
+// DeliveryStatus is a subscription's delivery figures: counts since it was
+// created, latency (publish to delivered) over the last hour. GET
+// /subscriptions/{name} shows them as its status, GET /metrics for every
+// subscription.
+type DeliveryStatus struct {
+	Matched      int64   `json:"matched"`
+	Delivered    int64   `json:"delivered"`
+	Retrying     int64   `json:"retrying"`
+	DeadLettered int64   `json:"dead_lettered"`
+	HopLimited   int64   `json:"hop_limited"`
+	LatencyP50Ms float64 `json:"latency_p50_ms"`
+	LatencyP99Ms float64 `json:"latency_p99_ms"`
+}
+
+// SubscriptionFigures are one subscription's delivery figures.
+type SubscriptionFigures struct {
+	Name string `json:"name"`
+	DeliveryStatus
+}
+
+// MaxSubscriptionFigures bounds the subscriptions a snapshot reads figures
+// for (two reads each), so a bus with very many keeps its snapshot on time.
+const MaxSubscriptionFigures = 1000
+
+// DeliverySource gives up to limit subscriptions' delivery figures in name
+// order, and whether there were more (delivery.StatusSource).
+type DeliverySource interface {
+	DeliveryFigures(ctx context.Context, now time.Time, limit int) (figures []SubscriptionFigures, more bool, err error)
+}
+
+// deliveryBudget bounds the time spent reading delivery figures, as
+// lagBudget does for the stream.
+const deliveryBudget = 10 * time.Second
 
 // lagBudget bounds the time spent reading the stream for the lag, so that a
 // stream that does not answer leaves the rest of the snapshot on time.
@@ -131,6 +175,8 @@ type Snapshots struct {
 	Kin    KinesisAPI
 	Table  string
 	Stream string
+	// Deliveries gives the subscriptions' delivery figures; none when nil.
+	Deliveries DeliverySource
 }
 
 // Compute reads the figures and the stream and makes a snapshot.
@@ -216,6 +262,19 @@ func (s *Snapshots) Compute(ctx context.Context, now time.Time) (Snapshot, error
 			snap.Lag = nil
 			snap.Unavailable = append(snap.Unavailable, Unavailable{Part: PartLag,
 				Reason: "the stream " + s.Stream + " could not be read", err: err})
+		}
+	}
+	if s.Deliveries != nil {
+		dctx, cancel := context.WithTimeout(ctx, deliveryBudget)
+		snap.Subscriptions, snap.SubscriptionsCapped, err = s.Deliveries.DeliveryFigures(dctx, now, MaxSubscriptionFigures)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return snap, fmt.Errorf("snapshot: %w", ctx.Err())
+			}
+			snap.Subscriptions, snap.SubscriptionsCapped = nil, false
+			snap.Unavailable = append(snap.Unavailable, Unavailable{Part: PartSubscriptions,
+				Reason: "the subscriptions' delivery figures could not be read", err: err})
 		}
 	}
 	return snap, nil
