@@ -1,7 +1,8 @@
 // Package table is the layout of flowbus's one DynamoDB table: every
 // partition key, sort-key format and attribute name, in one place. The event
 // store (shared/dynamostore), the figures (shared/stats), the replay
-// records (shared/replay) and the subscriptions (shared/subscription) ask it for their keys and attribute names instead
+// records (shared/replay), the subscriptions (shared/subscription) and the
+// authorization policy (shared/authz) ask it for their keys and attribute names instead
 // of spelling them; docs/design.md shows the same table.
 //
 // The table has a string partition key "pk" and a string sort key "sk":
@@ -24,6 +25,7 @@
 //	sub#<name>      totals                      delivery all-time: matched, delivered, retrying, dead_lettered, hop_limited
 //	sub#<name>      dl#00000000000000000001#<event id> …  dead-letter entry: id, workflow, ev (the CloudEvent), error, status, attempts, at
 //	sub#<name>      a#<event id>                failed attempts of a delivery being retried: attempts, at
+//	policy          <principal>                 authorization policy entry of a caller: doc (JSON grants), updated
 //
 // The dead-letter figures are dead_lettered, parked_from_dead_letter,
 // order_broken and lost_from_dead_letter.

@@ -20,6 +20,7 @@ const (
 	ReplayPrefix   = "replay#" // replay#<id>: one replay record
 	SubscriptionPK = "sub"     // the subscriptions, one item each (sort key: the name), listed by name
 	DeliveryPrefix = "sub#"    // sub#<name>: a subscription's delivery figures and dead-letter entries
+	PolicyPK       = "policy"  // the authorization policy, one item per principal (sort key: the principal)
 )
 
 // Sort keys and their prefixes.
@@ -84,6 +85,10 @@ func ReplayPK(id string) string { return ReplayPrefix + id }
 // SubscriptionSK is the sort key of subscription name (in the
 // SubscriptionPK partition).
 func SubscriptionSK(name string) string { return name }
+
+// PolicySK is the sort key of principal's policy entry (in the PolicyPK
+// partition): "sub:alice", "group:ops", an IAM ARN, or a pattern of one.
+func PolicySK(principal string) string { return principal }
 
 // DeliveryPK is the partition key of subscription name's delivery figures
 // (MinuteSK buckets and TotalsSK) and dead-letter entries.

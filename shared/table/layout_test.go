@@ -25,6 +25,7 @@ var rows = [][2]string{
 	{DeliveryPK("<name>"), TotalsSK},
 	{DeliveryPK("<name>"), DeadLetterSK(1, "<event id>") + " …"},
 	{DeliveryPK("<name>"), AttemptSK("<event id>")},
+	{PolicyPK, PolicySK("<principal>")},
 }
 
 // attrs are every attribute name of the table.

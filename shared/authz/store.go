@@ -1,0 +1,202 @@
+package authz
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/flowbus/flowbus/shared/table"
+)
+
+// CacheFor is how long a function keeps the policy it read: a changed
+// entry applies within this long, without a deploy.
+const CacheFor = 30 * time.Second
+
+// retryAfter is how soon a function tries the table again after a failed
+// read, meanwhile deciding with the policy it had.
+const retryAfter = 5 * time.Second
+
+// ErrNotFound: no entry for that principal.
+var ErrNotFound = errors.New("no policy entry for that principal")
+
+// DynamoAPI is what Store calls on DynamoDB.
+type DynamoAPI interface {
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
+	Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+}
+
+// Store keeps the policy in flowbus's table, one item per principal under
+// table.PolicyPK.
+type Store struct {
+	db    DynamoAPI
+	table string
+}
+
+// NewStore returns a store over tableName.
+func NewStore(db DynamoAPI, tableName string) *Store { return &Store{db: db, table: tableName} }
+
+// List reads every entry, in principal order.
+func (s *Store) List(ctx context.Context) ([]Entry, error) {
+	var out []Entry
+	var start map[string]types.AttributeValue
+	for {
+		res, err := s.db.Query(ctx, &dynamodb.QueryInput{
+			TableName:              aws.String(s.table),
+			KeyConditionExpression: aws.String("#pk = :pk"),
+			ExpressionAttributeNames: map[string]string{
+				"#pk": table.PK,
+			},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: table.PolicyPK}},
+			ConsistentRead:            aws.Bool(true),
+			ExclusiveStartKey:         start,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("read policy of %s: %w", s.table, err)
+		}
+		for _, item := range res.Items {
+			doc, _ := item[table.AttrDoc].(*types.AttributeValueMemberS)
+			if doc == nil {
+				continue
+			}
+			var e Entry
+			if err := json.Unmarshal([]byte(doc.Value), &e); err != nil {
+				return nil, fmt.Errorf("read policy of %s: an entry is not JSON: %w", s.table, err)
+			}
+			out = append(out, e)
+		}
+		if len(res.LastEvaluatedKey) == 0 {
+			return out, nil
+		}
+		start = res.LastEvaluatedKey
+	}
+}
+
+// Put writes e, replacing the principal's entry if there is one.
+func (s *Store) Put(ctx context.Context, e Entry) error {
+	doc, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	item := table.Key(table.PolicyPK, table.PolicySK(e.Principal))
+	item[table.AttrDoc] = &types.AttributeValueMemberS{Value: string(doc)}
+	item[table.AttrUpdated] = &types.AttributeValueMemberN{Value: strconv.FormatInt(e.Updated.UnixMilli(), 10)}
+	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: item}); err != nil {
+		return fmt.Errorf("put policy of %s: %w", e.Principal, err)
+	}
+	return nil
+}
+
+// Delete removes the principal's entry: ErrNotFound when there is none.
+func (s *Store) Delete(ctx context.Context, principal string) error {
+	_, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:           aws.String(s.table),
+		Key:                 table.Key(table.PolicyPK, table.PolicySK(principal)),
+		ConditionExpression: aws.String("attribute_exists(#pk)"),
+		ExpressionAttributeNames: map[string]string{
+			"#pk": table.PK,
+		},
+	})
+	var cond *types.ConditionalCheckFailedException
+	if errors.As(err, &cond) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("delete policy of %s: %w", principal, err)
+	}
+	return nil
+}
+
+// Lister reads every policy entry; *Store is one.
+type Lister interface {
+	List(ctx context.Context) ([]Entry, error)
+}
+
+// Authorizer decides requests with the policy: the bootstrap admins and the
+// table's entries, read at most every CacheFor. Build one per cold start.
+type Authorizer struct {
+	admins []string
+	store  Lister // nil: the admins only
+	log    *slog.Logger
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+
+	mu      sync.Mutex
+	policy  *Policy
+	fresh   time.Time // until when policy is used without reading again
+	haveOne bool
+}
+
+// NewAuthorizer returns an authorizer granting Admin to admins (the
+// bootstrap, FLOWBUS_ADMINS) and what store's entries grant. It logs each
+// decision to log: the caller, the request, allowed or not (never a payload
+// or a token).
+func NewAuthorizer(admins []string, store Lister, log *slog.Logger) *Authorizer {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Authorizer{admins: admins, store: store, log: log}
+}
+
+func (a *Authorizer) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
+}
+
+// Policy is the policy to decide with: the cached one while fresh, else
+// read again. A failed read keeps the last policy for retryAfter; with none
+// read yet it is an error.
+func (a *Authorizer) Policy(ctx context.Context) (*Policy, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := a.now()
+	if a.haveOne && now.Before(a.fresh) {
+		return a.policy, nil
+	}
+	p := &Policy{Admins: a.admins}
+	if a.store != nil {
+		entries, err := a.store.List(ctx)
+		if err != nil {
+			if !a.haveOne {
+				return nil, err
+			}
+			a.log.WarnContext(ctx, "policy read failed; deciding with the last one read", "error", err)
+			a.fresh = now.Add(retryAfter)
+			return a.policy, nil
+		}
+		p.Entries = entries
+	}
+	a.policy, a.fresh, a.haveOne = p, now.Add(CacheFor), true
+	return p, nil
+}
+
+// Decide tells whether c may do every request of rs (all or nothing: a
+// publish batch with one forbidden event is refused whole), and logs the
+// decision. It answers the first request refused.
+func (a *Authorizer) Decide(ctx context.Context, c Caller, rs ...Request) (allowed bool, refused Request, err error) {
+	p, err := a.Policy(ctx)
+	if err != nil {
+		return false, Request{}, err
+	}
+	for _, r := range rs {
+		if !p.Allowed(c, r) {
+			a.log.InfoContext(ctx, "authz", "caller", c.ID, "decision", "deny", "request", r.String(), "requests", len(rs))
+			return false, r, nil
+		}
+	}
+	if len(rs) > 0 {
+		a.log.InfoContext(ctx, "authz", "caller", c.ID, "decision", "allow", "request", rs[0].String(), "requests", len(rs))
+	}
+	return true, Request{}, nil
+}
