@@ -177,7 +177,9 @@ func TestEvent(t *testing.T) {
 	fn := &fakeFunction{}
 	before := time.Now()
 	reports := run(t, Config{QueueURL: url, Enabled: true, VisibilityTimeout: 30 * time.Second}, c, fn)
-	waitFor(t, "the message deleted", func() bool { return len(fn.invocations()) == 1 && held(t, c, url) == 0 })
+	waitFor(t, "the message deleted and reported", func() bool {
+		return len(fn.invocations()) == 1 && held(t, c, url) == 0 && len(reports()) == 1
+	})
 
 	ev := fn.invocations()[0]
 	if len(ev.Records) != 1 {
@@ -268,18 +270,23 @@ func TestPartialBatchResponse(t *testing.T) {
 	// The visibility timeout must outlast a batching window, or a batch
 	// still gathering shows again: there is none here.
 	reports := run(t, Config{QueueURL: url, Enabled: true, ReportBatchItemFailures: true, MaximumConcurrency: 2, VisibilityTimeout: time.Second}, c, fn)
-	waitFor(t, "every message handled", func() bool { return held(t, c, url) == 0 })
+	// An invocation is reported after its messages are deleted: wait for
+	// the reports too.
+	handled, partial := 0, 0
+	waitFor(t, "every message handled and reported", func() bool {
+		handled, partial = 0, 0
+		for _, r := range reports() {
+			handled += r.Handled
+			if r.Result == "partial (2 failed)" || r.Result == "partial (1 failed)" {
+				partial++
+			}
+		}
+		return held(t, c, url) == 0 && handled >= 5
+	})
 	mu.Lock()
 	defer mu.Unlock()
 	if diff := cmp.Diff(map[string][]string{"a": {"1"}, "b": {"1", "2"}, "c": {"1"}, "d": {"1", "2"}, "e": {"1"}}, seen); diff != "" {
 		t.Errorf("receive counts by delivery (-want +got):\n%s", diff)
-	}
-	handled, partial := 0, 0
-	for _, r := range reports() {
-		handled += r.Handled
-		if r.Result == "partial (2 failed)" || r.Result == "partial (1 failed)" {
-			partial++
-		}
 	}
 	if handled != 5 || partial == 0 {
 		t.Errorf("reports %+v, want 5 handled, and partial results", reports())
@@ -359,13 +366,16 @@ func TestFilters(t *testing.T) {
 	send(t, c, url, `{"kind":"a","n":1}`, `{"kind":"b"}`, `plain`, `{"kind":"a","n":2}`)
 	fn := &fakeFunction{}
 	reports := run(t, Config{QueueURL: url, Enabled: true, FilterCriteria: []string{`{"body":{"kind":["a"]}}`}, VisibilityTimeout: 30 * time.Second}, c, fn)
-	waitFor(t, "every message deleted", func() bool { return held(t, c, url) == 0 })
+	filtered := 0
+	waitFor(t, "every message deleted and reported", func() bool {
+		filtered = 0
+		for _, r := range reports() {
+			filtered += r.Filtered
+		}
+		return held(t, c, url) == 0 && filtered >= 2
+	})
 	if diff := cmp.Diff([]string{`{"kind":"a","n":1}`, `{"kind":"a","n":2}`}, fn.bodies(), cmpSorted); diff != "" {
 		t.Errorf("bodies (-want +got):\n%s", diff)
-	}
-	filtered := 0
-	for _, r := range reports() {
-		filtered += r.Filtered
 	}
 	if filtered != 2 {
 		t.Errorf("reports %+v, want 2 filtered out", reports())
