@@ -43,6 +43,7 @@ type event struct {
 type requestContext struct {
 	AccountID    string      `json:"accountId"`
 	APIID        string      `json:"apiId"`
+	Authorizer   *jwtContext `json:"authorizer,omitempty"`
 	DomainName   string      `json:"domainName"`
 	DomainPrefix string      `json:"domainPrefix"`
 	HTTP         httpContext `json:"http"`
@@ -66,7 +67,7 @@ const requestTime = "02/Jan/2006:15:04:05 -0700"
 
 // newEvent builds the event API Gateway sends for r, routed by rt with the
 // path parameters params, whose body was read into body.
-func newEvent(r *http.Request, rt *route, params map[string]string, body []byte, requestID string, now time.Time) event {
+func newEvent(r *http.Request, rt *route, params map[string]string, body []byte, requestID string, now time.Time, auth *jwtContext) event {
 	now = now.UTC()
 	sourceIP := r.RemoteAddr
 	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
@@ -84,6 +85,7 @@ func newEvent(r *http.Request, rt *route, params map[string]string, body []byte,
 		RequestContext: requestContext{
 			AccountID:    AccountID,
 			APIID:        APIID,
+			Authorizer:   auth,
 			DomainName:   r.Host,
 			DomainPrefix: domainPrefix(r.Host),
 			HTTP: httpContext{

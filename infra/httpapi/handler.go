@@ -109,6 +109,18 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	attrs = append(attrs, "route", rt.key, "function", rt.FunctionName)
+	var auth *jwtContext
+	if rt.Authorizer != nil {
+		var err error
+		if auth, err = rt.Authorizer.Authorize(r.Context(), r.Header.Get("Authorization")); err != nil {
+			res := unauthorized(err)
+			res.write(w)
+			// The reason, never the token.
+			h.log.Info("request", append(attrs, "status", res.status, "duration", time.Since(start), "unauthorized", err.Error())...)
+			return
+		}
+		attrs = append(attrs, "caller", auth.JWT.Claims["sub"])
+	}
 	body, err := h.readBody(w, r)
 	if err != nil {
 		var res response
@@ -124,7 +136,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.log.Info("request", append(attrs, "status", res.status, "duration", time.Since(start), "err", err)...)
 		return
 	}
-	payload, err := json.Marshal(newEvent(r, rt, params, body, requestID, start))
+	payload, err := json.Marshal(newEvent(r, rt, params, body, requestID, start, auth))
 	if err != nil { // an event of strings always marshals
 		internalError.write(w)
 		h.log.Error("request", append(attrs, "status", http.StatusInternalServerError, "err", err)...)

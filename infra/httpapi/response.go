@@ -60,6 +60,19 @@ var (
 		Detail: "the body could not be read"}, "Connection", "close")
 )
 
+// unauthorized answers a request whose token the authorizer refused: 401
+// problem+json naming why, and the WWW-Authenticate header API Gateway
+// sends. (API Gateway's body is {"message":"Unauthorized"}; docs/api.md.)
+func unauthorized(err error) response {
+	detail := "the issuer's keys could not be fetched"
+	var ae *authError
+	if errors.As(err, &ae) {
+		detail = ae.reason
+	}
+	return problem(apigw.Problem{Type: apigw.TypeUnauthorized, Title: "Unauthorized", Status: http.StatusUnauthorized, Detail: detail},
+		"WWW-Authenticate", `Bearer error="invalid_token", error_description="`+strings.ReplaceAll(detail, `"`, `'`)+`"`)
+}
+
 func notFound(r *http.Request) response {
 	return problem(apigw.Problem{Type: apigw.TypeNotFound, Title: "No such route", Status: http.StatusNotFound,
 		Detail: "no route serves " + r.Method + " " + r.URL.EscapedPath()})

@@ -38,6 +38,9 @@ type Route struct {
 	Path         string
 	Function     Invoker
 	FunctionName string // for logs
+	// Authorizer checks the route's callers' tokens; nil lets every
+	// request in (a route without an authorizer).
+	Authorizer *JWTAuthorizer
 	// Timeout is the integration timeout, past which API Gateway answers
 	// 503 while the function runs on; 0 means API Gateway's 30 s, the most
 	// it allows.

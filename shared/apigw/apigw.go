@@ -44,6 +44,12 @@ const (
 	// name taken, a stale version.
 	TypeConflict = "https://flowbus.dev/problems/conflict"
 	// TypeRequestTimeout is the local HTTP API's answer to a body that
+	// TypeUnauthorized: no valid token or signature (401); the local HTTP
+	// API answers it, API Gateway answers {"message":"Unauthorized"}.
+	TypeUnauthorized = "https://flowbus.dev/problems/unauthorized"
+	// TypeForbidden: the caller is authenticated but the policy does not
+	// grant the request (403); nothing was read or written.
+	TypeForbidden = "https://flowbus.dev/problems/forbidden"
 	// does not arrive in time.
 	TypeRequestTimeout = "https://flowbus.dev/problems/request-timeout"
 )
