@@ -321,12 +321,14 @@ func (c *compiler) anythingBut(operand any, path string) (rule, error) {
 			case "equals-ignore-case":
 				r.but = butIgnoreCase
 			case "wildcard":
-				if err := c.eventBridgeOnly(path, "anything-but wildcard"); err != nil {
-					return rule{}, err
-				}
 				r.but = butWildcard
 			default:
 				return rule{}, invalid(path, "anything-but does not take %q", op)
+			}
+			// Lambda's filter rule syntax has anything-but of values only
+			// (its "Not"), as Pipes' does.
+			if err := c.eventBridgeOnly(path, "anything-but "+op); err != nil {
+				return rule{}, err
 			}
 			strs, list, err := stringOrStrings(v, path, "anything-but "+op)
 			if err != nil {
