@@ -33,7 +33,11 @@ import (
 
 // Options configures a Runtime; zero values take the defaults.
 type Options struct {
-	Template   string            // path to template.yaml; default "template.yaml"
+	Template string // path to template.yaml; default "template.yaml"
+	// Include are more templates run beside it, as stacks deployed next to
+	// flowbus's (examples/consumer/template.yaml): their functions may
+	// attach to its stream by ARN. They take the same Parameters.
+	Include    []string
 	Parameters map[string]string // template parameter overrides
 	Addr       string            // HTTP API address; default 127.0.0.1:3000
 	RunDir     string            // builds and checkpoints; default .run/dev next to the template
@@ -118,6 +122,15 @@ func Start(ctx context.Context, opts Options) (*Runtime, error) {
 	tpl, err := template.Load(opts.Template, opts.Parameters)
 	if err != nil {
 		return nil, err
+	}
+	for _, path := range opts.Include {
+		more, err := template.Load(path, opts.Parameters)
+		if err != nil {
+			return nil, err
+		}
+		if err := tpl.Include(more); err != nil {
+			return nil, fmt.Errorf("include %s: %w", path, err)
+		}
 	}
 	awsCfg, err := config.AWS(ctx)
 	if err != nil {
@@ -249,10 +262,9 @@ func Provision(ctx context.Context, cfg aws.Config, tpl *template.Template, shar
 // startFunctions builds each function's bootstrap and starts its pool of
 // emulated execution environments.
 func (r *Runtime) startFunctions(ctx context.Context) error {
-	root := filepath.Dir(r.opts.Template)
 	for _, id := range sortedKeys(r.tpl.Functions) {
 		fn := r.tpl.Functions[id]
-		bootstrap, err := lambdarun.Build(ctx, filepath.Join(root, fn.CodeURI), filepath.Join(r.opts.RunDir, "build", id))
+		bootstrap, err := lambdarun.Build(ctx, filepath.Join(fn.Root, fn.CodeURI), filepath.Join(r.opts.RunDir, "build", id))
 		if err != nil {
 			return fmt.Errorf("build %s: %w", id, err)
 		}
@@ -305,6 +317,9 @@ func (r *Runtime) startMappings(ctx context.Context, cfg aws.Config) error {
 	for _, id := range sortedKeys(r.tpl.Functions) {
 		for _, k := range r.tpl.Functions[id].Kinesis {
 			stream := r.tpl.Streams[k.Stream]
+			if stream == nil {
+				return fmt.Errorf("%s event %s: stream %s is not in the templates run", id, k.Name, k.StreamARN)
+			}
 			var dest esm.Destination
 			if k.OnFailure != "" {
 				if qc == nil {

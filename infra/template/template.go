@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -31,7 +32,8 @@ type Template struct {
 // Function is one AWS::Serverless::Function, Globals merged in.
 type Function struct {
 	LogicalID string
-	CodeURI   string // relative to the template's folder
+	CodeURI   string // relative to Root
+	Root      string // the folder of the template that declares it
 	Env       map[string]string
 	MemoryMB  int
 	Timeout   time.Duration
@@ -55,8 +57,11 @@ type Route struct {
 
 // KinesisEvent is a function's Kinesis event source mapping.
 type KinesisEvent struct {
-	Name                    string
-	Stream                  string // logical id
+	Name   string
+	Stream string // logical id
+	// StreamARN is the ARN of a stream another template declares, set
+	// while Stream is empty; Include resolves it.
+	StreamARN               string
 	StartingPosition        string
 	BatchSize               int
 	MaximumBatchingWindow   time.Duration
@@ -132,7 +137,60 @@ func Load(path string, overrides map[string]string) (*Template, error) {
 	if err != nil {
 		return nil, fmt.Errorf("template %s: %w", path, err)
 	}
+	for _, f := range t.Functions {
+		f.Root = filepath.Dir(path)
+	}
 	return t, nil
+}
+
+// Include adds another template's resources to t, as a second stack
+// deployed beside it: its Kinesis events on a stream of t, named by ARN
+// (the example consumer's BusStreamArn), are attached to that stream. A
+// logical id both templates use is an error, and so is a stream neither
+// declares.
+func (t *Template) Include(o *Template) error {
+	var errs []error
+	for id, f := range o.Functions {
+		if _, dup := t.Functions[id]; dup {
+			errs = append(errs, fmt.Errorf("function %s is in both templates", id))
+			continue
+		}
+		for i := range f.Kinesis {
+			k := &f.Kinesis[i]
+			if k.Stream != "" {
+				continue
+			}
+			for sid, s := range t.Streams {
+				if s.ARN() == k.StreamARN {
+					k.Stream, k.StreamARN = sid, ""
+				}
+			}
+			if k.Stream == "" {
+				errs = append(errs, fmt.Errorf("%s: Kinesis event %s: stream %s is in neither template", id, k.Name, k.StreamARN))
+			}
+		}
+		t.Functions[id] = f
+	}
+	for id, s := range o.Streams {
+		if _, dup := t.Streams[id]; dup {
+			errs = append(errs, fmt.Errorf("stream %s is in both templates", id))
+		}
+		t.Streams[id] = s
+	}
+	for id, tb := range o.Tables {
+		if _, dup := t.Tables[id]; dup {
+			errs = append(errs, fmt.Errorf("table %s is in both templates", id))
+		}
+		t.Tables[id] = tb
+	}
+	for id, q := range o.Queues {
+		if _, dup := t.Queues[id]; dup {
+			errs = append(errs, fmt.Errorf("queue %s is in both templates", id))
+		}
+		t.Queues[id] = q
+	}
+	t.Routes = append(t.Routes, o.Routes...)
+	return errors.Join(errs...)
 }
 
 // Resolve processes the intrinsic functions of a template and returns it as
@@ -438,6 +496,9 @@ func function(id string, props, globals map[string]any, doc map[string]any) (*Fu
 				k.MaximumRecordAge = -1
 			}
 			k.Stream = logicalIDOfARN(str(p["Stream"]), doc)
+			if k.Stream == "" && strings.HasPrefix(str(p["Stream"]), "arn:aws:kinesis:") {
+				k.StreamARN = str(p["Stream"]) // another stack's stream: Include attaches it
+			}
 			k.ReportBatchItemFailures = reportsItemFailures(p)
 			k.FilterPatterns = filterPatterns(p)
 			if dc, ok := p["DestinationConfig"].(map[string]any); ok {
@@ -445,7 +506,7 @@ func function(id string, props, globals map[string]any, doc map[string]any) (*Fu
 					k.OnFailure = logicalIDOfARN(str(of["Destination"]), doc)
 				}
 			}
-			if k.Stream == "" {
+			if k.Stream == "" && k.StreamARN == "" {
 				return nil, nil, fmt.Errorf("%s: Kinesis event %s: the stream is not a resource of this template", id, name)
 			}
 			f.Kinesis = append(f.Kinesis, k)

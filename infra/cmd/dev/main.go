@@ -26,6 +26,10 @@ func main() {
 func run() error {
 	var opts devrun.Options
 	flag.StringVar(&opts.Template, "template", "template.yaml", "SAM template to run")
+	flag.Func("include", "another SAM template to run beside it, such as examples/consumer/template.yaml (repeatable)", func(path string) error {
+		opts.Include = append(opts.Include, path)
+		return nil
+	})
 	flag.StringVar(&opts.Addr, "addr", "127.0.0.1:3000", "address of the HTTP API")
 	flag.IntVar(&opts.Shards, "shards", 1, "shards for a stream the template makes on-demand")
 	verbose := flag.Bool("v", false, "log the runtime's own debug lines")

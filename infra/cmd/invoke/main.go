@@ -71,7 +71,7 @@ func run() error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	bootstrap, err := lambdarun.Build(ctx, filepath.Join(filepath.Dir(*tplPath), fn.CodeURI), dir)
+	bootstrap, err := lambdarun.Build(ctx, filepath.Join(fn.Root, fn.CodeURI), dir)
 	if err != nil {
 		return err
 	}
