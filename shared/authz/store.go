@@ -200,3 +200,59 @@ func (a *Authorizer) Decide(ctx context.Context, c Caller, rs ...Request) (allow
 	}
 	return true, Request{}, nil
 }
+
+// ErrAnonymous: no authorizer identified the caller (a route without one),
+// and an anonymous caller is granted nothing.
+var ErrAnonymous = errors.New("no caller identity")
+
+// DeniedError is a request the policy does not grant its caller.
+type DeniedError struct {
+	Caller  string
+	Request Request
+}
+
+func (e *DeniedError) Error() string { return e.Caller + " may not " + e.Request.String() }
+
+// Check is Decide as an error: nil when c may do every request of rs,
+// ErrAnonymous, a *DeniedError naming the first refused, or the error of
+// reading the policy.
+func (a *Authorizer) Check(ctx context.Context, c Caller, rs ...Request) error {
+	if c.Anonymous() {
+		a.log.InfoContext(ctx, "authz", "caller", "", "decision", "deny", "reason", "anonymous")
+		return ErrAnonymous
+	}
+	ok, refused, err := a.Decide(ctx, c, rs...)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return &DeniedError{Caller: c.ID, Request: refused}
+	}
+	return nil
+}
+
+// CheckAny tells whether c has any grant of action (GET /subscriptions
+// then shows only the names it may manage), as Check does.
+func (a *Authorizer) CheckAny(ctx context.Context, c Caller, action Action) (*Policy, error) {
+	if c.Anonymous() {
+		return nil, ErrAnonymous
+	}
+	p, err := a.Policy(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !p.Any(c, action) {
+		a.log.InfoContext(ctx, "authz", "caller", c.ID, "decision", "deny", "request", string(action)+" (any)")
+		return nil, &DeniedError{Caller: c.ID, Request: Request{Action: action}}
+	}
+	return p, nil
+}
+
+// ForTable is the authorizer of a function: the bootstrap admins, and the
+// entries of tableName (none when it is "": the admins only).
+func ForTable(admins []string, db DynamoAPI, tableName string, log *slog.Logger) *Authorizer {
+	if tableName == "" {
+		return NewAuthorizer(admins, nil, log)
+	}
+	return NewAuthorizer(admins, NewStore(db, tableName), log)
+}

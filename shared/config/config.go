@@ -28,6 +28,7 @@ const (
 	EnvSchemas       = "FLOWBUS_SCHEMAS"        // built-in schema sets to register, comma-separated (workflow-events)
 	EnvSecretKey     = "FLOWBUS_SECRET_KEY"     // base64 of 32 bytes: seals webhook secrets at rest (openssl rand -base64 32)
 	EnvDeliveryQueue = "FLOWBUS_DELIVERY_QUEUE" // URL of the subscriptions' delivery FIFO queue
+	EnvAdmins        = "FLOWBUS_ADMINS"         // principals granted admin whatever the policy holds, comma-separated (the bootstrap)
 	// EnvLocal is "true" under the local runtime, as SAM CLI sets it in
 	// sam local: plain http:// webhooks to loopback are allowed and a
 	// missing FLOWBUS_SECRET_KEY falls back to DevSecretKey.
@@ -59,6 +60,7 @@ type Config struct {
 	SecretKey     string   // FLOWBUS_SECRET_KEY, or DevSecretKey under the local runtime
 	Local         bool     // running under the local runtime (AWS_SAM_LOCAL=true)
 	DeliveryQueue string   // URL of the delivery FIFO queue
+	Admins        []string // FLOWBUS_ADMINS: the bootstrap admins ("sub:alice", an IAM ARN)
 }
 
 // Needs says which resources a function uses, so Validate asks only for those.
@@ -93,6 +95,11 @@ func Load(needs Needs) (Config, error) {
 	}
 	if v := os.Getenv(EnvSchemas); v != "" {
 		c.Schemas = strings.Split(v, ",")
+	}
+	for _, a := range strings.Split(os.Getenv(EnvAdmins), ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			c.Admins = append(c.Admins, a)
+		}
 	}
 	errs := []error{errsUnknown}
 	var err error

@@ -77,6 +77,17 @@ type Outcome struct {
 // ErrNotCloudEvent, ErrNotBatch, ErrNoEvents, *TooManyError,
 // *MalformedError, or *InvalidError for a body of one invalid event.
 func (s *Service) Publish(ctx context.Context, body []byte, kind Kind) (Outcome, error) {
+	return s.PublishChecked(ctx, body, kind, nil)
+}
+
+// Check decides whether the valid events of a request may be published,
+// before any is: an error refuses the whole request (nothing is written)
+// and PublishChecked returns it as it is.
+type Check func(ctx context.Context, events []*event.Event) error
+
+// PublishChecked is Publish with check (nil: none) run on the request's
+// valid events, defaults applied (source), before they go to the stream.
+func (s *Service) PublishChecked(ctx context.Context, body []byte, kind Kind, check Check) (Outcome, error) {
 	opts := event.DecodeOptions{DefaultSource: s.defaultSource, Intern: event.NewInterner()}
 	first := jsonscan.New(body).Peek()
 	switch {
@@ -143,6 +154,11 @@ func (s *Service) Publish(ctx context.Context, body []byte, kind Kind) (Outcome,
 		return Outcome{}, &InvalidError{Message: entries[0].ErrorMessage, Fields: entries[0].Errors}
 	}
 
+	if check != nil && len(valid) > 0 {
+		if err := check(ctx, valid); err != nil {
+			return Outcome{}, err
+		}
+	}
 	resp := &Response{Entries: entries}
 	sent, streamFailures := 0, 0
 	byType := map[string]int{}
