@@ -14,6 +14,7 @@ workflow's later events for this subscription only).
 """
 
 import argparse
+import json
 import os
 import sys
 import threading
@@ -46,10 +47,11 @@ class Receiver:
     """What the endpoint does with one request, apart from HTTP: verify,
     decode, run. handled lists (event, result) in arrival order."""
 
-    def __init__(self, secret, run=run_inline, url=None):
+    def __init__(self, secret, run=run_inline, url=None, log=None):
         self.secret = secret
         self.run = run
         self.url = url
+        self.log = log
         self.handled = []
         self.refused = 0
         self.lock = threading.Lock()
@@ -58,14 +60,18 @@ class Receiver:
         """Answers the HTTP status for one delivery."""
         try:
             flowbus.verify(self.secret, headers, body)
-        except flowbus.VerificationError:
+        except flowbus.VerificationError as err:
             with self.lock:
                 self.refused += 1
+            if self.log:
+                self.log("receiver: refused a request: %s" % err)
             return 401
         event = flows.event_from_delivery(headers, body)
         result = self.run(event, self.url)
         with self.lock:
             self.handled.append((event, result))
+        if self.log:
+            self.log("receiver: %s %s of %s -> %s" % (event.get("type"), event.get("id"), event.get("workflowid"), json.dumps(result)))
         return 204
 
     def server(self, addr=("127.0.0.1", 0)):
@@ -105,7 +111,7 @@ def main():
     deployment = os.environ.get("PREFECT_DEPLOYMENT")
     run = run_deployment_for(deployment) if deployment else run_inline
     host, port = args.addr.rsplit(":", 1)
-    srv = Receiver(args.secret, run).server((host, int(port)))
+    srv = Receiver(args.secret, run, log=lambda line: print(line, flush=True)).server((host, int(port)))
     print("receiver: http://%s/ -> %s" % (args.addr, deployment or "on-flowbus-event (in this process)"))
     try:
         srv.serve_forever()
