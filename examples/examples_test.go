@@ -65,16 +65,18 @@ func TestPython(t *testing.T) {
 	}
 	defer rt.Close()
 	fixture := signedFixture(t)
+	env := append(os.Environ(), "FLOWBUS_URL="+rt.URL(), "FLOWBUS_SIGNED_FIXTURE="+fixture, "PYTHONDONTWRITEBYTECODE=1")
+	// A runtime whose HTTP API checks tokens gives its admin's: the clients
+	// send it as Authorization: Bearer.
+	if tr, ok := any(rt).(interface{ Token() string }); ok && tr.Token() != "" {
+		env = append(env, "FLOWBUS_TOKEN="+tr.Token())
+	}
 
 	for _, suite := range []string{"prefect", "python"} {
 		t.Run(suite, func(t *testing.T) {
 			cmd := exec.Command(py, "-m", "unittest", "discover", "-v", "-s", ".", "-p", "test_*.py")
 			cmd.Dir = suite
-			cmd.Env = append(os.Environ(),
-				"FLOWBUS_URL="+rt.URL(),
-				"FLOWBUS_SIGNED_FIXTURE="+fixture,
-				"PYTHONDONTWRITEBYTECODE=1",
-			)
+			cmd.Env = env
 			got, err := cmd.CombinedOutput()
 			if err != nil {
 				t.Fatalf("python3 -m unittest in examples/%s: %v\n%s\nruntime output:\n%s", suite, err, got, out)
