@@ -2,9 +2,12 @@ package delivery
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -99,8 +102,13 @@ type FiguresAPI interface {
 }
 
 // Recorder keeps the figures in the table: per batch, per subscription one
-// write to its minute bucket (counts and the latency sketch) and one to its
-// totals — never per event.
+// write to its totals and one to its minute bucket (counts and latency),
+// both at once — never per event. Every write is an ADD, so items keep
+// their size however many batches a minute holds: the latency is a
+// counter per metrics.Sketch bucket (table.LatencyBucketAttr), not a list
+// that grows with each batch (which at 1,000 deliveries/s would pass
+// DynamoDB's 400 KB item limit within a minute and cost a write unit per
+// KB of it on every write).
 type Recorder struct {
 	db    FiguresAPI
 	table string
@@ -115,46 +123,94 @@ func num(n int64) types.AttributeValue {
 	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
 }
 
-// Record adds a batch's figures. A failure loses figures, never events:
-// the caller logs it.
+// maxBucketsPerWrite bounds the latency counters one UpdateItem adds, so
+// an expression stays well inside DynamoDB's 4 KB; a batch's sketch
+// rarely has more than a few dozen.
+const maxBucketsPerWrite = 100
+
+// adds is one ADD expression being built.
+type adds struct {
+	terms  []string
+	names  map[string]string
+	values map[string]types.AttributeValue
+}
+
+func newAdds() *adds {
+	return &adds{names: map[string]string{}, values: map[string]types.AttributeValue{}}
+}
+
+func (a *adds) add(attr string, n int64) {
+	if n == 0 {
+		return
+	}
+	k := strconv.Itoa(len(a.terms))
+	a.terms = append(a.terms, "#a"+k+" :a"+k)
+	a.names["#a"+k] = attr
+	a.values[":a"+k] = num(n)
+}
+
+// counts adds a subscription's counts.
+func (a *adds) counts(s *SubFigures) {
+	a.add(table.AttrMatched, int64(s.Matched))
+	a.add(table.AttrDelivered, int64(s.Delivered))
+	a.add(table.AttrRetrying, int64(s.Retrying))
+	a.add(table.AttrDeadLettered, int64(s.DeadLettered))
+	a.add(table.AttrHopLimited, int64(s.HopLimited))
+}
+
+// write is one UpdateItem of Record's.
+type write struct {
+	name, sk string
+	a        *adds
+}
+
+// Record adds a batch's figures: every write at once, so a batch waits for
+// one round trip. A failure loses figures, never events: the caller logs
+// it.
 func (r *Recorder) Record(ctx context.Context, f Figures, now time.Time) error {
 	names := make([]string, 0, len(f))
 	for n := range f {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	minute := table.MinuteSK(now.Unix() / 60)
+	var writes []write
 	for _, name := range names {
 		s := f[name]
-		expr := "ADD #m :m, #d :d, #r :r, #x :x, #h :h"
-		attrNames := map[string]string{"#m": table.AttrMatched, "#d": table.AttrDelivered, "#r": table.AttrRetrying,
-			"#x": table.AttrDeadLettered, "#h": table.AttrHopLimited}
-		values := map[string]types.AttributeValue{":m": num(int64(s.Matched)), ":d": num(int64(s.Delivered)),
-			":r": num(int64(s.Retrying)), ":x": num(int64(s.DeadLettered)), ":h": num(int64(s.HopLimited))}
-		if err := r.update(ctx, name, table.TotalsSK, expr, attrNames, values); err != nil {
-			return err
+		totals := newAdds()
+		totals.counts(s)
+		if len(totals.terms) > 0 {
+			writes = append(writes, write{name, table.TotalsSK, totals})
 		}
-		if s.Latency != nil && s.Latency.Count() > 0 {
-			b, err := s.Latency.MarshalBinary()
-			if err != nil {
-				return fmt.Errorf("record delivery figures: %w", err)
-			}
-			expr += " SET #l = list_append(if_not_exists(#l, :empty), :sk)"
-			attrNames["#l"] = table.AttrLatency
-			values[":empty"] = &types.AttributeValueMemberL{Value: []types.AttributeValue{}}
-			values[":sk"] = &types.AttributeValueMemberL{Value: []types.AttributeValue{&types.AttributeValueMemberB{Value: b}}}
+		m := newAdds()
+		m.counts(s)
+		if s.Latency != nil {
+			s.Latency.Buckets(func(i int, c uint64) {
+				if len(m.terms) >= maxBucketsPerWrite {
+					writes = append(writes, write{name, minute, m})
+					m = newAdds()
+				}
+				m.add(table.LatencyBucketAttr(i), int64(c))
+			})
 		}
-		if err := r.update(ctx, name, table.MinuteSK(now.Unix()/60), expr, attrNames, values); err != nil {
-			return err
+		if len(m.terms) > 0 {
+			writes = append(writes, write{name, minute, m})
 		}
 	}
-	return nil
+	errs := make([]error, len(writes))
+	var wg sync.WaitGroup
+	for i, w := range writes {
+		wg.Go(func() { errs[i] = r.update(ctx, w) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
-func (r *Recorder) update(ctx context.Context, name, sk, expr string, names map[string]string, values map[string]types.AttributeValue) error {
-	_, err := r.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(r.table), Key: table.Key(table.DeliveryPK(name), sk),
-		UpdateExpression: aws.String(expr), ExpressionAttributeNames: names, ExpressionAttributeValues: values})
+func (r *Recorder) update(ctx context.Context, w write) error {
+	_, err := r.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(r.table), Key: table.Key(table.DeliveryPK(w.name), w.sk),
+		UpdateExpression: aws.String("ADD " + strings.Join(w.a.terms, ", ")), ExpressionAttributeNames: w.a.names, ExpressionAttributeValues: w.a.values})
 	if err != nil {
-		return fmt.Errorf("record delivery figures of %s: %w", name, err)
+		return fmt.Errorf("record delivery figures of %s: %w", w.name, err)
 	}
 	return nil
 }
@@ -197,18 +253,7 @@ func (r *Recorder) Status(ctx context.Context, name string, now time.Time) (Stat
 			return st, fmt.Errorf("delivery status of %s: %w", name, err)
 		}
 		for _, it := range page.Items {
-			l, _ := it[table.AttrLatency].(*types.AttributeValueMemberL)
-			if l == nil {
-				continue
-			}
-			for _, v := range l.Value {
-				if b, ok := v.(*types.AttributeValueMemberB); ok {
-					var sk metrics.Sketch
-					if sk.UnmarshalBinary(b.Value) == nil {
-						sketch.Merge(&sk)
-					}
-				}
-			}
+			addLatency(sketch, it)
 		}
 		if len(page.LastEvaluatedKey) == 0 {
 			break
@@ -220,4 +265,37 @@ func (r *Recorder) Status(ctx context.Context, name string, now time.Time) (Stat
 		st.LatencyP99Ms = float64(sketch.Quantile(0.99).Microseconds()) / 1000
 	}
 	return st, nil
+}
+
+// addLatency adds a minute bucket's latency counters to sketch, and the
+// list of serialised sketches that minute buckets held before the counters.
+func addLatency(sketch *metrics.Sketch, item map[string]types.AttributeValue) {
+	for attr, v := range item {
+		rest, ok := strings.CutPrefix(attr, table.LatencyBucketPrefix)
+		n, isNum := v.(*types.AttributeValueMemberN)
+		if !ok || !isNum {
+			continue
+		}
+		c, err := strconv.ParseUint(n.Value, 10, 64)
+		if err != nil {
+			continue
+		}
+		if rest == "z" {
+			sketch.AddBucket(metrics.ZeroBucket, c)
+		} else if i, err := strconv.Atoi(rest); err == nil {
+			sketch.AddBucket(i, c)
+		}
+	}
+	l, _ := item[table.AttrLatency].(*types.AttributeValueMemberL)
+	if l == nil {
+		return
+	}
+	for _, v := range l.Value {
+		if b, ok := v.(*types.AttributeValueMemberB); ok {
+			var sk metrics.Sketch
+			if sk.UnmarshalBinary(b.Value) == nil {
+				sketch.Merge(&sk)
+			}
+		}
+	}
 }

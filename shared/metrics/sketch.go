@@ -146,6 +146,54 @@ func (s *Sketch) Quantile(q float64) time.Duration {
 	return s.max
 }
 
+// ZeroBucket is the bucket index Buckets and AddBucket use for durations
+// ≤ 0; the others are 0 to MaxBucket.
+const ZeroBucket = -1
+
+// MaxBucket is the highest bucket index (the bucket of math.MaxInt64 ns).
+var MaxBucket = maxIndex
+
+// Buckets calls f with each non-empty bucket's index and count, the zero
+// bucket first, then in increasing order: what a store that can only add
+// numbers (DynamoDB's ADD) keeps of a sketch, one counter per bucket.
+func (s *Sketch) Buckets(f func(i int, count uint64)) {
+	if s.zero > 0 {
+		f(ZeroBucket, s.zero)
+	}
+	for i, c := range s.counts {
+		if c > 0 {
+			f(s.offset+i, c)
+		}
+	}
+}
+
+// AddBucket counts count durations in bucket i, as Buckets reported it; an
+// index out of range is ignored. Each is taken at its bucket's estimate, so
+// a sketch rebuilt from its buckets answers every quantile within
+// RelativeAccuracy, its minimum and maximum included (which a sketch that
+// saw the durations knows exactly), and its Sum is an estimate.
+func (s *Sketch) AddBucket(i int, count uint64) {
+	if count == 0 || i < ZeroBucket || i > maxIndex {
+		return
+	}
+	var v time.Duration
+	if i == ZeroBucket {
+		s.zero += count
+	} else {
+		v = time.Duration(math.Round(value(i)))
+		s.grow(i, i)
+		s.counts[i-s.offset] += count
+	}
+	if s.count == 0 || v < s.min {
+		s.min = v
+	}
+	if s.count == 0 || v > s.max {
+		s.max = v
+	}
+	s.count += count
+	s.sum += time.Duration(count) * v
+}
+
 // Reset empties s, keeping its memory.
 func (s *Sketch) Reset() {
 	clear(s.counts)

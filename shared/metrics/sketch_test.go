@@ -255,3 +255,47 @@ func FuzzSketchUnmarshal(f *testing.F) {
 		}
 	})
 }
+
+// TestSketchBuckets rebuilds sketches from their buckets, added up in
+// parts as DynamoDB's ADD adds them, and holds every quantile to the
+// accuracy of the sketch that saw the durations.
+func TestSketchBuckets(t *testing.T) {
+	for _, dist := range distributions {
+		t.Run(dist.name, func(t *testing.T) {
+			data := sample(dist.gen, 20_000, 11)
+			data[3] = 0 // the zero bucket
+			counts := map[int]uint64{}
+			var parts [8]Sketch
+			for i, d := range data {
+				parts[i%len(parts)].Add(d)
+			}
+			for i := range parts {
+				parts[i].Buckets(func(b int, c uint64) { counts[b] += c })
+			}
+			var rebuilt Sketch
+			for b, c := range counts {
+				rebuilt.AddBucket(b, c)
+			}
+			rebuilt.AddBucket(MaxBucket+1, 5)  // ignored
+			rebuilt.AddBucket(ZeroBucket-1, 5) // ignored
+			rebuilt.AddBucket(7, 0)            // nothing
+			if got, want := rebuilt.Count(), uint64(len(data)); got != want {
+				t.Fatalf("Count = %d, want %d", got, want)
+			}
+			slices.Sort(data)
+			for _, q := range quantiles {
+				exact := data[int(q*float64(len(data)-1))]
+				got := rebuilt.Quantile(q)
+				if exact == 0 {
+					if got != 0 {
+						t.Errorf("q%g: got %v, want 0", q, got)
+					}
+					continue
+				}
+				if rel := math.Abs(float64(got-exact)) / float64(exact); rel > RelativeAccuracy+0.5/float64(exact)+1e-12 {
+					t.Errorf("q%g: got %v, exact %v: relative error %.4f%% over %g%%", q, got, exact, rel*100, RelativeAccuracy*100)
+				}
+			}
+		})
+	}
+}

@@ -1,5 +1,7 @@
 package table
 
+import "strconv"
+
 // Attributes of a workflow's events, their parts, markers and parked
 // entries, and of the parked-workflow list.
 const (
@@ -73,12 +75,25 @@ const (
 	AttrDelivered  = "delivered"   // delivery figures: events delivered
 	AttrRetrying   = "retrying"    // delivery figures: attempts that will be retried
 	AttrHopLimited = "hop_limited" // delivery figures: derived events stopped at the hop limit
+	// LatencyBucketPrefix starts a minute bucket's latency counters: lb<i>
+	// counts the deliveries in bucket i of a metrics.Sketch, lbz those ≤ 0
+	// (LatencyBucketAttr); ADD keeps the item's size bounded.
+	LatencyBucketPrefix = "lb"
 	// dead-lettered deliveries are AttrDeadLettered in the same items.
 	AttrError    = "error"    // dead-letter entry: the last error
 	AttrStatus   = "status"   // dead-letter entry: the last HTTP status, 0 when none
 	AttrAttempts = "attempts" // dead-letter entry: attempts made
 	AttrWorkflow = "workflow" // dead-letter entry: the event's workflow id
 )
+
+// LatencyBucketAttr is the minute-bucket attribute counting latencies in
+// sketch bucket i (metrics.ZeroBucket, -1, for those ≤ 0).
+func LatencyBucketAttr(i int) string {
+	if i < 0 {
+		return LatencyBucketPrefix + "z"
+	}
+	return LatencyBucketPrefix + strconv.Itoa(i)
+}
 
 // TopAttr is the totals attribute of workflow wf in the size ranking.
 func TopAttr(wf string) string { return TopPrefix + wf }

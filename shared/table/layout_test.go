@@ -39,7 +39,7 @@ var attrs = []string{
 	AttrLastSeq, AttrLastArrival, AttrUpdated,
 	AttrDoc, AttrState, AttrVersion,
 	AttrSecret, AttrSecretPrev, AttrSecretPrevUntil,
-	AttrMatched, AttrDelivered, AttrRetrying, AttrHopLimited, AttrError, AttrStatus, AttrAttempts, AttrWorkflow,
+	AttrMatched, AttrDelivered, AttrRetrying, AttrHopLimited, LatencyBucketAttr(-1), AttrError, AttrStatus, AttrAttempts, AttrWorkflow,
 }
 
 // docs/design.md's layout table lists every item the code writes, with
