@@ -262,9 +262,12 @@ func checkN8nWorkflow(t *testing.T, wf n8nWorkflow) {
 			if n.Parameters["httpMethod"] != "POST" || opts["rawBody"] != true || n.WebhookID == "" {
 				t.Errorf("webhook %q: POST, options.rawBody (the signature is over the raw bytes) and webhookId: %v", n.Name, n.Parameters)
 			}
-			// Answered when the workflow ends, so a failure is a 500 that flowbus retries.
-			if n.Parameters["responseMode"] != "lastNode" {
-				t.Errorf("webhook %q: responseMode %v, want lastNode", n.Name, n.Parameters["responseMode"])
+			// Answered when the workflow ends, so a failure is a 500 that
+			// flowbus retries; with no body, so an event that needs nothing
+			// (no item out of the Code node) is a 200, where firstEntryJson
+			// would answer 500 and have it retried for a day.
+			if n.Parameters["responseMode"] != "lastNode" || n.Parameters["responseData"] != "noData" {
+				t.Errorf("webhook %q: responseMode %v and responseData %v, want lastNode and noData", n.Name, n.Parameters["responseMode"], n.Parameters["responseData"])
 			}
 		case "n8n-nodes-base.executeWorkflowTrigger":
 			triggers++
