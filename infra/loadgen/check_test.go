@@ -212,8 +212,7 @@ func TestJudge(t *testing.T) {
 			l := ledger(tt.acked)
 			tt.setup(f, l)
 			c := &Checker{DB: f, Table: "t"}
-			rep, err := c.Check(context.Background(), l, CheckOptions{Wait: time.Millisecond, Poll: time.Millisecond, Expect: tt.exp, Prefix: ""})
-			if err != nil {
+			if _, err := c.Check(context.Background(), l, CheckOptions{Wait: time.Millisecond, Poll: time.Millisecond, Expect: tt.exp, Prefix: ""}); err != nil {
 				t.Fatal(err)
 			}
 			parked, err := c.ParkedWorkflows(context.Background(), "")
@@ -224,7 +223,7 @@ func TestJudge(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rep = Judge(l, stored, parked, tt.exp)
+			rep := Judge(l, stored, parked, tt.exp)
 			got := want{stored: rep.Stored, missing: rep.Missing, dups: rep.Duplicates, ooo: rep.OutOfOrder, gaps: rep.Gaps,
 				foreign: rep.Foreign, parkedExp: rep.ParkedExpected, parkedWrong: rep.ParkedWrong, storedUnacked: rep.StoredUnacked, beyond: rep.Beyond}
 			for _, p := range rep.Problems {

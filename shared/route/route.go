@@ -75,10 +75,10 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("QueueURL is required"))
 	}
 	if c.Refresh < 0 || c.Refresh > MaxRefresh {
-		errs = append(errs, fmt.Errorf("Refresh %s: want 0–%s", c.Refresh, MaxRefresh))
+		errs = append(errs, fmt.Errorf("refresh %s: want 0–%s", c.Refresh, MaxRefresh))
 	}
 	if c.Concurrency < 0 || c.Attempts < 0 {
-		errs = append(errs, errors.New("Concurrency and Attempts must not be negative"))
+		errs = append(errs, errors.New("concurrency and attempts must not be negative"))
 	}
 	return errors.Join(errs...)
 }
