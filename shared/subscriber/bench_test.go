@@ -71,8 +71,8 @@ func BenchmarkSubscriberCPU(b *testing.B) {
 	}{
 		{"aggregated", 25, Options{}},
 		{"one-event-per-record", 1, Options{}},
-		{"aggregated/pattern-on-type", 25, Options{Pattern: pattern.MustCompile(`{"type":["workflow.step.completed"]}`, pattern.EventBridge)}},
-		{"aggregated/pattern-on-data", 25, Options{Pattern: pattern.MustCompile(`{"data":{"payload":[{"prefix":"x"}]}}`, pattern.EventBridge)}},
+		{"aggregated-pattern-on-type", 25, Options{Pattern: pattern.MustCompile(`{"type":["workflow.step.completed"]}`, pattern.EventBridge)}},
+		{"aggregated-pattern-on-data", 25, Options{Pattern: pattern.MustCompile(`{"data":{"payload":[{"prefix":"x"}]}}`, pattern.EventBridge)}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			const n = 500
