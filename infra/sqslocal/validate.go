@@ -114,7 +114,7 @@ func checkAttributeName(name string) error {
 	}
 	lower := strings.ToLower(name)
 	if strings.HasPrefix(lower, "aws.") || strings.HasPrefix(lower, "amazon.") {
-		return fmt.Errorf("message attribute name %q must not start with the reserved prefix AWS. or Amazon.", name)
+		return fmt.Errorf("message attribute name %q must not start with the reserved prefix AWS. or Amazon", name)
 	}
 	return nil
 }

@@ -66,7 +66,7 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("QueueURL is required"))
 	}
 	if c.Refresh < 0 || c.Refresh > subscription.RefreshInterval {
-		errs = append(errs, fmt.Errorf("Refresh %s: want 0–%s", c.Refresh, subscription.RefreshInterval))
+		errs = append(errs, fmt.Errorf("refresh %s: want 0–%s", c.Refresh, subscription.RefreshInterval))
 	}
 	if c.MaxHops < 0 {
 		errs = append(errs, errors.New("MaxHops must not be negative"))
