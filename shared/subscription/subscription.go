@@ -5,12 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/flowbus/flowbus/shared/event"
+	"github.com/flowbus/flowbus/shared/jsonscan"
 	"github.com/flowbus/flowbus/shared/pattern"
 	"github.com/flowbus/flowbus/shared/webhook"
 )
@@ -193,7 +197,15 @@ func (p *problems) add(field, reason string, limit int) {
 // Parse reads a subscription as the API takes it: unknown members are
 // refused, a delivery policy's missing fields take their defaults and the
 // state defaults to enabled. It does not validate; call Validate.
+//
+// Text that is not Unicode is refused, as POST /events refuses it: invalid
+// UTF-8 anywhere, and a \u escape of a lone UTF-16 surrogate in any member
+// (named), which encoding/json would read as U+FFFD, so that the pattern
+// or template stored would not be the one sent.
 func Parse(b []byte) (Subscription, error) {
+	if !utf8.Valid(b) {
+		return Subscription{}, &ValidationError{Fields: []event.FieldError{{Field: "", Reason: "is not UTF-8 text"}}}
+	}
 	s := Subscription{Delivery: DefaultDelivery(), State: Enabled}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
@@ -203,8 +215,23 @@ func Parse(b []byte) (Subscription, error) {
 	if dec.More() {
 		return Subscription{}, &ValidationError{Fields: []event.FieldError{{Field: "", Reason: "the body must hold one JSON object"}}}
 	}
+	if jsonscan.LoneSurrogate(b) {
+		var members map[string]json.RawMessage
+		_ = json.Unmarshal(b, &members) // decoded above: an object
+		var p problems
+		for _, name := range slices.Sorted(maps.Keys(members)) {
+			if jsonscan.LoneSurrogate(members[name]) {
+				p.add(name, reasonLoneSurrogate, 0)
+			}
+		}
+		return Subscription{}, &ValidationError{Fields: p}
+	}
 	return s, nil
 }
+
+// reasonLoneSurrogate is the refusal of a member holding a lone surrogate
+// escape (jsonscan.LoneSurrogate).
+const reasonLoneSurrogate = "holds a lone UTF-16 surrogate escape (\\ud800 to \\udfff without its pair), which is not Unicode text"
 
 // fieldOf names the member a decode error is about, in API spelling.
 func fieldOf(err error) string {
@@ -273,6 +300,12 @@ func (s *Subscription) Validate(policy webhook.Policy) error {
 		p.add("name", "is required", 0)
 	} else if !ValidName(s.Name) {
 		p.add("name", "must be 1 to 64 of A-Z a-z 0-9 . _ -", MaxNameBytes)
+	} else if s.Name == "." || s.Name == ".." {
+		// A client resolving /subscriptions/.. (RFC 3986 dot segments, as
+		// curl and browsers do) asks for another path: nobody could GET,
+		// PUT or DELETE it. Validate only: one stored before stays reachable
+		// by its escaped form (%2e%2e) and deletable.
+		p.add("name", "must not be . or .., which URLs resolve away", 0)
 	}
 	if len(s.Description) > MaxDescriptionBytes {
 		p.add("description", "is longer than the limit", MaxDescriptionBytes)

@@ -1,0 +1,66 @@
+package subscription
+
+import (
+	"errors"
+	"testing"
+)
+
+// TestParseRefusesTextThatIsNotUnicode: a body with invalid UTF-8, or a \u
+// escape of a lone UTF-16 surrogate, is refused naming the member, as
+// POST /events refuses them; encoding/json would otherwise read both as
+// U+FFFD and store a pattern or description other than the one sent.
+func TestParseRefusesTextThatIsNotUnicode(t *testing.T) {
+	for _, c := range []struct {
+		name, body, field string
+	}{
+		{"invalid UTF-8 in description", "{\"name\":\"a\",\"description\":\"\xff\xfe\",\"pattern\":{},\"target\":{\"type\":\"http\",\"url\":\"http://127.0.0.1:9/h\"}}", ""},
+		{"invalid UTF-8 in pattern", "{\"name\":\"a\",\"pattern\":{\"type\":[\"\xc3\x28\"]},\"target\":{\"type\":\"http\",\"url\":\"http://127.0.0.1:9/h\"}}", ""},
+		{"lone surrogate in description", `{"name":"a","description":"\ud800","pattern":{},"target":{"type":"http","url":"http://127.0.0.1:9/h"}}`, "description"},
+		{"lone low surrogate in a pattern value", `{"name":"a","pattern":{"type":["\udc00x"]},"target":{"type":"http","url":"http://127.0.0.1:9/h"}}`, "pattern"},
+		{"lone surrogate in a pattern key", `{"name":"a","pattern":{"\ud800":["a"]},"target":{"type":"http","url":"http://127.0.0.1:9/h"}}`, "pattern"},
+		{"lone surrogate in the template", `{"name":"a","pattern":{},"target":{"type":"bus"},"input_transformer":{"input_template":"{\"type\":\"x\"}\udfff"}}`, "input_transformer"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse([]byte(c.body))
+			var ve *ValidationError
+			if !errors.As(err, &ve) {
+				t.Fatalf("got %v, want a ValidationError", err)
+			}
+			if got := ve.Fields[0].Field; got != c.field {
+				t.Errorf("got field %q, want %q (%v)", got, c.field, err)
+			}
+		})
+	}
+	// A surrogate pair is Unicode text: kept.
+	s, err := Parse([]byte(`{"name":"a","description":"\ud83d\udca5","pattern":{"type":["\ud83d\udca5"]},"target":{"type":"http","url":"http://127.0.0.1:9/h"}}`))
+	if err != nil {
+		t.Fatalf("surrogate pair: got %v, want it parsed", err)
+	}
+	if s.Description != "💥" {
+		t.Errorf("got description %q, want 💥", s.Description)
+	}
+}
+
+// TestValidateRefusesDotNames: "." and ".." name no subscription a client
+// can reach: /subscriptions/.. is /subscriptions once a client (curl, a
+// browser, any RFC 3986 resolver) removes the dot segments.
+func TestValidateRefusesDotNames(t *testing.T) {
+	for _, name := range []string{".", ".."} {
+		s, err := Parse([]byte(`{"name":"` + name + `","pattern":{},"target":{"type":"http","url":"http://127.0.0.1:9/h"}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fields(s.Validate(local)); len(got) != 1 || got[0] != "name" {
+			t.Errorf("name %q: got fields %v, want [name]", name, got)
+		}
+	}
+	for _, name := range []string{"...", ".a", "a..b", "-"} {
+		s, err := Parse([]byte(`{"name":"` + name + `","pattern":{},"target":{"type":"http","url":"http://127.0.0.1:9/h"}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Validate(local); err != nil {
+			t.Errorf("name %q: got %v, want valid", name, err)
+		}
+	}
+}
