@@ -223,7 +223,10 @@ func (b byRecord) Swap(i, j int) {
 // did.
 func (s *Subscriber) workflow(ctx context.Context, w *workflow, records []kinesisevent.Record, res *Result) (*Failure, int) {
 	intern := event.NewInterner()
-	var buf []byte
+	var doc map[string]any
+	if s.opts.Pattern != nil {
+		doc = make(map[string]any, 16)
+	}
 	for _, ri := range w.recs {
 		r := &records[ri]
 		items, err := event.DecodeBatch(r.Data, event.DecodeOptions{Wire: true, Intern: intern}, false, 0)
@@ -261,10 +264,10 @@ func (s *Subscriber) workflow(ctx context.Context, w *workflow, records []kinesi
 				continue
 			}
 			if s.opts.Pattern != nil {
-				ok, err := s.match(e, &buf)
+				ok, err := s.match(e, doc)
 				if err != nil {
-					// event.Append wrote JSON the pattern package
-					// cannot read: a bug, not the record's fault.
+					// The decoder took data or an extension that
+					// encoding/json refuses.
 					return s.fail(ctx, r, e.ID, fmt.Errorf("match event %s: %w", e.ID, err)), ri
 				}
 				if !ok {
@@ -317,17 +320,9 @@ func (s *Subscriber) handle(ctx context.Context, e *event.Event) (done bool, err
 }
 
 // match tests the pattern against e as a CloudEvent, without its data unless
-// the pattern tests data.
-func (s *Subscriber) match(e *event.Event, buf *[]byte) (bool, error) {
-	ev := e
-	if !s.matchData && len(e.Data) > 0 {
-		c := *e
-		c.Data = nil
-		ev = &c
-	}
-	*buf = event.Append((*buf)[:0], ev, false)
-	doc, err := pattern.DecodeJSON(*buf)
-	if err != nil {
+// the pattern tests data. doc is the workflow's scratch document.
+func (s *Subscriber) match(e *event.Event, doc map[string]any) (bool, error) {
+	if err := document(doc, e, s.matchData); err != nil {
 		return false, err
 	}
 	return s.opts.Pattern.Match(doc), nil
