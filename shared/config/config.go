@@ -26,18 +26,24 @@ const (
 	EnvLogLevel      = "FLOWBUS_LOG_LEVEL"      // debug, info, warn, error
 	EnvUnknownTypes  = "FLOWBUS_UNKNOWN_TYPES"  // accept or reject events of types no schema is registered for
 	EnvSchemas       = "FLOWBUS_SCHEMAS"        // built-in schema sets to register, comma-separated (workflow-events)
-	EnvSecretKey     = "FLOWBUS_SECRET_KEY"     // base64 of 32 bytes: seals webhook secrets at rest (openssl rand -base64 32)
+	EnvSecretKey     = "FLOWBUS_SECRET_KEY"     // base64 of 32 bytes: the local key under the local runtime; deployed, only the former key, to read secrets sealed before KMS
+	EnvKMSKey        = "FLOWBUS_KMS_KEY"        // KMS key (id, ARN or alias) whose data keys seal webhook secrets at rest
 	EnvDeliveryQueue = "FLOWBUS_DELIVERY_QUEUE" // URL of the subscriptions' delivery FIFO queue
 	EnvAdmins        = "FLOWBUS_ADMINS"         // principals granted admin whatever the policy holds, comma-separated (the bootstrap)
 	// EnvLocal is "true" under the local runtime, as SAM CLI sets it in
-	// sam local: plain http:// webhooks to loopback are allowed and a
-	// missing FLOWBUS_SECRET_KEY falls back to DevSecretKey.
+	// sam local: plain http:// webhooks to loopback are allowed, and
+	// webhook secrets are sealed under the local key FLOWBUS_SECRET_KEY
+	// (make dev generates one under .run/secrets), DevSecretKey when it is
+	// not set, instead of KMS.
 	EnvLocal = "AWS_SAM_LOCAL"
 )
 
-// DevSecretKey seals webhook secrets under the local runtime when
-// FLOWBUS_SECRET_KEY is not set. It is public: never use it in a deployment
-// (a deployed function without FLOWBUS_SECRET_KEY refuses to start).
+// DevSecretKey is the local key under the local runtime when
+// FLOWBUS_SECRET_KEY is not set (make invoke, a template without the
+// parameter), and what the local runtime sealed with before make dev
+// generated a key of its own. It is public; a deployment never uses it
+// (KMS seals there, and a deployed function without FLOWBUS_KMS_KEY
+// refuses to start).
 const DevSecretKey = "Zmxvd2J1cy1sb2NhbC1kZXYta2V5LW5vdC1zZWNyZXQ="
 
 // Limits a deployment may lower but not raise.
@@ -58,6 +64,7 @@ type Config struct {
 	RejectUnknown bool     // refuse events of types the schema registry does not know
 	Schemas       []string // built-in schema sets to register
 	SecretKey     string   // FLOWBUS_SECRET_KEY, or DevSecretKey under the local runtime
+	KMSKey        string   // FLOWBUS_KMS_KEY
 	Local         bool     // running under the local runtime (AWS_SAM_LOCAL=true)
 	DeliveryQueue string   // URL of the delivery FIFO queue
 	Admins        []string // FLOWBUS_ADMINS: the bootstrap admins ("sub:alice", an IAM ARN)
@@ -66,7 +73,7 @@ type Config struct {
 // Needs says which resources a function uses, so Validate asks only for those.
 type Needs struct {
 	Stream, Table bool
-	SecretKey     bool // FLOWBUS_SECRET_KEY (the subscriptions' webhook secrets)
+	SecretKey     bool // the subscriptions' webhook secrets: FLOWBUS_KMS_KEY deployed, FLOWBUS_SECRET_KEY locally
 	DeliveryQueue bool // FLOWBUS_DELIVERY_QUEUE
 }
 
@@ -80,6 +87,7 @@ func Load(needs Needs) (Config, error) {
 		DefaultSource: envOr(EnvDefaultSource, event.DefaultSource),
 		LogLevel:      envOr(EnvLogLevel, "info"),
 		SecretKey:     os.Getenv(EnvSecretKey),
+		KMSKey:        os.Getenv(EnvKMSKey),
 		DeliveryQueue: os.Getenv(EnvDeliveryQueue),
 		Local:         os.Getenv(EnvLocal) == "true",
 	}
@@ -125,8 +133,11 @@ func (c Config) Validate(needs Needs) error {
 	if needs.DeliveryQueue && c.DeliveryQueue == "" {
 		errs = append(errs, fmt.Errorf("%s is required", EnvDeliveryQueue))
 	}
-	if needs.SecretKey && c.SecretKey == "" {
-		errs = append(errs, fmt.Errorf("%s is required (base64 of 32 bytes, e.g. openssl rand -base64 32)", EnvSecretKey))
+	if needs.SecretKey && !c.Local && c.KMSKey == "" {
+		errs = append(errs, fmt.Errorf("%s is required (the KMS key that seals webhook secrets; template.yaml creates it)", EnvKMSKey))
+	}
+	if needs.SecretKey && c.Local && c.SecretKey == "" {
+		errs = append(errs, fmt.Errorf("%s is required under the local runtime (base64 of 32 bytes, e.g. openssl rand -base64 32)", EnvSecretKey))
 	}
 	if c.MaxBodyBytes < 1 || c.MaxBodyBytes > MaxBodyLimit {
 		errs = append(errs, fmt.Errorf("%s is %d, want 1 to %d", EnvMaxBodyBytes, c.MaxBodyBytes, MaxBodyLimit))

@@ -55,9 +55,14 @@ func TestAWSFromTheEnvironment(t *testing.T) {
 
 func TestSecretKey(t *testing.T) {
 	t.Setenv(EnvSecretKey, "")
+	t.Setenv(EnvKMSKey, "")
 	t.Setenv(EnvLocal, "")
-	if _, err := Load(Needs{SecretKey: true}); err == nil || !strings.Contains(err.Error(), EnvSecretKey) {
-		t.Errorf("got %v, want %s required", err, EnvSecretKey)
+	if _, err := Load(Needs{SecretKey: true}); err == nil || !strings.Contains(err.Error(), EnvKMSKey) {
+		t.Errorf("got %v, want %s required", err, EnvKMSKey)
+	}
+	t.Setenv(EnvKMSKey, "alias/flowbus")
+	if c, err := Load(Needs{SecretKey: true}); err != nil || c.KMSKey != "alias/flowbus" || c.SecretKey != "" {
+		t.Errorf("deployed: got %q %q %v, want the KMS key and no secret key", c.KMSKey, c.SecretKey, err)
 	}
 	t.Setenv(EnvLocal, "true")
 	c, err := Load(Needs{SecretKey: true})

@@ -122,12 +122,12 @@ func condFailed(err error) bool {
 }
 
 // newSecret generates a secret and seals it.
-func (s *Store) newSecret() (webhook.Secret, []byte, error) {
+func (s *Store) newSecret(ctx context.Context) (webhook.Secret, []byte, error) {
 	sec, err := webhook.GenerateSecret()
 	if err != nil {
 		return webhook.Secret{}, nil, err
 	}
-	sealed, err := s.sealer.Seal([]byte(sec.String()))
+	sealed, err := s.sealer.Seal(ctx, []byte(sec.String()))
 	if err != nil {
 		return webhook.Secret{}, nil, err
 	}
@@ -144,7 +144,7 @@ func (s *Store) Create(ctx context.Context, sub Subscription) (Subscription, web
 	var sec webhook.Secret
 	if sub.Target.Type == TargetHTTP {
 		var err error
-		if sec, it.secret, err = s.newSecret(); err != nil {
+		if sec, it.secret, err = s.newSecret(ctx); err != nil {
 			return Subscription{}, webhook.Secret{}, fmt.Errorf("create subscription %s: %w", sub.Name, err)
 		}
 	}
@@ -251,7 +251,7 @@ func (s *Store) Put(ctx context.Context, sub Subscription) (Subscription, webhoo
 	it.sub = sub
 	var sec webhook.Secret
 	if sub.Target.Type == TargetHTTP && len(it.secret) == 0 {
-		if sec, it.secret, err = s.newSecret(); err != nil {
+		if sec, it.secret, err = s.newSecret(ctx); err != nil {
 			return fail(err)
 		}
 	}
@@ -321,7 +321,7 @@ func (s *Store) RotateSecret(ctx context.Context, name string, overlap time.Dura
 	}
 	read := it.sub.Version
 	now := s.now()
-	sec, sealed, err := s.newSecret()
+	sec, sealed, err := s.newSecret(ctx)
 	if err != nil {
 		return fail(err)
 	}
@@ -378,7 +378,7 @@ func (s *Store) Snapshot(ctx context.Context) ([]Live, error) {
 				if len(b) == 0 {
 					continue
 				}
-				sec, err := s.open(b)
+				sec, err := s.open(ctx, b)
 				if err != nil {
 					return nil, fmt.Errorf("snapshot subscriptions: %s: %w", it.sub.Name, err)
 				}
@@ -393,8 +393,8 @@ func (s *Store) Snapshot(ctx context.Context) ([]Live, error) {
 	}
 }
 
-func (s *Store) open(sealed []byte) (webhook.Secret, error) {
-	plain, err := s.sealer.Open(sealed)
+func (s *Store) open(ctx context.Context, sealed []byte) (webhook.Secret, error) {
+	plain, err := s.sealer.Open(ctx, sealed)
 	if err != nil {
 		return webhook.Secret{}, err
 	}

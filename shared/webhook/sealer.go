@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -11,25 +12,26 @@ import (
 
 // Sealer keeps secrets encrypted at rest. The subscription store seals a
 // secret's String() before writing it and opens it when a delivery needs
-// it; nothing else sees the plain text.
+// it; nothing else sees the plain text. Envelope is the one deployments and
+// the local runtime use; AESGCM is the former scheme, kept to read what it
+// sealed.
 type Sealer interface {
-	Seal(plain []byte) ([]byte, error)
-	Open(sealed []byte) ([]byte, error)
+	Seal(ctx context.Context, plain []byte) ([]byte, error)
+	Open(ctx context.Context, sealed []byte) ([]byte, error)
 }
 
 // ErrSealed is returned by Open for data that was not sealed by this key
 // (wrong key, truncated or altered).
 var ErrSealed = errors.New("sealed secret cannot be opened with this key")
 
-// sealVersion is the first byte of every sealed value, so that another
-// scheme (a KMS envelope, a new key) can be told apart later.
+// sealVersion is the first byte of every value AESGCM seals; Envelope's
+// start with envelopeVersion, so either can be told apart.
 const sealVersion = 1
 
 // AESGCM seals with AES-256-GCM under one key: version byte, 12-byte random
-// nonce, ciphertext and tag. The key comes from configuration; on AWS it is
-// a KMS data key (GenerateDataKey, the plain key kept in memory for the
-// function's life and the encrypted copy in configuration), so the table
-// never holds a secret readable without KMS.
+// nonce, ciphertext and tag. It was flowbus's first scheme, under a key in
+// configuration (FLOWBUS_SECRET_KEY); Envelope opens what it sealed when
+// given that key, and LocalKeys uses it to wrap data keys.
 type AESGCM struct {
 	aead cipher.AEAD
 }
@@ -64,7 +66,11 @@ func ParseAESGCMKey(s string) (*AESGCM, error) {
 }
 
 // Seal encrypts plain.
-func (a *AESGCM) Seal(plain []byte) ([]byte, error) {
+func (a *AESGCM) Seal(_ context.Context, plain []byte) ([]byte, error) {
+	return a.seal(plain)
+}
+
+func (a *AESGCM) seal(plain []byte) ([]byte, error) {
 	ns := a.aead.NonceSize()
 	out := make([]byte, 1+ns, 1+ns+len(plain)+a.aead.Overhead())
 	out[0] = sealVersion
@@ -75,7 +81,11 @@ func (a *AESGCM) Seal(plain []byte) ([]byte, error) {
 }
 
 // Open decrypts what Seal returned; anything else is ErrSealed.
-func (a *AESGCM) Open(sealed []byte) ([]byte, error) {
+func (a *AESGCM) Open(_ context.Context, sealed []byte) ([]byte, error) {
+	return a.open(sealed)
+}
+
+func (a *AESGCM) open(sealed []byte) ([]byte, error) {
 	ns := a.aead.NonceSize()
 	if len(sealed) < 1+ns+a.aead.Overhead() || sealed[0] != sealVersion {
 		return nil, ErrSealed
