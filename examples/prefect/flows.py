@@ -1,6 +1,7 @@
 """Prefect flows on flowbus: one that publishes workflow.completed when it is
-done, and one that a flowbus delivery starts (through receiver.py, or a
-Prefect deployment that receiver.py runs).
+done, and one that a flowbus delivery starts: through receiver.py (a
+webhook; it runs the flow or a Prefect deployment of it), or drain_queue (a
+subscription with an sqs target, the queue read by the flow).
 
 The logic is in plain functions (completed_event, processed_event,
 event_from_delivery) that the tests call; the flows wrap them. Prefect is
@@ -10,6 +11,7 @@ this file runs (and is tested) with the standard library alone.
     pip install prefect                       # for real flow runs
     FLOWBUS_URL=http://127.0.0.1:3000 python3 flows.py etl wf-1
     python3 flows.py serve                    # the deployment receiver.py can run
+    python3 flows.py drain <queue url>        # read a subscription's SQS queue once (boto3)
 """
 
 import hashlib
@@ -120,6 +122,40 @@ def event_from_delivery(headers, body):
     return event
 
 
+def event_from_message(body):
+    """The CloudEvent of one message a subscription with an sqs target sent:
+    the event in CloudEvents' structured JSON."""
+    event = json.loads(body)
+    if not isinstance(event, dict) or "specversion" not in event or "id" not in event:
+        raise ValueError("message body is not a CloudEvent")
+    return event
+
+
+def drain(sqs, queue_url, handle, max_empty_polls=1, wait_seconds=10):
+    """Reads the queue a subscription (target sqs, a FIFO queue keeps each
+    workflow's order) fills: handle(event) for each message in order, the
+    message deleted once handled. When handle raises, the message and the
+    rest of its batch stay, to come back after the queue's visibility
+    timeout (a FIFO queue holds that workflow's later messages back
+    meanwhile), and the error goes to the caller. Stops after
+    max_empty_polls receives in a row found nothing (None: never). sqs is a
+    boto3 SQS client or anything with its receive_message and
+    delete_message. Answers how many events were handled."""
+    handled = empty = 0
+    while max_empty_polls is None or empty < max_empty_polls:
+        got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds)
+        messages = got.get("Messages") or []
+        if not messages:
+            empty += 1
+            continue
+        empty = 0
+        for m in messages:
+            handle(event_from_message(m["Body"]))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+            handled += 1
+    return handled
+
+
 def _derived_id(prefix, source_id):
     eid = prefix + source_id
     if len(eid.encode()) > MAX_ID_BYTES:
@@ -160,9 +196,23 @@ def on_flowbus_event(event, url=None):
     return out
 
 
+@flow(name="drain-flowbus-queue")
+def drain_queue(queue_url, max_empty_polls=1, wait_seconds=10, url=None):
+    """The pull alternative to receiver.py: run on a schedule (or with
+    max_empty_polls=None as a long-running worker), it reads the SQS queue a
+    subscription delivers to and runs on_flowbus_event for each event. Needs
+    boto3 and AWS credentials; no webhook to expose."""
+    import boto3  # only this flow needs it
+
+    return drain(boto3.client("sqs"), queue_url, lambda e: on_flowbus_event(e, url), max_empty_polls, wait_seconds)
+
+
 def main(argv):
     if len(argv) >= 2 and argv[0] == "etl":
         print(json.dumps(etl(argv[1])))
+        return 0
+    if len(argv) >= 2 and argv[0] == "drain":
+        print(drain_queue(argv[1]))
         return 0
     if argv[:1] == ["serve"]:
         if not HAVE_PREFECT:
@@ -171,7 +221,7 @@ def main(argv):
         # A deployment receiver.py runs with PREFECT_DEPLOYMENT=on-flowbus-event/flowbus.
         on_flowbus_event.serve(name="flowbus")
         return 0
-    print("usage: flows.py etl <workflow id> | flows.py serve", file=sys.stderr)
+    print("usage: flows.py etl <workflow id> | flows.py drain <queue url> | flows.py serve", file=sys.stderr)
     return 2
 
 
