@@ -46,8 +46,8 @@ func (s *syncBuffer) String() string {
 
 // TestPython runs examples/prefect's and examples/python's unittest suites
 // with FLOWBUS_URL set to a local runtime of template.yaml with resources of
-// its own. The Prefect suite goes first: it creates its subscription before
-// any event is published, so the router's first snapshot has it.
+// its own (and AWS_ENDPOINT_URL_SQS, the engines' SQS, for the Prefect
+// suite's queue).
 func TestPython(t *testing.T) {
 	py, err := exec.LookPath("python3")
 	if err != nil {
