@@ -36,6 +36,10 @@ type Func func(ctx context.Context, e event.Event) error
 // events, so this means someone else wrote to the stream.
 var ErrInvalidRecord = errors.New("invalid record")
 
+// ErrPanic wraps the value of a panic in the function; the event fails as if
+// the function had returned an error.
+var ErrPanic = errors.New("the function panicked")
+
 // ErrInProgress is what a workflow fails with when the idempotency store says
 // another invocation holds the event and its mark has not expired.
 var ErrInProgress = errors.New("event in progress elsewhere")
@@ -297,14 +301,14 @@ func (s *Subscriber) workflow(ctx context.Context, w *workflow, records []kinesi
 func (s *Subscriber) handle(ctx context.Context, e *event.Event) (done bool, err error) {
 	idem := s.opts.Idempotency
 	if idem == nil {
-		return false, s.fn(ctx, *e)
+		return false, s.call(ctx, e)
 	}
 	key := Key(e)
 	done, err = idem.Start(ctx, key)
 	if err != nil || done {
 		return done, err
 	}
-	if err := s.fn(ctx, *e); err != nil {
+	if err := s.call(ctx, e); err != nil {
 		if rerr := idem.Release(ctx, key); rerr != nil {
 			// The mark stays until it expires; the retry waits for it.
 			s.log.WarnContext(ctx, "idempotency mark not released", "event_id", e.ID, "error", rerr)
@@ -317,6 +321,18 @@ func (s *Subscriber) handle(ctx context.Context, e *event.Event) (done bool, err
 		s.log.WarnContext(ctx, "idempotency mark not completed", "event_id", e.ID, "error", err)
 	}
 	return false, nil
+}
+
+// call runs the function on e. A panic fails the event like an error:
+// workflows run on goroutines of their own, where a panic would end the
+// process and fail the whole batch, losing the other workflows' progress.
+func (s *Subscriber) call(ctx context.Context, e *event.Event) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: %v", ErrPanic, p)
+		}
+	}()
+	return s.fn(ctx, *e)
 }
 
 // match tests the pattern against e as a CloudEvent, without its data unless

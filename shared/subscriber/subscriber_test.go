@@ -465,3 +465,22 @@ func TestCancelledContext(t *testing.T) {
 		}
 	}
 }
+
+// TestPanic: a panic in the function fails its workflow at that event, like
+// an error; the other workflows finish.
+func TestPanic(t *testing.T) {
+	recs, want := batch()
+	r := newRecorder(func(e event.Event) error {
+		if e.ID == "c2" {
+			panic("boom")
+		}
+		return nil
+	})
+	res := New(r.fn, Options{}).Handle(context.Background(), recs)
+	if len(res.Failures) != 1 || !errors.Is(res.Failures[0].Err, ErrPanic) || res.Failures[0].SequenceNumber != recs[2].SequenceNumber {
+		t.Fatalf("failures %v: want c's record 3 failing with ErrPanic", res.Failures)
+	}
+	if diff := cmp.Diff(map[string][]string{"a": want["a"], "b": want["b"], "c": {"c1"}}, r.done); diff != "" {
+		t.Errorf("finished (-want +got):\n%s", diff)
+	}
+}
