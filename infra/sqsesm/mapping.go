@@ -2,6 +2,8 @@ package sqsesm
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -194,6 +196,13 @@ func (m *Mapping) gather(ctx context.Context) (batch []message, dropped []types.
 		if m.cfg.VisibilityTimeout > 0 {
 			in.VisibilityTimeout = int32(math.Ceil(m.cfg.VisibilityTimeout.Seconds()))
 		}
+		if m.cfg.FIFO() {
+			// The SDK retries a call whose answer was lost with the same
+			// input: with an attempt id, a FIFO queue answers the retry with
+			// the messages the lost answer held, instead of leaving them in
+			// flight (and their groups held) for the visibility timeout.
+			in.ReceiveRequestAttemptId = aws.String(attemptID())
+		}
 		out, err := m.sqs.ReceiveMessage(ctx, in)
 		if err != nil {
 			if len(batch) > 0 || len(dropped) > 0 {
@@ -375,4 +384,11 @@ func (m *Mapping) warnOrder(batch []message, failed map[string]bool) {
 				"group", group, "failed", first, "deleted", id)
 		}
 	}
+}
+
+// attemptID is a fresh ReceiveRequestAttemptId.
+func attemptID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }

@@ -123,3 +123,62 @@ func isFifoName(name string) bool { return strings.HasSuffix(name, fifoSuffix) }
 func (m *message) inFlight(now time.Time) bool {
 	return m.receiveCount > 0 && now.Before(m.visibleAt)
 }
+
+// receiveAttempt is what a FIFO ReceiveMessage with a
+// ReceiveRequestAttemptId returned: a retry with the same id within the
+// window gets the same messages and receipt handles back, so an answer lost
+// on the way (the client retries) does not leave its messages in flight,
+// holding their groups, until their visibility timeout.
+type receiveAttempt struct {
+	at        time.Time
+	msgs      []*message
+	receipts  []string
+	visibleAt []time.Time
+}
+
+// attemptWindow is how long SQS honours a ReceiveRequestAttemptId.
+const attemptWindow = 5 * time.Minute
+
+// retryAttempt returns the messages an earlier receive with attempt id
+// returned, their visibility timeout reset to visibility from now, when
+// none of them was deleted, received again or had its visibility changed
+// since; nil otherwise (the receive then runs as a new one). Call with s.mu
+// held.
+func (q *queue) retryAttempt(id string, now time.Time, visibility time.Duration) []*message {
+	q.sweepAttempts(now)
+	a, ok := q.attempts[id]
+	if !ok {
+		return nil
+	}
+	for i, m := range a.msgs {
+		if m.deleted || m.receipt != a.receipts[i] || !m.visibleAt.Equal(a.visibleAt[i]) {
+			delete(q.attempts, id)
+			return nil
+		}
+	}
+	for i, m := range a.msgs {
+		m.visibleAt = now.Add(visibility)
+		a.visibleAt[i] = m.visibleAt
+	}
+	return a.msgs
+}
+
+// rememberAttempt keeps what a receive with attempt id returned. Call with
+// s.mu held.
+func (q *queue) rememberAttempt(id string, now time.Time, got []*message) {
+	a := &receiveAttempt{at: now, msgs: got}
+	for _, m := range got {
+		a.receipts = append(a.receipts, m.receipt)
+		a.visibleAt = append(a.visibleAt, m.visibleAt)
+	}
+	q.attempts[id] = a
+}
+
+// sweepAttempts forgets attempts older than the window.
+func (q *queue) sweepAttempts(now time.Time) {
+	for id, a := range q.attempts {
+		if now.Sub(a.at) >= attemptWindow {
+			delete(q.attempts, id)
+		}
+	}
+}

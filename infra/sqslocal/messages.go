@@ -185,6 +185,13 @@ func (s *Server) receiveMessage(ctx context.Context, _ *call, in receiveInput) (
 	if in.WaitTimeSeconds != nil && (*in.WaitTimeSeconds < 0 || *in.WaitTimeSeconds > maxWaitTimeSeconds) {
 		return nil, errInvalidParameterValue("Value %d for parameter WaitTimeSeconds is invalid. Reason: Must be >= 0 and <= %d, if provided.", *in.WaitTimeSeconds, maxWaitTimeSeconds)
 	}
+	attempt := ""
+	if in.ReceiveRequestAttemptID != nil {
+		attempt = *in.ReceiveRequestAttemptID
+		if err := checkFifoToken("ReceiveRequestAttemptId", attempt); err != nil {
+			return nil, err
+		}
+	}
 	sel := newSelection(append(slices.Clone(in.AttributeNames), in.MessageSystemAttributeNames...), in.MessageAttributeNames)
 
 	s.mu.Lock()
@@ -216,7 +223,19 @@ func (s *Server) receiveMessage(ctx context.Context, _ *call, in receiveInput) (
 			return receiveOutput{}, nil
 		}
 		now := time.Now()
-		got, next := s.take(q, now, limit, visibility)
+		var got []*message
+		var next time.Time
+		if q.fifo && attempt != "" {
+			// A FIFO queue's attempt id (a standard queue ignores it): a
+			// retry of a receive whose answer was lost gets its messages.
+			got = q.retryAttempt(attempt, now, visibility)
+		}
+		if got == nil {
+			got, next = s.take(q, now, limit, visibility)
+			if q.fifo && attempt != "" && len(got) > 0 {
+				q.rememberAttempt(attempt, now, got)
+			}
+		}
 		var out receiveOutput
 		for _, m := range got {
 			out.Messages = append(out.Messages, sel.output(m))

@@ -32,6 +32,8 @@ type queue struct {
 	dedupSwept time.Time
 	seqBase    uint64
 	seq        uint64
+	// attempts are the receives made with a ReceiveRequestAttemptId, by id.
+	attempts map[string]*receiveAttempt
 }
 
 // message is one message and its delivery state.
@@ -78,6 +80,7 @@ func newQueue(name, region string, now time.Time, fifo bool) *queue {
 	if fifo {
 		maps.Copy(q.attrs, defaultFifoAttributes)
 		q.dedup = make(map[string]dedupEntry)
+		q.attempts = make(map[string]*receiveAttempt)
 		// 20 digits from the start, increasing across queues created later.
 		q.seqBase = 10_000_000_000_000_000_000 + uint64(now.UnixMicro())*1000
 	}
