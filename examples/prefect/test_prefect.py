@@ -26,6 +26,8 @@ def _reachable(url):
     try:
         urllib.request.urlopen(url + "/workflows/probe/events?limit=1", timeout=2).read()
         return True
+    except urllib.error.HTTPError:
+        return True  # it answered: 401 without a token, 403 for a caller without the grant
     except Exception:  # noqa: BLE001 - any failure means "not there"
         return False
 

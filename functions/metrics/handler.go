@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/flowbus/flowbus/shared/apigw"
+	"github.com/flowbus/flowbus/shared/authz"
 	"github.com/flowbus/flowbus/shared/metrics"
 	"github.com/flowbus/flowbus/shared/stats"
 )
@@ -28,6 +29,7 @@ const staleAfter = 2 * time.Minute
 type handler struct {
 	snapshots *stats.Snapshots
 	log       *slog.Logger
+	authz     *authz.Authorizer // nil in tests that are not about authorization
 }
 
 // Invoke takes the scheduled event (compute and save a snapshot) or an HTTP
@@ -66,6 +68,9 @@ func (h *handler) serve(ctx context.Context, req events.APIGatewayV2HTTPRequest)
 		resp := apigw.ProblemResponse(apigw.Problem{Type: apigw.TypeMethod, Title: "Method not allowed", Status: 405, Detail: "use GET"})
 		resp.Headers["Allow"] = http.MethodGet
 		return resp
+	}
+	if p := apigw.Authorize(ctx, h.authz, &req, authz.Request{Action: authz.Metrics}); p != nil {
+		return apigw.ProblemResponse(*p)
 	}
 	snap, err := h.snapshots.Load(ctx)
 	fresh := req.QueryStringParameters["fresh"] == "true"

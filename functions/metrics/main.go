@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
+	"github.com/flowbus/flowbus/shared/authz"
 	"github.com/flowbus/flowbus/shared/config"
 	"github.com/flowbus/flowbus/shared/delivery"
 	"github.com/flowbus/flowbus/shared/logging"
@@ -43,6 +44,7 @@ func run() error {
 		snapshots: &stats.Snapshots{DB: db, Kin: kinesis.NewFromConfig(awsCfg), Table: cfg.Table, Stream: cfg.Stream, Deliveries: deliveries},
 		log:       logging.New(cfg.LogLevel, "metrics"),
 	}
+	h.authz = authz.ForTable(cfg.Admins, db, cfg.Table, h.log)
 	lambda.Start(metrics.Flushing(h, metrics.ForFunction("metrics")))
 	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/flowbus/flowbus/shared/apigw"
+	"github.com/flowbus/flowbus/shared/authz"
+	"github.com/flowbus/flowbus/shared/event"
 	"github.com/flowbus/flowbus/shared/ingest"
 	"github.com/flowbus/flowbus/shared/metrics"
 )
@@ -21,6 +23,23 @@ type handler struct {
 	maxBody int
 	log     *slog.Logger
 	metrics *metrics.Recorder // nil in tests that do not look at figures
+	authz   *authz.Authorizer // nil in tests that are not about authorization
+}
+
+// check is the request's ingest.Check: every event's source and workflow
+// id must be granted to the caller, or nothing is published.
+func (h *handler) check(req *events.APIGatewayV2HTTPRequest) ingest.Check {
+	if h.authz == nil {
+		return nil
+	}
+	caller := authz.CallerOf(req.RequestContext)
+	return func(ctx context.Context, evs []*event.Event) error {
+		rs := make([]authz.Request, len(evs))
+		for i, e := range evs {
+			rs[i] = authz.Request{Action: authz.Publish, Source: e.Source, Workflow: e.WorkflowID}
+		}
+		return h.authz.Check(ctx, caller, rs...)
+	}
 }
 
 // Handle serves POST /events.
@@ -53,9 +72,15 @@ func (h *handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 		}
 		kind = apigw.PublishKind(mt)
 	}
-	out, err := h.svc.Publish(ctx, body, kind)
+	if h.authz != nil && authz.CallerOf(req.RequestContext).Anonymous() {
+		return apigw.ProblemResponse(apigw.AuthzProblem(authz.ErrAnonymous)), nil
+	}
+	out, err := h.svc.PublishChecked(ctx, body, kind, h.check(&req))
 	if err != nil {
 		p := apigw.PublishProblem(err)
+		if p.Status == 500 { // not the request's fault: the policy's answer, or unreadable
+			p = apigw.AuthzProblem(err)
+		}
 		if h.metrics != nil {
 			h.metrics.Count("requests_refused", nil, 1)
 		}

@@ -8,8 +8,10 @@ import (
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
+	"github.com/flowbus/flowbus/shared/authz"
 	"github.com/flowbus/flowbus/shared/bus"
 	"github.com/flowbus/flowbus/shared/config"
 	"github.com/flowbus/flowbus/shared/ingest"
@@ -41,7 +43,9 @@ func run() error {
 	log := logging.New(cfg.LogLevel, "publish")
 	pub := bus.NewPublisher(kinesis.NewFromConfig(awsCfg), cfg.Stream, bus.Options{})
 	rec := metrics.ForFunction("publish")
-	h := &handler{svc: ingest.New(pub, cfg.MaxBatch, cfg.DefaultSource, schemas), maxBody: cfg.MaxBodyBytes, log: log, metrics: rec}
+	h := &handler{svc: ingest.New(pub, cfg.MaxBatch, cfg.DefaultSource, schemas), maxBody: cfg.MaxBodyBytes, log: log, metrics: rec,
+		// The policy is read from the table (FLOWBUS_TABLE); without one, only FLOWBUS_ADMINS may publish.
+		authz: authz.ForTable(cfg.Admins, dynamodb.NewFromConfig(awsCfg), cfg.Table, log)}
 	lambda.Start(metrics.Flushing(lambda.NewHandler(h.Handle), rec))
 	return nil
 }

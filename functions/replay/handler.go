@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/flowbus/flowbus/shared/apigw"
+	"github.com/flowbus/flowbus/shared/authz"
 	"github.com/flowbus/flowbus/shared/event"
 	"github.com/flowbus/flowbus/shared/eventstore"
 	"github.com/flowbus/flowbus/shared/metrics"
@@ -49,6 +50,7 @@ type handler struct {
 	continuer Continuer
 	log       *slog.Logger
 	metrics   *metrics.Recorder // nil in tests that do not look at figures
+	authz     *authz.Authorizer // nil in tests that are not about authorization
 }
 
 // replayed counts the events a run put back on a stream.
@@ -71,9 +73,9 @@ func (h *handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	method := req.RequestContext.HTTP.Method
 	switch {
 	case req.PathParameters["replay_id"] != "" && method == http.MethodGet:
-		return h.getReplay(ctx, req.PathParameters["replay_id"]), nil
+		return h.getReplay(ctx, &req, req.PathParameters["replay_id"]), nil
 	case req.PathParameters["replay_id"] != "" && method == http.MethodDelete:
-		return h.cancelReplay(ctx, req.PathParameters["replay_id"]), nil
+		return h.cancelReplay(ctx, &req, req.PathParameters["replay_id"]), nil
 	case strings.HasSuffix(req.RouteKey, "/replays") || (req.RouteKey == "" && method == http.MethodPost):
 		if method != http.MethodPost {
 			return methodNotAllowed(http.MethodPost), nil
@@ -110,6 +112,9 @@ func (h *handler) readEvents(ctx context.Context, req events.APIGatewayV2HTTPReq
 	}
 	if len(fields) > 0 {
 		return apigw.ProblemResponse(apigw.Problem{Type: apigw.TypeInvalid, Title: "Invalid query", Status: 400, Errors: fields})
+	}
+	if p := apigw.Authorize(ctx, h.authz, &req, authz.Request{Action: authz.Read, Workflow: wf, Types: q.Types}); p != nil {
+		return apigw.ProblemResponse(*p)
 	}
 	page, err := h.store.Read(ctx, wf, q)
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/flowbus/flowbus/shared/authz"
 	"github.com/flowbus/flowbus/shared/bus"
 	"github.com/flowbus/flowbus/shared/config"
 	"github.com/flowbus/flowbus/shared/dynamostore"
@@ -90,7 +91,7 @@ func run() error {
 	}
 	log := logging.New(cfg.LogLevel, "replay")
 	h := &handler{store: store, subs: subs, schemas: schemas, records: records, runner: runner,
-		continuer: replay.NewContinuer(awsCfg, self), log: log}
+		continuer: replay.NewContinuer(awsCfg, self), log: log, authz: authz.ForTable(cfg.Admins, db, cfg.Table, log)}
 	rec := metrics.ForFunction("replay")
 	h.metrics = rec
 	lambda.Start(metrics.Flushing(invoker{h: h, api: lambda.NewHandler(h.Handle).Invoke, log: log}, rec))

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/flowbus/flowbus/shared/apigw"
+	"github.com/flowbus/flowbus/shared/authz"
 	"github.com/flowbus/flowbus/shared/bus"
 	"github.com/flowbus/flowbus/shared/event"
 	"github.com/flowbus/flowbus/shared/replay"
@@ -59,6 +60,9 @@ func (h *handler) startReplay(ctx context.Context, req events.APIGatewayV2HTTPRe
 	if fields := spec.Validate(); len(fields) > 0 {
 		return apigw.ProblemResponse(apigw.Problem{Type: apigw.TypeInvalid, Title: "Invalid replay request", Status: 400, Errors: fields})
 	}
+	if p := apigw.Authorize(ctx, h.authz, &req, replayRequests(spec)...); p != nil {
+		return apigw.ProblemResponse(*p)
+	}
 	if spec.Target.Subscription != "" {
 		if resp, bad := h.checkSubscription(ctx, spec.Target.Subscription); bad {
 			return resp
@@ -102,6 +106,21 @@ func (h *handler) startReplay(ctx context.Context, req events.APIGatewayV2HTTPRe
 	resp := apigw.JSON(202, rec)
 	resp.Headers["Location"] = "/replays/" + rec.ID
 	return resp
+}
+
+// replayRequests are what a replay asks of the policy: replay of its
+// workflow ("*" for a window across workflows) and types, to its target
+// subscription if any; a target stream other than the bus is the admin's.
+func replayRequests(spec replay.Spec) []authz.Request {
+	wf := spec.WorkflowID
+	if wf == "" {
+		wf = "*"
+	}
+	rs := []authz.Request{{Action: authz.Replay, Workflow: wf, Types: spec.Types, Subscription: spec.Target.Subscription}}
+	if spec.Target.Stream != "" {
+		rs = append(rs, authz.Request{Action: authz.Admin})
+	}
+	return rs
 }
 
 // checkSubscription answers a replay aimed at a subscription that cannot
@@ -168,24 +187,40 @@ func badID(id string) (events.APIGatewayV2HTTPResponse, bool) {
 		Errors: []event.FieldError{{Field: "replay_id", Reason: "is not a replay id", Limit: replay.IDLength}}}), true
 }
 
-func (h *handler) getReplay(ctx context.Context, id string) events.APIGatewayV2HTTPResponse {
+// record reads replay id for a caller who may replay what it replays: the
+// record, or the answer to give instead.
+func (h *handler) record(ctx context.Context, req *events.APIGatewayV2HTTPRequest, id string) (*replay.Record, *events.APIGatewayV2HTTPResponse) {
 	if resp, bad := badID(id); bad {
-		return resp
+		return nil, &resp
 	}
 	rec, err := h.records.Get(ctx, id)
 	if errors.Is(err, replay.ErrNotFound) {
-		return apigw.ProblemResponse(apigw.Problem{Type: apigw.TypeNotFound, Title: "No such replay", Status: 404})
+		resp := apigw.ProblemResponse(apigw.Problem{Type: apigw.TypeNotFound, Title: "No such replay", Status: 404})
+		return nil, &resp
 	}
 	if err != nil {
 		h.log.ErrorContext(ctx, "get replay failed", "replay_id", id, "error", err)
-		return unavailable()
+		resp := unavailable()
+		return nil, &resp
+	}
+	if p := apigw.Authorize(ctx, h.authz, req, replayRequests(rec.Spec)...); p != nil {
+		resp := apigw.ProblemResponse(*p)
+		return nil, &resp
+	}
+	return rec, nil
+}
+
+func (h *handler) getReplay(ctx context.Context, req *events.APIGatewayV2HTTPRequest, id string) events.APIGatewayV2HTTPResponse {
+	rec, resp := h.record(ctx, req, id)
+	if resp != nil {
+		return *resp
 	}
 	return apigw.JSON(200, rec)
 }
 
-func (h *handler) cancelReplay(ctx context.Context, id string) events.APIGatewayV2HTTPResponse {
-	if resp, bad := badID(id); bad {
-		return resp
+func (h *handler) cancelReplay(ctx context.Context, req *events.APIGatewayV2HTTPRequest, id string) events.APIGatewayV2HTTPResponse {
+	if _, resp := h.record(ctx, req, id); resp != nil {
+		return *resp
 	}
 	rec, err := h.records.Cancel(ctx, id, time.Now())
 	if errors.Is(err, replay.ErrNotFound) {

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/flowbus/flowbus/shared/apigw"
+	"github.com/flowbus/flowbus/shared/authz"
 	"github.com/flowbus/flowbus/shared/delivery"
 	"github.com/flowbus/flowbus/shared/event"
 	"github.com/flowbus/flowbus/shared/pattern"
@@ -35,6 +36,9 @@ var routes = []string{
 	"GET /subscriptions/{name}/dead-letters",
 	"POST /subscriptions/{name}/redrive",
 	"POST /patterns/test",
+	"GET /policies",
+	"PUT /policies",
+	"DELETE /policies",
 }
 
 // maxBody bounds a request body: a subscription's pattern (2,048
@@ -65,6 +69,16 @@ type handler struct {
 	deliveries Deliveries // nil: no figures, dead letters or redrive
 	policy     webhook.Policy
 	log        *slog.Logger
+	authz      *authz.Authorizer // nil in tests that are not about authorization
+	policies   Policies          // nil: no policy routes (404)
+}
+
+// Policies is what the policy routes ask of the policy's store
+// (authz.Store).
+type Policies interface {
+	List(ctx context.Context) ([]authz.Entry, error)
+	Put(ctx context.Context, e authz.Entry) error
+	Delete(ctx context.Context, principal string) error
 }
 
 // Handle serves the HTTP API routes.
@@ -74,6 +88,9 @@ func (h *handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	}
 	r := route(&req) // fills in the name of a hand-made event
 	name := req.PathParameters["name"]
+	if p := h.authorize(ctx, &req, r, name); p != nil {
+		return apigw.ProblemResponse(*p), nil
+	}
 	switch r {
 	case "POST /subscriptions":
 		return h.create(ctx, &req), nil
@@ -93,8 +110,36 @@ func (h *handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 		return h.redrive(ctx, name), nil
 	case "POST /patterns/test":
 		return h.testPattern(&req), nil
+	case "GET /policies", "PUT /policies", "DELETE /policies":
+		return h.policyRoute(ctx, r, &req), nil
 	}
 	return apigw.ProblemResponse(apigw.Problem{Type: apigw.TypeNotFound, Title: "No such route", Status: 404}), nil
+}
+
+// authorize checks the caller before anything is read or written: the
+// subscription named in the path (Redrive for a redrive), any subscriptions
+// grant for the list and pattern tests (the list then shows only the names
+// granted), Admin for the policy. POST /subscriptions is checked in create,
+// once the name is read from the body.
+func (h *handler) authorize(ctx context.Context, req *events.APIGatewayV2HTTPRequest, r, name string) *apigw.Problem {
+	if h.authz == nil {
+		return nil
+	}
+	switch r {
+	case "POST /subscriptions":
+		return nil
+	case "GET /subscriptions", "POST /patterns/test":
+		if _, err := h.authz.CheckAny(ctx, authz.CallerOf(req.RequestContext), authz.Subscriptions); err != nil {
+			p := apigw.AuthzProblem(err)
+			return &p
+		}
+		return nil
+	case "POST /subscriptions/{name}/redrive":
+		return apigw.Authorize(ctx, h.authz, req, authz.Request{Action: authz.Redrive, Subscription: name})
+	case "GET /policies", "PUT /policies", "DELETE /policies":
+		return apigw.Authorize(ctx, h.authz, req, authz.Request{Action: authz.Admin})
+	}
+	return apigw.Authorize(ctx, h.authz, req, authz.Request{Action: authz.Subscriptions, Subscription: name})
 }
 
 // route is the request's route key; a hand-made event without one is
@@ -112,6 +157,8 @@ func route(req *events.APIGatewayV2HTTPRequest) string {
 	switch {
 	case len(segs) == 2 && segs[0] == "patterns" && segs[1] == "test":
 		return method + " /patterns/test"
+	case len(segs) == 1 && segs[0] == "policies":
+		return method + " /policies"
 	case len(segs) == 1 && segs[0] == "subscriptions":
 		return method + " /subscriptions"
 	case len(segs) == 2 && segs[0] == "subscriptions":
@@ -220,6 +267,9 @@ func (h *handler) create(ctx context.Context, req *events.APIGatewayV2HTTPReques
 	if s.Version != 0 {
 		return invalid(&subscription.ValidationError{Fields: []event.FieldError{{Field: "version", Reason: "is set by flowbus; leave it out when creating"}}})
 	}
+	if p := apigw.Authorize(ctx, h.authz, req, authz.Request{Action: authz.Subscriptions, Subscription: s.Name}); p != nil {
+		return apigw.ProblemResponse(*p)
+	}
 	created, sec, err := h.store.Create(ctx, s)
 	if err != nil {
 		return h.failed(ctx, s.Name, err)
@@ -255,7 +305,19 @@ func (h *handler) list(ctx context.Context, req *events.APIGatewayV2HTTPRequest)
 		Subscriptions []view  `json:"subscriptions"`
 		Next          *string `json:"next"`
 	}{Subscriptions: []view{}}
+	// Only the subscriptions the caller may manage (authorize checked it
+	// has some grant); next stays the store's, so paging goes on.
+	var pol *authz.Policy
+	caller := authz.CallerOf(req.RequestContext)
+	if h.authz != nil {
+		if pol, err = h.authz.Policy(ctx); err != nil {
+			return apigw.ProblemResponse(apigw.AuthzProblem(err))
+		}
+	}
 	for _, s := range page.Subscriptions {
+		if pol != nil && !pol.Allowed(caller, authz.Request{Action: authz.Subscriptions, Subscription: s.Name}) {
+			continue
+		}
 		out.Subscriptions = append(out.Subscriptions, show(s, webhook.Secret{}))
 	}
 	resp := apigw.JSON(http.StatusOK, out)

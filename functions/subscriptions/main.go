@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/flowbus/flowbus/shared/authz"
 	"github.com/flowbus/flowbus/shared/config"
 	"github.com/flowbus/flowbus/shared/delivery"
 	"github.com/flowbus/flowbus/shared/logging"
@@ -57,6 +58,8 @@ func run() error {
 		policy: webhook.Policy{AllowPlainLoopback: cfg.Local},
 		log:    logging.New(cfg.LogLevel, "subscriptions"),
 	}
+	policies := authz.NewStore(db, cfg.Table)
+	h.authz, h.policies = authz.NewAuthorizer(cfg.Admins, policies, h.log), policies
 	lambda.Start(h.Handle)
 	return nil
 }

@@ -41,10 +41,14 @@ type Options struct {
 	Parameters map[string]string // template parameter overrides
 	Addr       string            // HTTP API address; default 127.0.0.1:3000
 	RunDir     string            // builds and checkpoints; default .run/dev next to the template
-	Shards     int               // shards of a stream the template makes on-demand; default 1
-	HTTPPool   int               // execution environments per HTTP function; default 4
-	RIE        string            // aws-lambda-rie; default $(go env GOPATH)/bin/aws-lambda-rie
-	PollEvery  time.Duration     // how often caught-up pollers poll; default 1s, as Lambda
+	// IssuerDir keeps the local JWT issuer's key and URL (make token reads
+	// them); default <RunDir>/issuer, or .run/issuer next to the template
+	// when RunDir is not given either.
+	IssuerDir string
+	Shards    int           // shards of a stream the template makes on-demand; default 1
+	HTTPPool  int           // execution environments per HTTP function; default 4
+	RIE       string        // aws-lambda-rie; default $(go env GOPATH)/bin/aws-lambda-rie
+	PollEvery time.Duration // how often caught-up pollers poll; default 1s, as Lambda
 	// ScheduleEvery, when set, replaces the period of every Schedule event
 	// (tests use it; the template's rate otherwise).
 	ScheduleEvery time.Duration
@@ -62,6 +66,12 @@ func (o *Options) setDefaults() error {
 	}
 	if o.Addr == "" {
 		o.Addr = "127.0.0.1:3000"
+	}
+	if o.IssuerDir == "" {
+		o.IssuerDir = filepath.Join(o.RunDir, "issuer")
+		if o.RunDir == "" { // make dev: make token finds it there
+			o.IssuerDir = filepath.Join(filepath.Dir(o.Template), ".run", "issuer")
+		}
 	}
 	if o.RunDir == "" {
 		o.RunDir = filepath.Join(filepath.Dir(o.Template), ".run", "dev")
@@ -111,6 +121,7 @@ type Runtime struct {
 	mappings  []*esm.Mapping
 	dead      deadLetters
 	lambda    *lambdaAPI
+	issuer    *issuer
 	QueueURLs map[string]string // by logical id
 }
 
@@ -119,8 +130,13 @@ func Start(ctx context.Context, opts Options) (*Runtime, error) {
 	if err := opts.setDefaults(); err != nil {
 		return nil, err
 	}
+	iss, err := startIssuer(&opts) // sets the authorizer's parameters
+	if err != nil {
+		return nil, err
+	}
 	tpl, err := template.Load(opts.Template, opts.Parameters)
 	if err != nil {
+		iss.close()
 		return nil, err
 	}
 	for _, path := range opts.Include {
@@ -136,7 +152,7 @@ func Start(ctx context.Context, opts Options) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Runtime{opts: opts, tpl: tpl, functions: map[string]*lambdarun.Function{}, QueueURLs: map[string]string{}}
+	r := &Runtime{opts: opts, tpl: tpl, functions: map[string]*lambdarun.Function{}, QueueURLs: map[string]string{}, issuer: iss}
 	ok := false
 	defer func() {
 		if !ok {
@@ -463,10 +479,15 @@ func (l loggingInvoker) Invoke(ctx context.Context, payload []byte) (lambdarun.R
 }
 
 func (r *Runtime) startHTTP() error {
+	authorizers, err := r.routeAuthorizers()
+	if err != nil {
+		return err
+	}
 	var routes []httpapi.Route
 	for _, rt := range r.tpl.Routes {
 		routes = append(routes, httpapi.Route{Method: rt.Method, Path: rt.Path, FunctionName: rt.Function,
-			Function: loggingInvoker{r: r, id: rt.Function, fn: r.functions[rt.Function]}})
+			Function:   loggingInvoker{r: r, id: rt.Function, fn: r.functions[rt.Function]},
+			Authorizer: authorizers[rt.Method+" "+rt.Path]})
 	}
 	h, err := httpapi.New(routes, r.opts.Log)
 	if err != nil {
@@ -488,6 +509,7 @@ func (r *Runtime) startHTTP() error {
 	for _, rt := range r.tpl.Routes {
 		r.printf("route   %-6s %-34s → %s", rt.Method, r.URL()+rt.Path, rt.Function)
 	}
+	r.printf("auth    JWT issuer %s (key in %s); Runtime.Token is %s's, an admin", r.issuer.URL, r.opts.IssuerDir, subPrincipal(DevAdmin))
 	return nil
 }
 
@@ -504,6 +526,7 @@ func (r *Runtime) Close() error {
 		}
 	}
 	r.wg.Wait()
+	r.issuer.close()
 	var errs []error
 	for _, f := range r.functions {
 		errs = append(errs, f.Close())

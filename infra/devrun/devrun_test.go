@@ -76,7 +76,7 @@ func start(t *testing.T, e *env) {
 
 func (e *env) post(body string) map[string]any {
 	e.t.Helper()
-	resp, err := http.Post(e.rt.URL()+"/events", "application/json", strings.NewReader(body))
+	resp, err := e.rt.Client().Post(e.rt.URL()+"/events", "application/json", strings.NewReader(body))
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func (e *env) history(wf string) []string {
 		if after != "" {
 			u += "&after=" + after
 		}
-		resp, err := http.Get(u)
+		resp, err := e.rt.Client().Get(u)
 		if err != nil {
 			e.t.Fatal(err)
 		}
@@ -145,7 +145,7 @@ func (e *env) waitFor(what string, cond func() bool) {
 
 func (e *env) postJSON(path, body string, status int, v any) {
 	e.t.Helper()
-	resp, err := http.Post(e.rt.URL()+path, "application/json", strings.NewReader(body))
+	resp, err := e.rt.Client().Post(e.rt.URL()+path, "application/json", strings.NewReader(body))
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -161,7 +161,7 @@ func (e *env) postJSON(path, body string, status int, v any) {
 
 func (e *env) getJSON(path string, v any) {
 	e.t.Helper()
-	resp, err := http.Get(e.rt.URL() + path)
+	resp, err := e.rt.Client().Get(e.rt.URL() + path)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -297,7 +297,7 @@ func TestLocalRuntime(t *testing.T) {
 
 	// Schema evolution end to end: the design note's WorkflowEventV2 needs a
 	// status, V1 has no data; read back with upcast=latest, V1 comes as V2.
-	resp, err := http.Post(e.rt.URL()+"/events", "application/json", strings.NewReader(`{"type":"workflow.started","workflow_id":"schema-wf","version":2,"data":{}}`))
+	resp, err := e.rt.Client().Post(e.rt.URL()+"/events", "application/json", strings.NewReader(`{"type":"workflow.started","workflow_id":"schema-wf","version":2,"data":{}}`))
 	if err != nil || resp.StatusCode != 400 {
 		t.Fatalf("V2 without a status: %v %v, want 400", resp, err)
 	}
@@ -361,7 +361,7 @@ func TestLocalRuntime(t *testing.T) {
 	}
 	e.postJSON("/replays", `{"from":"2000-01-01T00:00:00Z","to":"2100-01-01T00:00:00Z"}`, 202, &doomed)
 	req, _ := http.NewRequest(http.MethodDelete, e.rt.URL()+"/replays/"+doomed.ID, nil)
-	resp, err = http.DefaultClient.Do(req)
+	resp, err = e.rt.Client().Do(req)
 	if err != nil || resp.StatusCode != 202 {
 		t.Fatalf("DELETE /replays/%s: %v %v", doomed.ID, resp, err)
 	}

@@ -77,7 +77,7 @@ func TestMetrics(t *testing.T) {
 	// Prometheus text when asked.
 	req, _ := http.NewRequest(http.MethodGet, e.rt.URL()+"/metrics", nil)
 	req.Header.Set("Accept", "text/plain")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := e.rt.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -174,6 +174,9 @@ func (l *Local) RestartRuntime(ctx context.Context, template func(string) string
 // URL is the HTTP API's base URL.
 func (l *Local) URL() string { return l.rt.URL() }
 
+// Token is an admin's token for the HTTP API (devrun.Runtime.Token).
+func (l *Local) Token() string { return l.rt.Token() }
+
 // LambdaURL is the local Lambda Invoke API.
 func (l *Local) LambdaURL() string { return os.Getenv("AWS_ENDPOINT_URL_LAMBDA") }
 

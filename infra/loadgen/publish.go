@@ -28,6 +28,9 @@ type Config struct {
 	// by the publishers in turn (a fault scenario names one it poisons).
 	Extra  []string
 	Client *http.Client
+	// Token is sent as "Authorization: Bearer <Token>" when set: a caller
+	// the policy lets publish every workflow (Local.Token, an admin's).
+	Token string
 	// Timeout bounds one request; default 30s.
 	Timeout time.Duration
 }
@@ -292,6 +295,9 @@ func (p *publisher) send(ctx context.Context, evs []wireEvent) ([]entry, error) 
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if p.cfg.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+p.cfg.Token)
+	}
 	resp, err := p.cfg.Client.Do(req)
 	if err != nil {
 		return nil, err

@@ -293,7 +293,8 @@ func TestPoliciesAreLeastPrivilege(t *testing.T) {
 	logs := []string{"logs:CreateLogStream", "logs:PutLogEvents"}
 	esm := []string{"kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetRecords", "kinesis:GetShardIterator", "kinesis:ListShards"}
 	want := map[string][]string{
-		"PublishFunction": append(methods("kinesis", (*bus.KinesisAPI)(nil)), logs...),
+		// + authz.Store.List: the authorization policy's items.
+		"PublishFunction": append(append(methods("kinesis", (*bus.KinesisAPI)(nil)), "dynamodb:Query"), logs...),
 		"ConsumeFunction": append(append(append(methods("dynamodb", (*dynamostore.API)(nil)), esm...), "sqs:SendMessage"), logs...),
 		"MetricsFunction": append(append(methods("dynamodb", (*stats.ReadAPI)(nil)), methods("kinesis", (*stats.KinesisAPI)(nil))...), logs...),
 		// The store (stats.WriteAPI's UpdateItem is one of its calls), reading back, the SQS mapping.

@@ -47,6 +47,8 @@ func run() error {
 		return err
 	}
 	fmt.Printf("flowbus is running: %s  (Ctrl-C stops it)\n", rt.URL())
+	// The default caller, an admin; make -s token ARGS="sub=… groups=…" mints others.
+	fmt.Printf("export FLOWBUS_TOKEN=%s\n", rt.Token())
 	<-ctx.Done()
 	fmt.Println("stopping…")
 	return rt.Close()

@@ -237,7 +237,7 @@ func (h *harness) runScenario(ctx context.Context, sc scenario) (res result) {
 	h.n++
 	logAt := h.logSize()
 	r := &trial{prefix: fmt.Sprintf("f%d%s-%s", h.n, time.Now().Format("150405"), sc.name), extra: map[string]string{}, started: time.Now()}
-	cfg := loadgen.Config{URL: h.local.URL(), Publishers: h.o.publishers, Workflows: h.o.workflows, Batch: h.o.batch,
+	cfg := loadgen.Config{URL: h.local.URL(), Token: h.local.Token(), Publishers: h.o.publishers, Workflows: h.o.workflows, Batch: h.o.batch,
 		Duration: h.o.publish, Prefix: r.prefix, Timeout: 60 * time.Second}
 	for _, s := range sc.extra {
 		wf := r.prefix + "-" + s

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
+	"github.com/flowbus/flowbus/infra/devrun"
 	"github.com/flowbus/flowbus/infra/loadgen"
 )
 
@@ -36,6 +37,7 @@ func hops(ctx context.Context, local *loadgen.Local, n int) error {
 			return err
 		}
 		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+local.Token())
 		resp, err := client.Do(req)
 		if err != nil {
 			return err
@@ -51,8 +53,10 @@ func hops(ctx context.Context, local *loadgen.Local, n int) error {
 		ev := map[string]any{
 			"version": "2.0", "routeKey": "POST /events", "rawPath": "/events", "rawQueryString": "",
 			"headers": map[string]string{"content-type": "application/json"},
+			// The caller API Gateway's JWT authorizer would put here: the runtime's admin.
 			"requestContext": map[string]any{"http": map[string]string{"method": "POST", "path": "/events", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1"},
-				"requestId": "hops", "routeKey": "POST /events", "stage": "$default", "timeEpoch": time.Now().UnixMilli()},
+				"authorizer": map[string]any{"jwt": map[string]any{"claims": map[string]string{"sub": devrun.DevAdmin}, "scopes": nil}},
+				"requestId":  "hops", "routeKey": "POST /events", "stage": "$default", "timeEpoch": time.Now().UnixMilli()},
 			"isBase64Encoded": false, "body": string(body),
 		}
 		b, _ := json.Marshal(ev)

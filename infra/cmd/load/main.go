@@ -41,6 +41,7 @@ func run() (bool, error) {
 	flag.IntVar(&cfg.Batch, "batch", 100, "events per request")
 	flag.IntVar(&cfg.EventBytes, "event-bytes", 200, "approximate size of one event")
 	flag.DurationVar(&cfg.Duration, "duration", 30*time.Second, "how long to publish")
+	flag.StringVar(&cfg.Token, "token", os.Getenv("FLOWBUS_TOKEN"), "with -url: the bearer token to publish with (default $FLOWBUS_TOKEN, which make dev prints)")
 	url := flag.String("url", "", "load a running flowbus (e.g. make dev: http://127.0.0.1:3000) instead of starting one; the store is read through the AWS_ENDPOINT_URL_* of the environment")
 	table := flag.String("table", "flowbus-events", "event store table (with -url)")
 	runDir := flag.String("run-dir", "", "where the engines and runtime of their own run (default: a new temporary dir, removed after)")
@@ -74,7 +75,7 @@ func run() (bool, error) {
 				fmt.Fprintln(os.Stderr, "load: stop:", err)
 			}
 		}()
-		*url, *table = local.URL(), local.Table
+		*url, *table, cfg.Token = local.URL(), local.Table, local.Token()
 		if db, err = local.DynamoDB(ctx); err != nil {
 			return false, err
 		}
