@@ -36,9 +36,10 @@ __all__ = [
 
 DEFAULT_URL = "http://127.0.0.1:3000"
 
-# What POST /events takes in one request (FLOWBUS_MAX_BATCH); publish_many
-# sends more in several requests.
+# What POST /events takes in one request (FLOWBUS_MAX_BATCH and
+# FLOWBUS_MAX_BODY_BYTES by default); publish_many sends more in several.
 MAX_BATCH = 500
+MAX_BODY_BYTES = 5 << 20
 
 # Entry error codes worth sending again (docs/api.md, POST /events answers).
 RETRYABLE_CODES = frozenset(
@@ -117,23 +118,25 @@ class Client:
         return self.publish_many([event])[0]
 
     def publish_many(self, events):
-        """Publishes events in order, MAX_BATCH per request, and answers one
-        entry per event. As flowbus does inside one request, once an event of
-        a workflow fails for a reason worth retrying (the stream refused it),
-        that workflow's later events are not sent (entry EarlierEventFailed),
-        so sending the failed ones again keeps the workflow's order. An
-        invalid event (InvalidEvent) is never published; the events after
-        it go on. Raises PublishError when any failed; its entries and
-        failed say which."""
+        """Publishes events in order, at most MAX_BATCH events and
+        MAX_BODY_BYTES per request, and answers one entry per event. As
+        flowbus does inside one request, once an event of a workflow fails
+        for a reason worth retrying (the stream refused it), that workflow's
+        later events are not sent (entry EarlierEventFailed), so sending the
+        failed ones again keeps the workflow's order. An invalid event
+        (InvalidEvent) is never published; the events after it go on.
+        Raises PublishError when any failed; its entries and failed say
+        which."""
+        if isinstance(events, dict):
+            raise TypeError("publish_many takes a list of events; publish takes one")
         events = list(events)
         if not events:
             raise ValueError("no events to publish")
         entries = []
         failed_workflows = set()
-        for start in range(0, len(events), MAX_BATCH):
-            chunk = events[start : start + MAX_BATCH]
+        for chunk in _requests(events):
             send, held = [], {}
-            for i, e in enumerate(chunk):
+            for i, (e, _) in enumerate(chunk):
                 if _workflow_of(e) in failed_workflows:
                     held[i] = {
                         "error_code": "EarlierEventFailed",
@@ -142,7 +145,7 @@ class Client:
                 else:
                     send.append(e)
             answered = iter(self._post_events(send) if send else [])
-            for i, e in enumerate(chunk):
+            for i, (e, _) in enumerate(chunk):
                 entry = held.get(i) or next(answered)
                 if entry.get("error_code") in RETRYABLE_CODES:
                     failed_workflows.add(_workflow_of(e))
@@ -340,6 +343,21 @@ def _secret_key(secret):
 
 
 # -- helpers -------------------------------------------------------------------
+
+
+def _requests(events):
+    """events in runs of at most MAX_BATCH events and MAX_BODY_BYTES of
+    JSON, in order, each as (event, its encoded size)."""
+    run, size = [], 2
+    for e in events:
+        n = len(json.dumps(e).encode()) + 1
+        if run and (len(run) == MAX_BATCH or size + n > MAX_BODY_BYTES):
+            yield run
+            run, size = [], 2
+        run.append((e, n))
+        size += n
+    if run:
+        yield run
 
 
 def _workflow_of(event):

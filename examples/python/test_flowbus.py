@@ -130,6 +130,31 @@ class HoldBackTest(unittest.TestCase):
         self.assertEqual(err.failed[0][0]["id"], "a-1")
 
 
+class RequestSizeTest(unittest.TestCase):
+    """publish_many keeps each request within POST /events' limits."""
+
+    def test_split_by_count_and_bytes(self):
+        sizes = []
+
+        class Fake(flowbus.Client):
+            def _post_events(self, events):
+                sizes.append((len(events), len(json.dumps(events).encode())))
+                return [{"id": str(i)} for i in range(len(events))]
+
+        big = "x" * (900 << 10)
+        events = [{"type": "t", "workflow_id": "w", "data": big} for _ in range(12)]
+        events += [{"type": "t", "workflow_id": "w"} for _ in range(flowbus.MAX_BATCH + 1)]
+        entries = Fake("http://127.0.0.1:1").publish_many(events)
+        self.assertEqual(len(entries), len(events))
+        self.assertEqual(sum(n for n, _ in sizes), len(events))
+        for n, size in sizes:
+            self.assertLessEqual(n, flowbus.MAX_BATCH)
+            self.assertLessEqual(size, flowbus.MAX_BODY_BYTES)
+        self.assertEqual(len(sizes), 4)  # 5 + 5 + 2 big (the 2 with 498 small), then 3 small
+        with self.assertRaises(TypeError):
+            Fake("http://127.0.0.1:1").publish_many({"type": "t", "workflow_id": "w"})
+
+
 @NEEDS_FLOWBUS
 class ClientTest(unittest.TestCase):
     def setUp(self):
