@@ -122,7 +122,7 @@ func httpSub(name string) subscription.Subscription {
 		Target: subscription.Target{Type: subscription.TargetHTTP, URL: "http://127.0.0.1:9/hook"}}
 }
 
-func newFixture(t *testing.T, subs ...subscription.Subscription) *fixture {
+func newFixture(t testing.TB, subs ...subscription.Subscription) *fixture {
 	t.Helper()
 	f := &fixture{subs: &fakeSubs{subs: map[string]subscription.Subscription{}}, queue: &fakeQueue{vis: map[string]int32{}},
 		dl: &fakeDL{}, hook: &fakeHook{answers: map[string]webhook.Result{}}, bus: &fakeBus{},
