@@ -40,7 +40,9 @@ func run() error {
 	if *fnName == "" || *eventPath == "" {
 		return errors.New("usage: invoke -fn <function> -event <file>")
 	}
-	tpl, err := template.Load(*tplPath, nil)
+	// The sample events' caller (requestContext.authorizer.jwt, sub
+	// flowbus-dev) is the bootstrap admin, as under make dev.
+	tpl, err := template.Load(*tplPath, map[string]string{"Admins": "sub:" + devrun.DevAdmin})
 	if err != nil {
 		return err
 	}
