@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
 	"github.com/flowbus/flowbus/shared/config"
+	"github.com/flowbus/flowbus/shared/sealing"
 	"github.com/flowbus/flowbus/shared/webhook"
 )
 
@@ -18,10 +19,9 @@ type API interface {
 	Decrypt(ctx context.Context, in *kms.DecryptInput, optFns ...func(*kms.Options)) (*kms.DecryptOutput, error)
 }
 
-// Context is the encryption context of every data key: KMS refuses to
-// decrypt a wrapped key under any other, and key policies and IAM
-// conditions (kms:EncryptionContext:flowbus) can name it.
-var Context = map[string]string{"flowbus": "webhook-secret"}
+// Context is the encryption context of every data key
+// (sealing.EncryptionContext).
+var Context = sealing.EncryptionContext
 
 // Service is a webhook.KeyService over one KMS key.
 type Service struct {
@@ -59,31 +59,12 @@ func (s *Service) Decrypt(ctx context.Context, wrapped []byte) ([]byte, error) {
 	return out.Plaintext, nil
 }
 
-// Sealer is the sealer a function keeps webhook secrets with. Deployed, it
-// is an Envelope over KMS key cfg.KMSKey, opening values sealed under the
-// former scheme with cfg.SecretKey when that is set. Under the local
-// runtime it is an Envelope over the local key cfg.SecretKey (make dev
-// generates it on first start), opening former values sealed under that
-// key or the public config.DevSecretKey.
+// Sealer is sealing.For over this package's Service on cfg.KMSKey: what
+// the subscriptions function seals new secrets with.
 func Sealer(cfg config.Config, awsCfg aws.Config) (webhook.Sealer, error) {
-	if cfg.Local {
-		local, err := webhook.ParseAESGCMKey(cfg.SecretKey)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", config.EnvSecretKey, err)
-		}
-		legacy := local
-		if cfg.SecretKey != config.DevSecretKey {
-			// Before the envelope, the local runtime sealed under the dev key.
-			legacy, _ = webhook.ParseAESGCMKey(config.DevSecretKey)
-		}
-		return webhook.NewEnvelope(webhook.NewLocalKeys(local), legacy), nil
+	var keys webhook.KeyService
+	if !cfg.Local {
+		keys = New(kms.NewFromConfig(awsCfg), cfg.KMSKey)
 	}
-	var legacy *webhook.AESGCM
-	if cfg.SecretKey != "" {
-		var err error
-		if legacy, err = webhook.ParseAESGCMKey(cfg.SecretKey); err != nil {
-			return nil, fmt.Errorf("%s: %w", config.EnvSecretKey, err)
-		}
-	}
-	return webhook.NewEnvelope(New(kms.NewFromConfig(awsCfg), cfg.KMSKey), legacy), nil
+	return sealing.For(cfg, keys)
 }
