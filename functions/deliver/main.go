@@ -24,6 +24,7 @@ import (
 	"github.com/flowbus/flowbus/shared/logging"
 	"github.com/flowbus/flowbus/shared/metrics"
 	"github.com/flowbus/flowbus/shared/route"
+	"github.com/flowbus/flowbus/shared/sealing"
 	"github.com/flowbus/flowbus/shared/subscription"
 	"github.com/flowbus/flowbus/shared/webhook"
 )
@@ -40,12 +41,14 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	sealer, err := webhook.ParseAESGCMKey(cfg.SecretKey)
-	if err != nil {
-		return fmt.Errorf("%s: %w", config.EnvSecretKey, err)
-	}
 	ctx := context.Background()
 	awsCfg, err := config.AWS(ctx)
+	if err != nil {
+		return err
+	}
+	// Deliver only opens secrets: KMS Decrypt as one signed request, the
+	// SDK's KMS client does not fit the bootstrap's 10 MiB.
+	sealer, err := sealing.For(cfg, sealing.NewDecrypter(awsCfg, cfg.KMSKey))
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/flowbus/flowbus/shared/authz"
 	"github.com/flowbus/flowbus/shared/config"
 	"github.com/flowbus/flowbus/shared/delivery"
+	"github.com/flowbus/flowbus/shared/kmskey"
 	"github.com/flowbus/flowbus/shared/logging"
 	routing "github.com/flowbus/flowbus/shared/route"
 	"github.com/flowbus/flowbus/shared/subscription"
@@ -37,11 +38,11 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	sealer, err := webhook.ParseAESGCMKey(cfg.SecretKey)
-	if err != nil {
-		return fmt.Errorf("%s: %w", config.EnvSecretKey, err)
-	}
 	awsCfg, err := config.AWS(context.Background())
+	if err != nil {
+		return err
+	}
+	sealer, err := kmskey.Sealer(cfg, awsCfg)
 	if err != nil {
 		return err
 	}

@@ -340,6 +340,8 @@ func getAtt(_ string, input any, template any) any {
 		return fmt.Sprintf("arn:aws:iam::%s:role/%s", Account, name)
 	case "AWS::Serverless::Function":
 		return fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", Region, Account, name)
+	case "AWS::KMS::Key": // the local runtime has no KMS: functions use a local key
+		return fmt.Sprintf("arn:aws:kms:%s:%s:key/%s", Region, Account, name)
 	}
 	return nil
 }

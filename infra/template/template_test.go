@@ -174,7 +174,7 @@ func needs(files map[string]*ast.File) []string {
 					continue
 				}
 				if v, ok := kv.Value.(*ast.Ident); ok && v.Name == "true" {
-					env = append(env, map[string]string{"Stream": "FLOWBUS_STREAM", "Table": "FLOWBUS_TABLE", "SecretKey": "FLOWBUS_SECRET_KEY", "DeliveryQueue": "FLOWBUS_DELIVERY_QUEUE"}[kv.Key.(*ast.Ident).Name])
+					env = append(env, map[string]string{"Stream": "FLOWBUS_STREAM", "Table": "FLOWBUS_TABLE", "SecretKey": "FLOWBUS_KMS_KEY", "DeliveryQueue": "FLOWBUS_DELIVERY_QUEUE"}[kv.Key.(*ast.Ident).Name])
 				}
 			}
 			return true
@@ -204,7 +204,7 @@ func TestEnvironmentMatchesTheCode(t *testing.T) {
 	known := knownEnv(t)
 	for id, fn := range load(t).Functions {
 		for _, v := range needs(pkg(t, filepath.Join("../..", fn.CodeURI))) {
-			if _, ok := fn.Env[v]; !ok { // FLOWBUS_SECRET_KEY may be empty: the SecretKey parameter's default, for the local runtime
+			if _, ok := fn.Env[v]; !ok {
 				t.Errorf("%s reads %s but the template does not set it", id, v)
 			}
 		}
@@ -301,15 +301,16 @@ func TestPoliciesAreLeastPrivilege(t *testing.T) {
 		"DeadLetterFunction": append(append(append(methods("dynamodb", (*dynamostore.API)(nil)), methods("kinesis", (*deadletter.KinesisAPI)(nil))...),
 			"sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"), logs...),
 		// The store, the figures and dead-letter entries (reads, deletes), redrive's delivery.Sender (+ GetQueueUrl).
-		"SubscriptionsFunction": append(append(methods("dynamodb", (*subscription.DynamoAPI)(nil)), "sqs:GetQueueUrl", "sqs:SendMessage"), logs...),
+		// + kmskey.Service.GenerateDataKey: sealing new and rotated secrets (it never opens one).
+		"SubscriptionsFunction": append(append(methods("dynamodb", (*subscription.DynamoAPI)(nil)), "sqs:GetQueueUrl", "sqs:SendMessage", "kms:GenerateDataKey"), logs...),
 		// subscription.Store.List, delivery.Recorder (matched), the Kinesis mapping, route.Sender (+ GetQueueUrl for a queue name).
 		"RouteFunction": append(append(append([]string{"dynamodb:Query", "dynamodb:UpdateItem"}, esm...), "sqs:GetQueueUrl", "sqs:SendMessage"), logs...),
 		// The SQS mapping, delivery.VisibilityAPI (+ GetQueueUrl); the table
 		// (subscription Snapshot/Get/Put, delivery.StoreEvents, DeadLetters.Put,
 		// Recorder.Record, delivery.AttemptsAPI); bus.KinesisAPI on the bus stream.
 		// Targets outside the template (lambda, sqs, kinesis, eventbridge) are
-		// granted per deployment.
-		"DeliverFunction": append(append(append([]string{"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ReceiveMessage",
+		// granted per deployment. sealing.Decrypter: kms:Decrypt, opening secrets.
+		"DeliverFunction": append(append(append([]string{"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ReceiveMessage", "kms:Decrypt",
 			"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"}, methods("dynamodb", (*delivery.AttemptsAPI)(nil))...), methods("kinesis", (*bus.KinesisAPI)(nil))...), logs...),
 		"ReplayFunction": append(append(append(
 			[]string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:Scan"},                                      // Store.Read, Records, ScanEvents
