@@ -130,6 +130,9 @@ func Start(ctx context.Context, opts Options) (*Runtime, error) {
 	if err := opts.setDefaults(); err != nil {
 		return nil, err
 	}
+	if err := localSecretsKey(&opts); err != nil { // sets SecretKey, the local key
+		return nil, err
+	}
 	iss, err := startIssuer(&opts) // sets the authorizer's parameters
 	if err != nil {
 		return nil, err
