@@ -61,6 +61,7 @@ func (h *handler) policyRoute(ctx context.Context, r string, req *events.APIGate
 		if err := h.policies.Put(ctx, e); err != nil {
 			return h.policyUnavailable(ctx, err)
 		}
+		h.forget()
 		h.log.InfoContext(ctx, "policy entry written", "caller", authz.CallerOf(req.RequestContext).ID, "principal", e.Principal, "grants", len(e.Grants))
 		return apigw.JSON(http.StatusOK, e)
 	}
@@ -76,6 +77,7 @@ func (h *handler) policyRoute(ctx context.Context, r string, req *events.APIGate
 	if err != nil {
 		return h.policyUnavailable(ctx, err)
 	}
+	h.forget()
 	h.log.InfoContext(ctx, "policy entry deleted", "caller", authz.CallerOf(req.RequestContext).ID, "principal", principal)
 	return events.APIGatewayV2HTTPResponse{StatusCode: http.StatusNoContent}
 }
@@ -83,4 +85,11 @@ func (h *handler) policyRoute(ctx context.Context, r string, req *events.APIGate
 func (h *handler) policyUnavailable(ctx context.Context, err error) events.APIGatewayV2HTTPResponse {
 	h.log.ErrorContext(ctx, "policy store failed", "error", err)
 	return apigw.ProblemResponse(apigw.Problem{Type: apigw.TypeUnavailable, Title: "Policy store unavailable", Status: 503, Detail: "try again"})
+}
+
+// forget makes this environment apply a policy change at once.
+func (h *handler) forget() {
+	if h.authz != nil {
+		h.authz.Forget()
+	}
 }

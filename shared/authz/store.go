@@ -256,3 +256,12 @@ func ForTable(admins []string, db DynamoAPI, tableName string, log *slog.Logger)
 	}
 	return NewAuthorizer(admins, NewStore(db, tableName), log)
 }
+
+// Forget drops the cached policy, so the next decision reads the table
+// (the admin's routes call it after a change: this environment applies it
+// at once, the others within CacheFor).
+func (a *Authorizer) Forget() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.fresh = time.Time{}
+}
