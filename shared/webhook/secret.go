@@ -7,6 +7,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -73,6 +75,17 @@ func ParseSecret(s string) (Secret, error) {
 func (s Secret) String() string {
 	return SecretPrefix + base64.StdEncoding.EncodeToString(s.key)
 }
+
+// Redacted is what a Secret prints as and logs as: only String reveals it,
+// for the one answer that shows it and for the sealer.
+const Redacted = SecretPrefix + "[redacted]"
+
+// Format prints Redacted for every verb, so a secret inside a struct, an
+// error or a %v never reaches a log.
+func (s Secret) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, Redacted) }
+
+// LogValue keeps a secret out of slog output.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(Redacted) }
 
 // IsZero reports whether s holds no key.
 func (s Secret) IsZero() bool { return len(s.key) == 0 }

@@ -1,10 +1,13 @@
 package webhook_test
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -132,5 +135,30 @@ func TestSignSkipsZeroSecrets(t *testing.T) {
 	got := webhook.Sign([]webhook.Secret{{}, s, {}}, "id", time.Unix(1, 0), nil)
 	if strings.Count(got, "v1,") != 1 || strings.Contains(got, "  ") || strings.HasPrefix(got, " ") {
 		t.Errorf("Sign with zero secrets around one = %q", got)
+	}
+}
+
+// TestSecretNeverPrinted: only String reveals a secret; fmt verbs, a
+// struct holding it and slog show the redacted form.
+func TestSecretNeverPrinted(t *testing.T) {
+	sec, _ := webhook.GenerateSecret()
+	key := strings.TrimPrefix(sec.String(), webhook.SecretPrefix)
+	target := webhook.Target{URL: "https://hooks.example/x", Secrets: []webhook.Secret{sec}}
+	var logged bytes.Buffer
+	slog.New(slog.NewJSONHandler(&logged, nil)).Info("delivery", "secret", sec, "target", target, "secrets", target.Secrets)
+	for name, out := range map[string]string{
+		"%v":     fmt.Sprintf("%v", sec),
+		"%s":     fmt.Sprintf("%s", sec),
+		"%q":     fmt.Sprintf("%q", sec),
+		"%x":     fmt.Sprintf("%x", sec),
+		"%#v":    fmt.Sprintf("%#v", sec),
+		"%+v":    fmt.Sprintf("%+v", target),
+		"%#v tg": fmt.Sprintf("%#v", target),
+		"error":  fmt.Errorf("with %v", sec).Error(),
+		"slog":   logged.String(),
+	} {
+		if strings.Contains(out, key) || !strings.Contains(out, "redacted") {
+			t.Errorf("%s printed %q", name, out)
+		}
 	}
 }
