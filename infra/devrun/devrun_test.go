@@ -41,12 +41,11 @@ func (s *syncBuffer) String() string {
 }
 
 type env struct {
-	t      *testing.T
-	opts   Options
-	rt     *Runtime
-	out    *syncBuffer
-	probe  string // the probe's log
-	params map[string]string
+	t     *testing.T
+	opts  Options
+	rt    *Runtime
+	out   *syncBuffer
+	probe string // the probe's log
 }
 
 // newEnv prepares a run of testdata/template.yaml with resources of its own.
