@@ -68,6 +68,7 @@ type handler struct {
 	store      Store
 	deliveries Deliveries // nil: no figures, dead letters or redrive
 	policy     webhook.Policy
+	lookup     webhook.LookupFunc // resolves target hosts at creation; nil: the default resolver
 	log        *slog.Logger
 	authz      *authz.Authorizer // nil in tests that are not about authorization
 	policies   Policies          // nil: no policy routes (404)
@@ -259,9 +260,26 @@ func (h *handler) parse(req *events.APIGatewayV2HTTPRequest) (subscription.Subsc
 	return s, nil
 }
 
+// resolved refuses an http target whose host resolves to an address the
+// policy refuses (webhook.Policy.CheckResolved), on target.url.
+func (h *handler) resolved(ctx context.Context, s subscription.Subscription) *events.APIGatewayV2HTTPResponse {
+	if s.Target.Type != subscription.TargetHTTP {
+		return nil
+	}
+	var fe *webhook.FieldError
+	if err := h.policy.CheckResolved(ctx, h.lookup, s.Target.URL); errors.As(err, &fe) {
+		resp := invalid(&subscription.ValidationError{Fields: []event.FieldError{{Field: fe.Field, Reason: fe.Reason}}})
+		return &resp
+	}
+	return nil
+}
+
 func (h *handler) create(ctx context.Context, req *events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
 	s, bad := h.parse(req)
 	if bad != nil {
+		return *bad
+	}
+	if bad := h.resolved(ctx, s); bad != nil {
 		return *bad
 	}
 	if s.Version != 0 {
@@ -423,6 +441,9 @@ func (h *handler) put(ctx context.Context, name string, req *events.APIGatewayV2
 	}
 	if err := s.Validate(h.policy); err != nil {
 		return invalid(err)
+	}
+	if bad := h.resolved(ctx, s); bad != nil {
+		return *bad
 	}
 	put, sec, err := h.store.Put(ctx, s)
 	if err != nil {

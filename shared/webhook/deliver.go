@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -183,9 +182,7 @@ func New(opts Options) *Client {
 		opts.UserAgent = "flowbus-webhook/1"
 	}
 	if opts.Lookup == nil {
-		opts.Lookup = func(ctx context.Context, host string) ([]netip.Addr, error) {
-			return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
-		}
+		opts.Lookup = DefaultLookup
 	}
 	return &Client{
 		opts:       opts,

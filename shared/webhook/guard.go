@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // ErrForbiddenAddress is the guard's refusal: the target resolved to (or
@@ -251,6 +252,53 @@ func (p Policy) ValidateURL(raw string) error {
 		return bad("must not be a loopback address")
 	}
 	return nil
+}
+
+// ResolveTimeout bounds the lookup CheckResolved makes.
+const ResolveTimeout = 2 * time.Second
+
+// CheckResolved resolves a target URL's host name, when it is one, and
+// refuses it with a *FieldError on target.url when any address it resolves
+// to is refused under p (or, for http://, is not loopback), naming the
+// address and the reason. It runs when a subscription is created or
+// changed, after ValidateURL, so a caller learns at once that
+// https://metadata.example.com points at 169.254.169.254. A name that does
+// not resolve now is accepted: DNS answers change, and the dial-time check
+// (the Dialer's Control function) refuses every address actually dialled,
+// whatever it resolved to at creation.
+func (p Policy) CheckResolved(ctx context.Context, lookup LookupFunc, raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil // ValidateURL reports it
+	}
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	if _, err := netip.ParseAddr(host); err == nil || host == "" {
+		return nil // an address: ValidateURL judged it
+	}
+	if lookup == nil {
+		lookup = DefaultLookup
+	}
+	ctx, cancel := context.WithTimeout(ctx, ResolveTimeout)
+	defer cancel()
+	addrs, err := lookup(ctx, host)
+	if err != nil {
+		return nil
+	}
+	for _, a := range addrs {
+		a = a.WithZone("")
+		if reason := p.Check(a); reason != "" {
+			return &FieldError{Field: URLField, Reason: fmt.Sprintf("resolves to %s, which is not allowed: %s", a, reason)}
+		}
+		if u.Scheme == "http" && !a.Unmap().IsLoopback() {
+			return &FieldError{Field: URLField, Reason: fmt.Sprintf("resolves to %s; plain http:// is allowed to loopback only", a)}
+		}
+	}
+	return nil
+}
+
+// DefaultLookup resolves with net.DefaultResolver.
+func DefaultLookup(ctx context.Context, host string) ([]netip.Addr, error) {
+	return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 }
 
 func parsePort(s string) (int, error) {

@@ -1,6 +1,7 @@
 package webhook_test
 
 import (
+	"context"
 	"errors"
 	"net/netip"
 	"strings"
@@ -112,6 +113,68 @@ func TestValidateURL(t *testing.T) {
 		}
 		if fe.Field != "target.url" || !strings.Contains(fe.Reason, c.wantErr) {
 			t.Errorf("ValidateURL(%.60q) under %+v = %s: %s, want target.url: …%s…", c.url, c.p, fe.Field, fe.Reason, c.wantErr)
+		}
+	}
+}
+
+// TestCheckResolved: a name is refused at creation when it resolves to an
+// address the policy refuses, naming the address; a name that does not
+// resolve, or resolves to public addresses only, is accepted (the dial-time
+// check still judges every connection).
+func TestCheckResolved(t *testing.T) {
+	names := map[string][]string{
+		"public.example":   {"93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946"},
+		"metadata.example": {"169.254.169.254"},
+		"imds6.example":    {"fd00:ec2::254"},
+		"mapped.example":   {"::ffff:169.254.169.254"},
+		"mixed.example":    {"93.184.216.34", "10.0.0.7"},
+		"loop.example":     {"127.0.0.1"},
+		"cgnat.example":    {"100.64.1.2"},
+		"zero.example":     {"0.0.0.0"},
+	}
+	lookup := func(_ context.Context, host string) ([]netip.Addr, error) {
+		var out []netip.Addr
+		for _, a := range names[host] {
+			out = append(out, netip.MustParseAddr(a))
+		}
+		if len(out) == 0 {
+			return nil, errors.New("no such host")
+		}
+		return out, nil
+	}
+	prod := webhook.Policy{}
+	dev := webhook.Policy{AllowPlainLoopback: true}
+	cases := []struct {
+		url     string
+		p       webhook.Policy
+		wantErr string
+	}{
+		{"https://public.example/hook", prod, ""},
+		{"https://unresolvable.example/hook", prod, ""},
+		{"https://93.184.216.34/hook", prod, ""}, // an address: ValidateURL's
+		{"https://metadata.example/latest", prod, "resolves to 169.254.169.254, which is not allowed: link-local"},
+		{"https://imds6.example/", prod, "fd00:ec2::254, which is not allowed: cloud metadata"},
+		{"https://mapped.example/", prod, "link-local"},
+		{"https://mixed.example/", prod, "resolves to 10.0.0.7, which is not allowed: private"},
+		{"https://mixed.example/", webhook.Policy{AllowPrivate: true}, ""},
+		{"https://loop.example/", prod, "loopback"},
+		{"https://loop.example/", dev, ""},
+		{"http://loop.example:9000/", dev, ""},
+		{"http://public.example/", dev, "plain http:// is allowed to loopback only"},
+		{"https://cgnat.example/", prod, "private"},
+		{"https://zero.example/", prod, "unspecified"},
+	}
+	for _, c := range cases {
+		err := c.p.CheckResolved(context.Background(), lookup, c.url)
+		if c.wantErr == "" {
+			if err != nil {
+				t.Errorf("CheckResolved(%s) under %+v = %v, want nil", c.url, c.p, err)
+			}
+			continue
+		}
+		var fe *webhook.FieldError
+		if !errors.As(err, &fe) || fe.Field != "target.url" || !strings.Contains(fe.Reason, c.wantErr) {
+			t.Errorf("CheckResolved(%s) under %+v = %v, want target.url: …%s…", c.url, c.p, err, c.wantErr)
 		}
 	}
 }

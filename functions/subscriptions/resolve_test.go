@@ -1,0 +1,48 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+)
+
+// TestTargetHostResolvedAtCreation: a webhook URL whose host name resolves
+// to a refused address (here the metadata service) is a 400 on target.url
+// naming the address and the reason, on create and on replace; one that
+// resolves to a public address, or not at all, is taken.
+func TestTargetHostResolvedAtCreation(t *testing.T) {
+	h, _ := newHandler()
+	h.lookup = func(_ context.Context, host string) ([]netip.Addr, error) {
+		switch host {
+		case "metadata.example":
+			return []netip.Addr{netip.MustParseAddr("169.254.169.254")}, nil
+		case "hooks.example":
+			return []netip.Addr{netip.MustParseAddr("93.184.216.34")}, nil
+		}
+		return nil, errors.New("no such host")
+	}
+	for _, c := range []struct {
+		sample, body string
+		status       int
+	}{
+		{"subscriptions-create.json", `{"name":"a","pattern":{},"target":{"type":"http","url":"https://metadata.example/latest/meta-data"}}`, 400},
+		{"subscriptions-create.json", `{"name":"orchestrator","pattern":{},"target":{"type":"http","url":"https://hooks.example/n8n"}}`, 201},
+		{"subscriptions-create.json", `{"name":"c","pattern":{},"target":{"type":"http","url":"https://nowhere.example/n8n"}}`, 201},
+		{"subscriptions-put.json", `{"pattern":{},"target":{"type":"http","url":"https://metadata.example/"}}`, 400},
+	} {
+		a := invoke(t, h, withBody(t, c.sample, c.body, "application/json"))
+		if a.StatusCode != c.status {
+			t.Errorf("%s %s: got %d %s, want %d", c.sample, c.body, a.StatusCode, a.Body, c.status)
+			continue
+		}
+		if c.status != 400 {
+			continue
+		}
+		p := problemOf(t, a)
+		if len(p.Errors) != 1 || p.Errors[0].Field != "target.url" || !strings.Contains(p.Errors[0].Reason, "169.254.169.254") || !strings.Contains(p.Errors[0].Reason, "link-local") {
+			t.Errorf("%s: got %s, want target.url naming 169.254.169.254, link-local", c.sample, a.Body)
+		}
+	}
+}
