@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -154,6 +155,21 @@ func (s *Subscriber) Invoke(ctx context.Context, payload []byte) ([]byte, error)
 	}
 	res := s.Handle(ctx, records)
 	return json.Marshal(res.Response())
+}
+
+// HandleEvent is Handle for a Kinesis event already decoded into
+// aws-lambda-go's types, for a handler that does more than the subscriber
+// (lambda.Start(func(ctx, events.KinesisEvent) (events.KinesisEventResponse,
+// error))). Invoke, which decodes the payload itself, is several times
+// cheaper.
+func (s *Subscriber) HandleEvent(ctx context.Context, ev events.KinesisEvent) events.KinesisEventResponse {
+	records := make([]kinesisevent.Record, len(ev.Records))
+	for i, r := range ev.Records {
+		shard, _, _ := strings.Cut(r.EventID, ":")
+		records[i] = kinesisevent.Record{PartitionKey: r.Kinesis.PartitionKey, SequenceNumber: r.Kinesis.SequenceNumber,
+			Data: r.Kinesis.Data, ArrivalTime: r.Kinesis.ApproximateArrivalTimestamp.UTC(), ShardID: shard, EventSourceARN: r.EventSourceArn}
+	}
+	return s.Handle(ctx, records).Response()
 }
 
 // workflow is one workflow's records in a batch, in stream order.

@@ -434,6 +434,10 @@ func TestInvoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if got := New(newRecorder(failOn("b3")).fn, Options{}).HandleEvent(context.Background(), ke); len(got.BatchItemFailures) != 1 ||
+		got.BatchItemFailures[0].ItemIdentifier != recs[4].SequenceNumber {
+		t.Errorf("HandleEvent: %+v, want b3's record", got)
+	}
 	r := newRecorder(failOn("b3"))
 	out, err := lambda.NewHandler(New(r.fn, Options{})).Invoke(context.Background(), payload)
 	if err != nil {
