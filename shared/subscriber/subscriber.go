@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"golang.org/x/sync/errgroup"
@@ -85,9 +86,22 @@ type Options struct {
 	// and, once the mapping's MaximumRetryAttempts are spent, goes to its
 	// on-failure destination: never skipped silently.
 	OnInvalid func(ctx context.Context, r kinesisevent.Record, err error) error
+	// StopBefore is how long before the invocation's deadline (the
+	// context's) no further event is started, so the answer goes out with
+	// the progress made: a timed-out invocation fails its whole batch, and
+	// Lambda delivers all of it again. Default DefaultStopBefore; negative
+	// never stops early.
+	StopBefore time.Duration
 	// Log gets one line per failed workflow; default discards.
 	Log *slog.Logger
 }
+
+// DefaultStopBefore is Options.StopBefore's default.
+const DefaultStopBefore = time.Second
+
+// ErrDeadline is what the workflows not finished when the invocation's
+// deadline came near (Options.StopBefore) stop with.
+var ErrDeadline = errors.New("stopped before the invocation's deadline")
 
 // Subscriber is the handler. Build it once per cold start; it is safe for
 // concurrent use.
@@ -102,6 +116,9 @@ type Subscriber struct {
 func New(fn Func, opts Options) *Subscriber {
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = DefaultConcurrency
+	}
+	if opts.StopBefore == 0 {
+		opts.StopBefore = DefaultStopBefore
 	}
 	s := &Subscriber{fn: fn, opts: opts, log: opts.Log}
 	if s.log == nil {
@@ -198,6 +215,14 @@ func (s *Subscriber) Handle(ctx context.Context, records []kinesisevent.Record) 
 		total Result
 		at    []int // record index of each failure
 	)
+	// stop ends StopBefore ahead of the invocation's deadline: checked
+	// before each event, never given to the function.
+	stop := ctx
+	if d, ok := ctx.Deadline(); ok && s.opts.StopBefore > 0 {
+		var cancel context.CancelFunc
+		stop, cancel = context.WithDeadlineCause(ctx, d.Add(-s.opts.StopBefore), ErrDeadline)
+		defer cancel()
+	}
 	// A failure is reported, never ends the batch: the group has no
 	// context to cancel and its calls return nil.
 	var eg errgroup.Group
@@ -205,7 +230,7 @@ func (s *Subscriber) Handle(ctx context.Context, records []kinesisevent.Record) 
 	for _, w := range order {
 		eg.Go(func() error {
 			var r Result
-			f, rec := s.workflow(ctx, w, records, &r)
+			f, rec := s.workflow(ctx, stop, w, records, &r)
 			mu.Lock()
 			defer mu.Unlock()
 			total.Handled += r.Handled
@@ -241,7 +266,7 @@ func (b byRecord) Swap(i, j int) {
 
 // workflow runs one workflow's records; it returns where it stopped, if it
 // did.
-func (s *Subscriber) workflow(ctx context.Context, w *workflow, records []kinesisevent.Record, res *Result) (*Failure, int) {
+func (s *Subscriber) workflow(ctx, stop context.Context, w *workflow, records []kinesisevent.Record, res *Result) (*Failure, int) {
 	intern := event.NewInterner()
 	var doc map[string]any
 	if s.opts.Pattern != nil {
@@ -295,8 +320,8 @@ func (s *Subscriber) workflow(ctx context.Context, w *workflow, records []kinesi
 					continue
 				}
 			}
-			if err := ctx.Err(); err != nil {
-				return s.fail(ctx, r, e.ID, err), ri
+			if stop.Err() != nil {
+				return s.fail(ctx, r, e.ID, context.Cause(stop)), ri
 			}
 			done, err := s.handle(ctx, e)
 			if err != nil {

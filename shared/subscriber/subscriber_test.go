@@ -488,3 +488,32 @@ func TestPanic(t *testing.T) {
 		t.Errorf("finished (-want +got):\n%s", diff)
 	}
 }
+
+// TestStopBeforeTheDeadline: with the deadline nearer than StopBefore no
+// event is started and every workflow is reported from its first record;
+// with it further, everything runs.
+func TestStopBeforeTheDeadline(t *testing.T) {
+	recs, want := batch()
+	near, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r := newRecorder(nil)
+	res := New(r.fn, Options{StopBefore: time.Hour}).Handle(near, recs)
+	if len(r.calls) != 0 || len(res.Failures) != 3 {
+		t.Fatalf("calls %v, failures %v: want none and every workflow reported", r.calls, res.Failures)
+	}
+	for _, f := range res.Failures {
+		if !errors.Is(f.Err, ErrDeadline) {
+			t.Errorf("failure %v: want ErrDeadline", f)
+		}
+	}
+	if diff := cmp.Diff([]string{recs[0].SequenceNumber, recs[1].SequenceNumber, recs[2].SequenceNumber}, identifiers(res)); diff != "" {
+		t.Errorf("reported (-want +got):\n%s", diff)
+	}
+	r = newRecorder(nil)
+	if res := New(r.fn, Options{StopBefore: time.Second}).Handle(near, recs); len(res.Failures) != 0 {
+		t.Errorf("failures %v with a minute left", res.Failures)
+	}
+	if diff := cmp.Diff(want, r.done); diff != "" {
+		t.Errorf("finished (-want +got):\n%s", diff)
+	}
+}
