@@ -17,6 +17,7 @@ import (
 	"github.com/flowbus/flowbus/shared/ingest"
 	"github.com/flowbus/flowbus/shared/logging"
 	"github.com/flowbus/flowbus/shared/metrics"
+	"github.com/flowbus/flowbus/shared/ratelimit"
 	"github.com/flowbus/flowbus/shared/schema"
 )
 
@@ -46,6 +47,7 @@ func run() error {
 	h := &handler{svc: ingest.New(pub, cfg.MaxBatch, cfg.DefaultSource, schemas), maxBody: cfg.MaxBodyBytes, log: log, metrics: rec,
 		// The policy is read from the table (FLOWBUS_TABLE); without one, only FLOWBUS_ADMINS may publish.
 		authz: authz.ForTable(cfg.Admins, dynamodb.NewFromConfig(awsCfg), cfg.Table, log)}
-	lambda.Start(metrics.Flushing(lambda.NewHandler(h.Handle), rec))
+	// Requests per caller, per instance (docs/api.md "Limits").
+	lambda.Start(metrics.Flushing(lambda.NewHandler(ratelimit.New(float64(cfg.Rate), cfg.RateBurst).Wrap(h.Handle)), rec))
 	return nil
 }

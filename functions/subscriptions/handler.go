@@ -235,6 +235,11 @@ func (h *handler) failed(ctx context.Context, name string, err error) events.API
 		return apigw.ProblemResponse(apigw.Problem{Type: apigw.TypeConflict, Title: "Name taken", Status: 409, Detail: "a subscription named " + strconv.Quote(name) + " exists; PUT /subscriptions/" + name + " replaces it"})
 	case errors.Is(err, subscription.ErrConflict):
 		return apigw.ProblemResponse(apigw.Problem{Type: apigw.TypeConflict, Title: "Version conflict", Status: 409, Detail: "the subscription changed since that version was read; GET it and try again"})
+	case errors.Is(err, subscription.ErrLimit):
+		var le *subscription.LimitError
+		errors.As(err, &le)
+		return apigw.ProblemResponse(apigw.Problem{Type: apigw.TypeConflict, Title: "Subscription limit reached", Status: 409, Limit: le.Limit,
+			Detail: "this deployment holds " + strconv.Itoa(le.Limit) + " subscriptions, its limit (FLOWBUS_MAX_SUBSCRIPTIONS); delete one first"})
 	case errors.Is(err, subscription.ErrNoSecret):
 		return apigw.ProblemResponse(apigw.Problem{Type: apigw.TypeConflict, Title: "No secret", Status: 409, Detail: "only http targets have a secret to rotate"})
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/flowbus/flowbus/shared/delivery"
 	"github.com/flowbus/flowbus/shared/kmskey"
 	"github.com/flowbus/flowbus/shared/logging"
+	"github.com/flowbus/flowbus/shared/ratelimit"
 	routing "github.com/flowbus/flowbus/shared/route"
 	"github.com/flowbus/flowbus/shared/subscription"
 	"github.com/flowbus/flowbus/shared/webhook"
@@ -53,7 +54,7 @@ func run() error {
 		return err
 	}
 	h := &handler{
-		store: subscription.NewStore(db, cfg.Table, sealer),
+		store: subscription.NewStore(db, cfg.Table, sealer).Limit(cfg.MaxSubs),
 		deliveries: deliveries{figures: delivery.NewRecorder(db, cfg.Table), dead: delivery.NewDeadLetters(db, cfg.Table),
 			queue: qc, queueURL: queueURL},
 		policy: webhook.Policy{AllowPlainLoopback: cfg.Local},
@@ -61,7 +62,8 @@ func run() error {
 	}
 	policies := authz.NewStore(db, cfg.Table)
 	h.authz, h.policies = authz.NewAuthorizer(cfg.Admins, policies, h.log), policies
-	lambda.Start(h.Handle)
+	// Requests per caller, per instance (docs/api.md "Limits").
+	lambda.Start(ratelimit.New(float64(cfg.Rate), cfg.RateBurst).Wrap(h.Handle))
 	return nil
 }
 

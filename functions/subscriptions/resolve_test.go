@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/flowbus/flowbus/shared/subscription"
 )
 
 // TestTargetHostResolvedAtCreation: a webhook URL whose host name resolves
@@ -44,5 +47,16 @@ func TestTargetHostResolvedAtCreation(t *testing.T) {
 		if len(p.Errors) != 1 || p.Errors[0].Field != "target.url" || !strings.Contains(p.Errors[0].Reason, "169.254.169.254") || !strings.Contains(p.Errors[0].Reason, "link-local") {
 			t.Errorf("%s: got %s, want target.url naming 169.254.169.254, link-local", c.sample, a.Body)
 		}
+	}
+}
+
+// TestSubscriptionLimitAnswer: the store's *LimitError is a 409 naming the
+// limit and the setting that raises it.
+func TestSubscriptionLimitAnswer(t *testing.T) {
+	h, st := newHandler()
+	st.fail = fmt.Errorf("create subscription x: %w", &subscription.LimitError{Limit: 3})
+	a := invoke(t, h, withBody(t, "subscriptions-create.json", `{"name":"x","pattern":{},"target":{"type":"lambda","function":"f"}}`, "application/json"))
+	if a.StatusCode != 409 || !strings.Contains(a.Body, "FLOWBUS_MAX_SUBSCRIPTIONS") || !strings.Contains(a.Body, `"limit":3`) {
+		t.Errorf("got %d %s, want 409 naming the limit 3", a.StatusCode, a.Body)
 	}
 }

@@ -18,18 +18,21 @@ import (
 // SDK's standard ones: AWS_REGION, AWS_ENDPOINT_URL (LocalStack),
 // AWS_ENDPOINT_URL_KINESIS and AWS_ENDPOINT_URL_DYNAMODB (the local engines).
 const (
-	EnvStream        = "FLOWBUS_STREAM"         // stream name or ARN
-	EnvTable         = "FLOWBUS_TABLE"          // event store table name
-	EnvMaxBodyBytes  = "FLOWBUS_MAX_BODY_BYTES" // largest publish request body
-	EnvMaxBatch      = "FLOWBUS_MAX_BATCH"      // most events per publish request
-	EnvDefaultSource = "FLOWBUS_DEFAULT_SOURCE" // source of simple-shape events that name none
-	EnvLogLevel      = "FLOWBUS_LOG_LEVEL"      // debug, info, warn, error
-	EnvUnknownTypes  = "FLOWBUS_UNKNOWN_TYPES"  // accept or reject events of types no schema is registered for
-	EnvSchemas       = "FLOWBUS_SCHEMAS"        // built-in schema sets to register, comma-separated (workflow-events)
-	EnvSecretKey     = "FLOWBUS_SECRET_KEY"     // base64 of 32 bytes: the local key under the local runtime; deployed, only the former key, to read secrets sealed before KMS
-	EnvKMSKey        = "FLOWBUS_KMS_KEY"        // KMS key (id, ARN or alias) whose data keys seal webhook secrets at rest
-	EnvDeliveryQueue = "FLOWBUS_DELIVERY_QUEUE" // URL of the subscriptions' delivery FIFO queue
-	EnvAdmins        = "FLOWBUS_ADMINS"         // principals granted admin whatever the policy holds, comma-separated (the bootstrap)
+	EnvStream        = "FLOWBUS_STREAM"            // stream name or ARN
+	EnvTable         = "FLOWBUS_TABLE"             // event store table name
+	EnvMaxBodyBytes  = "FLOWBUS_MAX_BODY_BYTES"    // largest publish request body
+	EnvMaxBatch      = "FLOWBUS_MAX_BATCH"         // most events per publish request
+	EnvDefaultSource = "FLOWBUS_DEFAULT_SOURCE"    // source of simple-shape events that name none
+	EnvLogLevel      = "FLOWBUS_LOG_LEVEL"         // debug, info, warn, error
+	EnvUnknownTypes  = "FLOWBUS_UNKNOWN_TYPES"     // accept or reject events of types no schema is registered for
+	EnvSchemas       = "FLOWBUS_SCHEMAS"           // built-in schema sets to register, comma-separated (workflow-events)
+	EnvSecretKey     = "FLOWBUS_SECRET_KEY"        // base64 of 32 bytes: the local key under the local runtime; deployed, only the former key, to read secrets sealed before KMS
+	EnvKMSKey        = "FLOWBUS_KMS_KEY"           // KMS key (id, ARN or alias) whose data keys seal webhook secrets at rest
+	EnvRate          = "FLOWBUS_RATE_PER_CALLER"   // HTTP requests per second per caller, per function instance (0: no limit)
+	EnvRateBurst     = "FLOWBUS_RATE_BURST"        // the burst a caller may send above the rate
+	EnvMaxSubs       = "FLOWBUS_MAX_SUBSCRIPTIONS" // subscriptions one deployment may hold
+	EnvDeliveryQueue = "FLOWBUS_DELIVERY_QUEUE"    // URL of the subscriptions' delivery FIFO queue
+	EnvAdmins        = "FLOWBUS_ADMINS"            // principals granted admin whatever the policy holds, comma-separated (the bootstrap)
 	// EnvLocal is "true" under the local runtime, as SAM CLI sets it in
 	// sam local: plain http:// webhooks to loopback are allowed, and
 	// webhook secrets are sealed under the local key FLOWBUS_SECRET_KEY
@@ -53,6 +56,14 @@ const (
 	DefaultBodyBytes = 5 << 20 // PutRecords bytes per call
 )
 
+// Defaults of the limits that protect the bus (docs/api.md "Limits").
+const (
+	DefaultRate             = 100   // requests per second per caller, per instance
+	DefaultRateBurst        = 200   // requests at once above the rate
+	DefaultMaxSubscriptions = 1000  // per deployment
+	MaxSubscriptionsLimit   = 10000 // what FLOWBUS_MAX_SUBSCRIPTIONS may be raised to
+)
+
 // Config is every setting of a flowbus function.
 type Config struct {
 	Stream        string
@@ -65,6 +76,9 @@ type Config struct {
 	Schemas       []string // built-in schema sets to register
 	SecretKey     string   // FLOWBUS_SECRET_KEY, or DevSecretKey under the local runtime
 	KMSKey        string   // FLOWBUS_KMS_KEY
+	Rate          int      // FLOWBUS_RATE_PER_CALLER, 0: no limit
+	RateBurst     int      // FLOWBUS_RATE_BURST
+	MaxSubs       int      // FLOWBUS_MAX_SUBSCRIPTIONS
 	Local         bool     // running under the local runtime (AWS_SAM_LOCAL=true)
 	DeliveryQueue string   // URL of the delivery FIFO queue
 	Admins        []string // FLOWBUS_ADMINS: the bootstrap admins ("sub:alice", an IAM ARN)
@@ -116,6 +130,15 @@ func Load(needs Needs) (Config, error) {
 	}
 	if c.MaxBatch, err = envInt(EnvMaxBatch, MaxBatchLimit); err != nil {
 		errs = append(errs, err)
+	}
+	if c.Rate, err = envInt(EnvRate, DefaultRate); err != nil || c.Rate < 0 {
+		errs = append(errs, fmt.Errorf("%s is %q, want a whole number of requests per second, 0 for no limit", EnvRate, os.Getenv(EnvRate)))
+	}
+	if c.RateBurst, err = envInt(EnvRateBurst, DefaultRateBurst); err != nil || c.RateBurst < 1 {
+		errs = append(errs, fmt.Errorf("%s is %q, want a positive integer", EnvRateBurst, os.Getenv(EnvRateBurst)))
+	}
+	if c.MaxSubs, err = envInt(EnvMaxSubs, DefaultMaxSubscriptions); err != nil || c.MaxSubs < 1 || c.MaxSubs > MaxSubscriptionsLimit {
+		errs = append(errs, fmt.Errorf("%s is %q, want 1 to %d", EnvMaxSubs, os.Getenv(EnvMaxSubs), MaxSubscriptionsLimit))
 	}
 	errs = append(errs, c.Validate(needs))
 	return c, errors.Join(errs...)

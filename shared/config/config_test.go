@@ -74,3 +74,26 @@ func TestSecretKey(t *testing.T) {
 		t.Errorf("got %q, want the configured key", c.SecretKey)
 	}
 }
+
+func TestLimits(t *testing.T) {
+	t.Setenv(EnvRate, "")
+	t.Setenv(EnvRateBurst, "")
+	t.Setenv(EnvMaxSubs, "")
+	c, err := Load(Needs{})
+	if err != nil || c.Rate != DefaultRate || c.RateBurst != DefaultRateBurst || c.MaxSubs != DefaultMaxSubscriptions {
+		t.Errorf("defaults: %d %d %d %v", c.Rate, c.RateBurst, c.MaxSubs, err)
+	}
+	t.Setenv(EnvRate, "0")
+	t.Setenv(EnvMaxSubs, "5")
+	if c, err := Load(Needs{}); err != nil || c.Rate != 0 || c.MaxSubs != 5 {
+		t.Errorf("set: %d %d %v", c.Rate, c.MaxSubs, err)
+	}
+	for k, v := range map[string]string{EnvRate: "-1", EnvRateBurst: "0", EnvMaxSubs: "10001"} {
+		t.Run(k, func(t *testing.T) {
+			t.Setenv(k, v)
+			if _, err := Load(Needs{}); err == nil || !strings.Contains(err.Error(), k) {
+				t.Errorf("%s=%s: %v, want an error naming it", k, v, err)
+			}
+		})
+	}
+}

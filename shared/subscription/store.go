@@ -46,8 +46,53 @@ type Store struct {
 	db     DynamoAPI
 	table  string
 	sealer webhook.Sealer
+	max    int
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+}
+
+// ErrLimit is a create past the deployment's subscription limit; it comes
+// as a *LimitError.
+var ErrLimit = errors.New("subscription limit reached")
+
+// LimitError says how many subscriptions the deployment may hold.
+type LimitError struct{ Limit int }
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("the deployment holds %d subscriptions, its limit", e.Limit)
+}
+
+func (e *LimitError) Unwrap() error { return ErrLimit }
+
+// Limit makes Create refuse a subscription past n in the table (0: no
+// limit). The count is read before the write, so creates racing at the
+// limit may pass it by their number.
+func (s *Store) Limit(n int) *Store {
+	s.max = n
+	return s
+}
+
+// count counts the subscriptions, up to stop.
+func (s *Store) count(ctx context.Context, stop int) (int, error) {
+	in := &dynamodb.QueryInput{
+		TableName:                 aws.String(s.table),
+		KeyConditionExpression:    aws.String("#pk = :pk"),
+		ExpressionAttributeNames:  map[string]string{"#pk": table.PK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: table.SubscriptionPK}},
+		Select:                    types.SelectCount,
+	}
+	n := 0
+	for {
+		page, err := s.db.Query(ctx, in)
+		if err != nil {
+			return 0, fmt.Errorf("count subscriptions: %w", err)
+		}
+		n += int(page.Count)
+		if n >= stop || len(page.LastEvaluatedKey) == 0 {
+			return n, nil
+		}
+		in.ExclusiveStartKey = page.LastEvaluatedKey
+	}
 }
 
 // NewStore returns a store over table.
@@ -136,8 +181,17 @@ func (s *Store) newSecret(ctx context.Context) (webhook.Secret, []byte, error) {
 
 // Create stores a new subscription (already validated) at version 1. An http
 // target gets a new secret, returned this once; other targets a zero
-// Secret. A name in use is ErrExists.
+// Secret. A name in use is ErrExists; past the Limit, a *LimitError.
 func (s *Store) Create(ctx context.Context, sub Subscription) (Subscription, webhook.Secret, error) {
+	if s.max > 0 {
+		n, err := s.count(ctx, s.max)
+		if err != nil {
+			return Subscription{}, webhook.Secret{}, fmt.Errorf("create subscription %s: %w", sub.Name, err)
+		}
+		if n >= s.max {
+			return Subscription{}, webhook.Secret{}, fmt.Errorf("create subscription %s: %w", sub.Name, &LimitError{Limit: s.max})
+		}
+	}
 	now := s.now()
 	sub.Created, sub.Updated, sub.Version = now, now, 1
 	it := item{sub: sub}
