@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"strconv"
 	"strings"
@@ -97,18 +98,22 @@ func (f Figures) Emit(r *metrics.Recorder) {
 // FiguresAPI is what Recorder and Status call on DynamoDB.
 type FiguresAPI interface {
 	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 	Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 }
 
 // Recorder keeps the figures in the table: per batch, per subscription one
-// write to its totals and one to its minute bucket (counts and latency),
-// both at once — never per event. Every write is an ADD, so items keep
-// their size however many batches a minute holds: the latency is a
-// counter per metrics.Sketch bucket (table.LatencyBucketAttr), not a list
-// that grows with each batch (which at 1,000 deliveries/s would pass
-// DynamoDB's 400 KB item limit within a minute and cost a write unit per
-// KB of it on every write).
+// write, an ADD to its totals (counts, and a latency counter per
+// metrics.Sketch bucket, table.LatencyBucketAttr) — never per event. The
+// first batch of each minute also copies the totals as they stood before it
+// (table.SinceSK), so Status takes the last hour's latency as the totals
+// minus the copy from an hour ago. One small write per batch whatever the
+// rate: a minute bucket with a list of serialised sketches appended per
+// batch (the earlier layout) would pass DynamoDB's 400 KB item limit within
+// a minute at 1,000 deliveries/s and cost a write unit per KB on every
+// write, and a second write per batch doubled what delivery asks of the
+// table.
 type Recorder struct {
 	db    FiguresAPI
 	table string
@@ -122,11 +127,6 @@ func NewRecorder(db FiguresAPI, tableName string) *Recorder {
 func num(n int64) types.AttributeValue {
 	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
 }
-
-// maxBucketsPerWrite bounds the latency counters one UpdateItem adds, so
-// an expression stays well inside DynamoDB's 4 KB; a batch's sketch
-// rarely has more than a few dozen.
-const maxBucketsPerWrite = 100
 
 // adds is one ADD expression being built.
 type adds struct {
@@ -149,73 +149,133 @@ func (a *adds) add(attr string, n int64) {
 	a.values[":a"+k] = num(n)
 }
 
-// counts adds a subscription's counts.
-func (a *adds) counts(s *SubFigures) {
+// maxTermsPerWrite bounds the counters one UpdateItem adds, so that an
+// expression stays well inside DynamoDB's 4 KB; a batch of 10 has at most
+// 15, a sketch of many deliveries can have hundreds.
+const maxTermsPerWrite = 100
+
+// split cuts a into expressions of at most n terms each.
+func (a *adds) split(n int) []*adds {
+	if len(a.terms) <= n {
+		return []*adds{a}
+	}
+	var out []*adds
+	for i, term := range a.terms {
+		if i%n == 0 {
+			out = append(out, newAdds())
+		}
+		c := out[len(out)-1]
+		k := strconv.Itoa(i)
+		c.terms = append(c.terms, term)
+		c.names["#a"+k], c.values[":a"+k] = a.names["#a"+k], a.values[":a"+k]
+	}
+	return out
+}
+
+// figures adds a subscription's counts and latency counters.
+func (a *adds) figures(s *SubFigures) {
 	a.add(table.AttrMatched, int64(s.Matched))
 	a.add(table.AttrDelivered, int64(s.Delivered))
 	a.add(table.AttrRetrying, int64(s.Retrying))
 	a.add(table.AttrDeadLettered, int64(s.DeadLettered))
 	a.add(table.AttrHopLimited, int64(s.HopLimited))
+	if s.Latency != nil {
+		s.Latency.Buckets(func(i int, c uint64) { a.add(table.LatencyBucketAttr(i), int64(c)) })
+	}
 }
 
-// write is one UpdateItem of Record's.
-type write struct {
-	name, sk string
-	a        *adds
-}
-
-// Record adds a batch's figures: every write at once, so a batch waits for
-// one round trip. A failure loses figures, never events: the caller logs
-// it.
+// Record adds a batch's figures, each subscription's at once. A failure
+// loses figures, never events: the caller logs it.
 func (r *Recorder) Record(ctx context.Context, f Figures, now time.Time) error {
 	names := make([]string, 0, len(f))
 	for n := range f {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	minute := table.MinuteSK(now.Unix() / 60)
-	var writes []write
-	for _, name := range names {
-		s := f[name]
-		totals := newAdds()
-		totals.counts(s)
-		if len(totals.terms) > 0 {
-			writes = append(writes, write{name, table.TotalsSK, totals})
-		}
-		m := newAdds()
-		m.counts(s)
-		if s.Latency != nil {
-			s.Latency.Buckets(func(i int, c uint64) {
-				if len(m.terms) >= maxBucketsPerWrite {
-					writes = append(writes, write{name, minute, m})
-					m = newAdds()
-				}
-				m.add(table.LatencyBucketAttr(i), int64(c))
-			})
-		}
-		if len(m.terms) > 0 {
-			writes = append(writes, write{name, minute, m})
-		}
-	}
-	errs := make([]error, len(writes))
+	minute := now.Unix() / 60
+	errs := make([]error, len(names))
 	var wg sync.WaitGroup
-	for i, w := range writes {
-		wg.Go(func() { errs[i] = r.update(ctx, w) })
+	for i, name := range names {
+		a := newAdds()
+		a.figures(f[name])
+		if len(a.terms) == 0 {
+			continue
+		}
+		wg.Go(func() {
+			chunks := a.split(maxTermsPerWrite)
+			err := r.add(ctx, name, chunks[0], minute)
+			for _, c := range chunks[1:] {
+				if err != nil {
+					break
+				}
+				_, err = r.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(r.table), Key: table.Key(table.DeliveryPK(name), table.TotalsSK),
+					UpdateExpression: aws.String("ADD " + strings.Join(c.terms, ", ")), ExpressionAttributeNames: c.names, ExpressionAttributeValues: c.values})
+			}
+			if err != nil {
+				errs[i] = fmt.Errorf("record delivery figures of %s: %w", name, err)
+			}
+		})
 	}
 	wg.Wait()
 	return errors.Join(errs...)
 }
 
-func (r *Recorder) update(ctx context.Context, w write) error {
-	_, err := r.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(r.table), Key: table.Key(table.DeliveryPK(w.name), w.sk),
-		UpdateExpression: aws.String("ADD " + strings.Join(w.a.terms, ", ")), ExpressionAttributeNames: w.a.names, ExpressionAttributeValues: w.a.values})
-	if err != nil {
-		return fmt.Errorf("record delivery figures of %s: %w", w.name, err)
+// add adds a to name's totals: one write when the last batch recorded was
+// in the same minute; the first batch of a minute moves the totals' minute
+// on and copies what they held before it. A clock behind the minute the
+// totals hold (another writer's, a little ahead) adds without moving it.
+func (r *Recorder) add(ctx context.Context, name string, a *adds, minute int64) error {
+	key := table.Key(table.DeliveryPK(name), table.TotalsSK)
+	a.names["#min"] = table.AttrMinute
+	a.values[":min"] = num(minute)
+	adds := "ADD " + strings.Join(a.terms, ", ")
+	in := &dynamodb.UpdateItemInput{TableName: aws.String(r.table), Key: key, UpdateExpression: aws.String(adds),
+		ConditionExpression: aws.String("#min = :min"), ExpressionAttributeNames: a.names, ExpressionAttributeValues: a.values}
+	_, err := r.db.UpdateItem(ctx, in)
+	if !conditionFailed(err) {
+		return err
 	}
-	return nil
+	in.UpdateExpression = aws.String(adds + " SET #min = :min")
+	in.ConditionExpression = aws.String("attribute_not_exists(#min) OR #min < :min")
+	in.ReturnValues = types.ReturnValueAllOld
+	out, err := r.db.UpdateItem(ctx, in)
+	if err == nil {
+		return r.since(ctx, name, minute, out.Attributes)
+	}
+	if !conditionFailed(err) {
+		return err
+	}
+	delete(a.names, "#min")
+	delete(a.values, ":min")
+	_, err = r.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(r.table), Key: key, UpdateExpression: aws.String(adds),
+		ExpressionAttributeNames: a.names, ExpressionAttributeValues: a.values})
+	return err
 }
 
-// LatencyWindow is how far back Status reads latency sketches.
+// since writes the totals as they stood at the start of minute (old, the
+// item before its first batch), unless a copy of that minute exists.
+func (r *Recorder) since(ctx context.Context, name string, minute int64, old map[string]types.AttributeValue) error {
+	item := map[string]types.AttributeValue{}
+	for k, v := range old {
+		if k != table.PK && k != table.SK && k != table.AttrMinute {
+			item[k] = v
+		}
+	}
+	maps.Copy(item, table.Key(table.DeliveryPK(name), table.SinceSK(minute)))
+	_, err := r.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(r.table), Item: item,
+		ConditionExpression: aws.String("attribute_not_exists(#sk)"), ExpressionAttributeNames: map[string]string{"#sk": table.SK}})
+	if conditionFailed(err) {
+		return nil
+	}
+	return err
+}
+
+func conditionFailed(err error) bool {
+	var cf *types.ConditionalCheckFailedException
+	return errors.As(err, &cf)
+}
+
+// LatencyWindow is how far back Status takes the latency (to the minute).
 const LatencyWindow = time.Hour
 
 // Status is a subscription's delivery figures as GET
@@ -240,25 +300,26 @@ func (r *Recorder) Status(ctx context.Context, name string, now time.Time) (Stat
 	}
 	st.Matched, st.Delivered, st.Retrying = n(table.AttrMatched), n(table.AttrDelivered), n(table.AttrRetrying)
 	st.DeadLettered, st.HopLimited = n(table.AttrDeadLettered), n(table.AttrHopLimited)
+	// The latency of the last hour: the totals' counters minus the copy
+	// taken at the start of the first minute of the hour with a batch.
 	from, to := now.Add(-LatencyWindow).Unix()/60, now.Unix()/60
-	q := &dynamodb.QueryInput{TableName: aws.String(r.table),
+	page, err := r.db.Query(ctx, &dynamodb.QueryInput{TableName: aws.String(r.table),
 		KeyConditionExpression:   aws.String("#pk = :pk AND #sk BETWEEN :from AND :to"),
 		ExpressionAttributeNames: map[string]string{"#pk": table.PK, "#sk": table.SK},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: table.DeliveryPK(name)},
-			":from": &types.AttributeValueMemberS{Value: table.MinuteSK(from)}, ":to": &types.AttributeValueMemberS{Value: table.MinuteSK(to)}}}
+			":from": &types.AttributeValueMemberS{Value: table.SinceSK(from)}, ":to": &types.AttributeValueMemberS{Value: table.SinceSK(to)}},
+		Limit: aws.Int32(1)})
+	if err != nil {
+		return st, fmt.Errorf("delivery status of %s: %w", name, err)
+	}
 	sketch := &metrics.Sketch{}
-	for {
-		page, err := r.db.Query(ctx, q)
-		if err != nil {
-			return st, fmt.Errorf("delivery status of %s: %w", name, err)
+	if len(page.Items) > 0 {
+		before := latencyCounts(page.Items[0])
+		for i, c := range latencyCounts(out.Item) {
+			if c > before[i] {
+				sketch.AddBucket(i, c-before[i])
+			}
 		}
-		for _, it := range page.Items {
-			addLatency(sketch, it)
-		}
-		if len(page.LastEvaluatedKey) == 0 {
-			break
-		}
-		q.ExclusiveStartKey = page.LastEvaluatedKey
 	}
 	if sketch.Count() > 0 {
 		st.LatencyP50Ms = float64(sketch.Quantile(0.5).Microseconds()) / 1000
@@ -267,9 +328,9 @@ func (r *Recorder) Status(ctx context.Context, name string, now time.Time) (Stat
 	return st, nil
 }
 
-// addLatency adds a minute bucket's latency counters to sketch, and the
-// list of serialised sketches that minute buckets held before the counters.
-func addLatency(sketch *metrics.Sketch, item map[string]types.AttributeValue) {
+// latencyCounts reads an item's latency counters by sketch bucket.
+func latencyCounts(item map[string]types.AttributeValue) map[int]uint64 {
+	out := map[int]uint64{}
 	for attr, v := range item {
 		rest, ok := strings.CutPrefix(attr, table.LatencyBucketPrefix)
 		n, isNum := v.(*types.AttributeValueMemberN)
@@ -281,21 +342,10 @@ func addLatency(sketch *metrics.Sketch, item map[string]types.AttributeValue) {
 			continue
 		}
 		if rest == "z" {
-			sketch.AddBucket(metrics.ZeroBucket, c)
+			out[metrics.ZeroBucket] += c
 		} else if i, err := strconv.Atoi(rest); err == nil {
-			sketch.AddBucket(i, c)
+			out[i] += c
 		}
 	}
-	l, _ := item[table.AttrLatency].(*types.AttributeValueMemberL)
-	if l == nil {
-		return
-	}
-	for _, v := range l.Value {
-		if b, ok := v.(*types.AttributeValueMemberB); ok {
-			var sk metrics.Sketch
-			if sk.UnmarshalBinary(b.Value) == nil {
-				sketch.Merge(&sk)
-			}
-		}
-	}
+	return out
 }

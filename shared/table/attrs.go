@@ -67,18 +67,19 @@ const (
 	AttrSecretPrevUntil = "secret_prev_until" // subscription: when the previous secret stops signing, Unix ms
 )
 
-// Attributes of a subscription's delivery figures (partition DeliveryPK;
-// minute buckets also keep latency, publish to delivered) and of its
+// Attributes of a subscription's delivery figures (partition DeliveryPK:
+// the totals, and copies of them at minute starts, SinceSK) and of its
 // dead-letter entries.
 const (
 	AttrMatched    = "matched"     // delivery figures: events routed to the subscription
 	AttrDelivered  = "delivered"   // delivery figures: events delivered
 	AttrRetrying   = "retrying"    // delivery figures: attempts that will be retried
 	AttrHopLimited = "hop_limited" // delivery figures: derived events stopped at the hop limit
-	// LatencyBucketPrefix starts a minute bucket's latency counters: lb<i>
-	// counts the deliveries in bucket i of a metrics.Sketch, lbz those ≤ 0
+	// LatencyBucketPrefix starts the latency counters: lb<i> counts the
+	// deliveries in bucket i of a metrics.Sketch, lbz those ≤ 0
 	// (LatencyBucketAttr); ADD keeps the item's size bounded.
 	LatencyBucketPrefix = "lb"
+	AttrMinute          = "minute" // delivery totals: Unix minute of the last batch recorded
 	// dead-lettered deliveries are AttrDeadLettered in the same items.
 	AttrError    = "error"    // dead-letter entry: the last error
 	AttrStatus   = "status"   // dead-letter entry: the last HTTP status, 0 when none

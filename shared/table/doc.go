@@ -21,8 +21,8 @@
 //	stats           snapshot                    last computed GET /metrics snapshot: doc (JSON)
 //	replay#<replay id>  r                       replay record: doc (JSON), state, version
 //	sub             <name>                      subscription: doc (JSON), state, version, secret (sealed), secret_prev (sealed), secret_prev_until
-//	sub#<name>      m#<unix minute>             delivery minute bucket: matched, delivered, retrying, dead_lettered, hop_limited, lb<i>/lbz (latency counter per sketch bucket)
-//	sub#<name>      totals                      delivery all-time: matched, delivered, retrying, dead_lettered, hop_limited
+//	sub#<name>      totals                      delivery all-time: matched, delivered, retrying, dead_lettered, hop_limited, lb<i>/lbz (latency counter per sketch bucket), minute (of the last batch)
+//	sub#<name>      since#<unix minute>         the delivery totals as they stood when that minute's first batch was recorded
 //	sub#<name>      dl#00000000000000000001#<event id> …  dead-letter entry: id, workflow, ev (the CloudEvent), error, status, attempts, at
 //	sub#<name>      a#<event id>                failed attempts of a delivery being retried: attempts, at
 //	policy          <principal>                 authorization policy entry of a caller: doc (JSON grants), updated

@@ -36,7 +36,10 @@ const (
 	ReplaySK         = "r"   // a replay record's only item
 	DeadLetterPrefix = "dl#" // dl#<unix ns>#<event id>: a dead-lettered delivery, in the order it was given up
 	AttemptPrefix    = "a#"  // a#<event id>: the failed attempts of a delivery being retried
-	PositionDigits   = 20    // width of event positions and parked-entry numbers in sort keys
+	// SincePrefix starts since#<unix minute>: a subscription's delivery
+	// totals as they stood when that minute's first batch was recorded.
+	SincePrefix    = "since#"
+	PositionDigits = 20 // width of event positions and parked-entry numbers in sort keys
 )
 
 // WorkflowPK is the partition key of workflow wf.
@@ -75,6 +78,11 @@ func ParkedSK(n uint64) string { return ParkedPrefix + PositionSK(n) }
 // StatsPK partition). Minutes are not zero-padded: compare them as numbers.
 func MinuteSK(m int64) string { return MinutePrefix + strconv.FormatInt(m, 10) }
 
+// SinceSK is the sort key of a subscription's delivery totals as they
+// stood at the start of Unix minute m (in its DeliveryPK partition). Minutes
+// are not zero-padded: compare them as numbers.
+func SinceSK(m int64) string { return SincePrefix + strconv.FormatInt(m, 10) }
+
 // ShardSK is the sort key of the consumer's position in shard (in the
 // StatsPK partition).
 func ShardSK(shard string) string { return ShardPrefix + shard }
@@ -91,7 +99,7 @@ func SubscriptionSK(name string) string { return name }
 func PolicySK(principal string) string { return principal }
 
 // DeliveryPK is the partition key of subscription name's delivery figures
-// (MinuteSK buckets and TotalsSK) and dead-letter entries.
+// (TotalsSK and SinceSK) and dead-letter entries.
 func DeliveryPK(name string) string { return DeliveryPrefix + name }
 
 // DeadLetterSK is the sort key of a dead-letter entry written at Unix

@@ -21,8 +21,8 @@ var rows = [][2]string{
 	{StatsPK, SnapshotSK},
 	{ReplayPK("<replay id>"), ReplaySK},
 	{SubscriptionPK, SubscriptionSK("<name>")},
-	{DeliveryPK("<name>"), MinutePrefix + "<unix minute>"},
 	{DeliveryPK("<name>"), TotalsSK},
+	{DeliveryPK("<name>"), SincePrefix + "<unix minute>"},
 	{DeliveryPK("<name>"), DeadLetterSK(1, "<event id>") + " …"},
 	{DeliveryPK("<name>"), AttemptSK("<event id>")},
 	{PolicyPK, PolicySK("<principal>")},
@@ -39,7 +39,7 @@ var attrs = []string{
 	AttrLastSeq, AttrLastArrival, AttrUpdated,
 	AttrDoc, AttrState, AttrVersion,
 	AttrSecret, AttrSecretPrev, AttrSecretPrevUntil,
-	AttrMatched, AttrDelivered, AttrRetrying, AttrHopLimited, LatencyBucketAttr(-1), AttrError, AttrStatus, AttrAttempts, AttrWorkflow,
+	AttrMatched, AttrDelivered, AttrRetrying, AttrHopLimited, LatencyBucketAttr(-1), AttrMinute, AttrError, AttrStatus, AttrAttempts, AttrWorkflow,
 }
 
 // docs/design.md's layout table lists every item the code writes, with
