@@ -1,7 +1,7 @@
 // Command invoke does what sam local invoke does: it builds one function of
-// template.yaml, runs it once under the Lambda Runtime Interface Emulator
-// with the template's environment, memory and timeout, and prints the answer
-// and the REPORT line.
+// template.yaml (or of an example's own template under examples/), runs it
+// once under the Lambda Runtime Interface Emulator with the template's
+// environment, memory and timeout, and prints the answer and the REPORT line.
 //
 //	go run ./infra/cmd/invoke -fn publish -event events/publish.json
 package main
@@ -48,7 +48,13 @@ func run() error {
 	}
 	fn, err := find(tpl, *fnName)
 	if err != nil {
-		return err
+		// A function of an example's own template (examples/consumer):
+		// that template is run instead.
+		exTpl, exFn := findExample(filepath.Dir(*tplPath), *fnName)
+		if exFn == nil {
+			return err
+		}
+		tpl, fn = exTpl, exFn
 	}
 	var payload []byte
 	if *eventPath == "-" {
@@ -113,6 +119,22 @@ func find(tpl *template.Template, name string) (*template.Function, error) {
 	}
 	sort.Strings(ids)
 	return nil, fmt.Errorf("no function %q in the template; have %s", name, strings.Join(ids, ", "))
+}
+
+// findExample looks for a function by logical id in the templates under
+// examples/ (each an own stack, such as examples/consumer/template.yaml).
+func findExample(root, name string) (*template.Template, *template.Function) {
+	paths, _ := filepath.Glob(filepath.Join(root, "examples", "*", "template.yaml"))
+	for _, p := range paths {
+		tpl, err := template.Load(p, nil)
+		if err != nil {
+			continue
+		}
+		if fn, ok := tpl.Functions[name]; ok {
+			return tpl, fn
+		}
+	}
+	return nil, nil
 }
 
 func gopath() string {
