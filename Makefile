@@ -17,8 +17,19 @@ FUZZTIME ?= 100000x
 FUZZTIME_MATCHER ?= 3000x
 # The Lambda Runtime Interface Emulator, the one SAM runs in its containers.
 RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
+# Every target builds and tests with this toolchain (the go command fetches it from
+# the module proxy once): govulncheck finds standard library vulnerabilities in
+# net/http, crypto/tls and crypto/x509 of go1.26.8, fixed by go1.26.10.
+export GOTOOLCHAIN := go1.26.11
+# make lint: pinned linters, and the Go vulnerability database as the
+# golang.org/x/vulndb module holds it (its data/osv, as of that version's date),
+# because vuln.go.dev is not reachable from here or CI. VULN_DB=https://vuln.go.dev
+# uses the live database where it is reachable.
+STATICCHECK_VERSION := v0.8.2
+GOVULNCHECK_VERSION := v1.9.0
+VULNDB_VERSION      := v0.0.0-20261105234957-e22db6528018
 
-.PHONY: load faults faults-short parked test-external all build test unit integration fuzz sizes bench dev invoke metrics rie engines engines-stop provision clean \
+.PHONY: lint load faults faults-short parked test-external all build test unit integration fuzz sizes bench dev invoke metrics rie engines engines-stop provision clean \
 	$(addprefix build-,PublishFunction ConsumeFunction ReplayFunction MetricsFunction DeadLetterFunction)
 
 all: build
@@ -58,10 +69,29 @@ test: rie
 	@trap '$(ENGINES) stop >/dev/null' EXIT; \
 	. localstack/.run/env; \
 	export FLOWBUS_REQUIRE_ENGINES=1; \
-	$(GO) vet ./...; \
+	$(MAKE) --no-print-directory lint; \
 	$(GO) test -count=1 -timeout 10m ./...; \
 	$(MAKE) --no-print-directory fuzz sizes
 	@$(MAKE) --no-print-directory faults-short
+
+## lint: go vet, staticcheck and govulncheck at pinned versions, clean on the whole tree
+lint:
+	@$(GO) vet ./...
+	@GOBIN=$(CURDIR)/.run/bin $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	@GOBIN=$(CURDIR)/.run/bin $(GO) install golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION)
+	.run/bin/staticcheck ./...
+	@db='$(VULN_DB)'; \
+	if [ -z "$$db" ]; then \
+		dir=.run/vulndb/$(VULNDB_VERSION); \
+		if [ ! -f $$dir/index/db.json ]; then \
+			GOBIN=$(CURDIR)/.run/bin $(GO) install golang.org/x/vulndb/cmd/indexdb@$(VULNDB_VERSION); \
+			src=$$(cd / && $(GO) mod download -json golang.org/x/vulndb@$(VULNDB_VERSION) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p'); \
+			rm -rf $$dir.tmp; .run/bin/indexdb -vulns "$$src/data/osv" -out $$dir.tmp; mv $$dir.tmp $$dir; \
+		fi; \
+		db=file://$(CURDIR)/$$dir; \
+		echo "govulncheck: the Go vulnerability database as of $$(echo $(VULNDB_VERSION) | sed -E 's/^v0\.0\.0-([0-9]{4})([0-9]{2})([0-9]{2}).*/\1-\2-\3/') (golang.org/x/vulndb@$(VULNDB_VERSION)), not the live one (VULN_DB=https://vuln.go.dev for it)"; \
+	fi; \
+	.run/bin/govulncheck -db "$$db" ./...
 
 ## faults-short: the short fault suite, bounded: -timeout stops everything it started and fails
 ## after 8 min; timeout(1) is the backstop (TERM, which it handles the same way, then KILL)
