@@ -167,9 +167,16 @@ faults: rie
 	@$(GO) build -o .run/bin/faults ./infra/cmd/faults
 	@.run/bin/faults $(FAULTS_FLAGS)
 
+## token: mint a token of make dev's local JWT issuer and print only it (default sub=flowbus-dev, the admin):
+## make -s token ARGS="sub=alice groups=ops,dev scope='flowbus/publish flowbus/read' ttl=1h aud=flowbus"
+.PHONY: token
+token:
+	@$(GO) run ./infra/cmd/token $(ARGS)
+
 ## metrics: the figures of a running make dev (add ACCEPT=text/plain for Prometheus text)
 metrics:
-	@curl -sf -H 'Accept: $(or $(ACCEPT),application/json)' 'http://127.0.0.1:3000/metrics?fresh=true' || { echo "is make dev running?" >&2; exit 1; }
+	@tok=$${FLOWBUS_TOKEN:-$$($(GO) run ./infra/cmd/token)}; \
+	curl -sf -H "Authorization: Bearer $$tok" -H 'Accept: $(or $(ACCEPT),application/json)' 'http://127.0.0.1:3000/metrics?fresh=true' || { echo "is make dev running?" >&2; exit 1; }
 	@echo
 
 ## parked: list, show and resume parked workflows: make parked ARGS="list" | ARGS="show wf-1" | ARGS="resume wf-1 -skip 1"
