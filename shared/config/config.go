@@ -58,8 +58,8 @@ const (
 
 // Defaults of the limits that protect the bus (docs/api.md "Limits").
 const (
-	DefaultRate             = 100   // requests per second per caller, per instance
-	DefaultRateBurst        = 200   // requests at once above the rate
+	DefaultRate             = 500   // requests per second per caller, per instance
+	DefaultRateBurst        = 1000  // requests at once above the rate
 	DefaultMaxSubscriptions = 1000  // per deployment
 	MaxSubscriptionsLimit   = 10000 // what FLOWBUS_MAX_SUBSCRIPTIONS may be raised to
 )
