@@ -189,18 +189,29 @@ func (s *Subscriber) HandleEvent(ctx context.Context, ev events.KinesisEvent) ev
 	return s.Handle(ctx, records).Response()
 }
 
-// workflow is one workflow's records in a batch, in stream order.
+// workflow is one workflow's records in a batch, in stream order, decoded.
 type workflow struct {
 	key  string
-	recs []int // indexes into the batch
+	recs []decoded
+}
+
+// decoded is a record's events, or why it has none.
+type decoded struct {
+	index int // in the batch
+	items []event.Item
+	err   error
 }
 
 // Handle hands a batch's events to the function, each workflow in stream
 // order, several workflows at once. A workflow stops at its first failure:
 // none of its later events in the batch reach the function.
 func (s *Subscriber) Handle(ctx context.Context, records []kinesisevent.Record) Result {
+	// Every record is decoded first, on this goroutine, as flowbus's own
+	// consumer does: one interner serves the batch, and the workflows'
+	// goroutines do not grow their stacks in the decoder.
 	var order []*workflow
 	byKey := make(map[string]*workflow)
+	intern := event.NewInterner()
 	for i := range records {
 		w := byKey[records[i].PartitionKey]
 		if w == nil {
@@ -208,7 +219,11 @@ func (s *Subscriber) Handle(ctx context.Context, records []kinesisevent.Record) 
 			byKey[w.key] = w
 			order = append(order, w)
 		}
-		w.recs = append(w.recs, i)
+		items, err := event.DecodeBatch(records[i].Data, event.DecodeOptions{Wire: true, Intern: intern}, false, 0)
+		if err == nil && len(items) == 0 {
+			err = errors.New("no events")
+		}
+		w.recs = append(w.recs, decoded{index: i, items: items, err: err})
 	}
 	var (
 		mu    sync.Mutex
@@ -267,17 +282,13 @@ func (b byRecord) Swap(i, j int) {
 // workflow runs one workflow's records; it returns where it stopped, if it
 // did.
 func (s *Subscriber) workflow(ctx, stop context.Context, w *workflow, records []kinesisevent.Record, res *Result) (*Failure, int) {
-	intern := event.NewInterner()
 	var doc map[string]any
 	if s.opts.Pattern != nil {
 		doc = make(map[string]any, 16)
 	}
-	for _, ri := range w.recs {
+	for _, d := range w.recs {
+		ri, items, err := d.index, d.items, d.err
 		r := &records[ri]
-		items, err := event.DecodeBatch(r.Data, event.DecodeOptions{Wire: true, Intern: intern}, false, 0)
-		if err == nil && len(items) == 0 {
-			err = errors.New("no events")
-		}
 		if err != nil {
 			if err := s.invalid(ctx, r, fmt.Errorf("%w: record %s: %w", ErrInvalidRecord, r.SequenceNumber, err)); err != nil {
 				return s.fail(ctx, r, "", err), ri
