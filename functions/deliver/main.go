@@ -67,8 +67,9 @@ func run() error {
 		DeadLetters:   delivery.NewDeadLetters(db, cfg.Table),
 		Attempts:      delivery.NewAttempts(db, cfg.Table),
 		Targets: delivery.Targets{
-			// Plain http:// to loopback only under the local runtime.
-			Webhook:     webhook.New(webhook.Options{Policy: webhook.Policy{AllowPlainLoopback: cfg.Local}}),
+			// Plain http:// to loopback only under the local runtime; private
+			// addresses only when the deployment allows them.
+			Webhook:     webhook.New(webhook.Options{Policy: webhook.Policy{AllowPlainLoopback: cfg.Local, AllowPrivate: cfg.AllowPrivate}}),
 			Bus:         bus.NewPublisher(kc, cfg.Stream, bus.Options{}),
 			Lambda:      awslambda.NewFromConfig(awsCfg),
 			SQS:         qc,

@@ -57,7 +57,7 @@ func run() error {
 		store: subscription.NewStore(db, cfg.Table, sealer).Limit(cfg.MaxSubs),
 		deliveries: deliveries{figures: delivery.NewRecorder(db, cfg.Table), dead: delivery.NewDeadLetters(db, cfg.Table),
 			queue: qc, queueURL: queueURL},
-		policy: webhook.Policy{AllowPlainLoopback: cfg.Local},
+		policy: webhook.Policy{AllowPlainLoopback: cfg.Local, AllowPrivate: cfg.AllowPrivate},
 		log:    logging.New(cfg.LogLevel, "subscriptions"),
 	}
 	policies := authz.NewStore(db, cfg.Table)

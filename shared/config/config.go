@@ -31,6 +31,7 @@ const (
 	EnvRate          = "FLOWBUS_RATE_PER_CALLER"   // HTTP requests per second per caller, per function instance (0: no limit)
 	EnvRateBurst     = "FLOWBUS_RATE_BURST"        // the burst a caller may send above the rate
 	EnvMaxSubs       = "FLOWBUS_MAX_SUBSCRIPTIONS" // subscriptions one deployment may hold
+	EnvAllowPrivate  = "FLOWBUS_WEBHOOK_PRIVATE"   // "allow": webhook targets may be private addresses (RFC 1918, fc00::/7, 100.64/10)
 	EnvDeliveryQueue = "FLOWBUS_DELIVERY_QUEUE"    // URL of the subscriptions' delivery FIFO queue
 	EnvAdmins        = "FLOWBUS_ADMINS"            // principals granted admin whatever the policy holds, comma-separated (the bootstrap)
 	// EnvLocal is "true" under the local runtime, as SAM CLI sets it in
@@ -79,6 +80,7 @@ type Config struct {
 	Rate          int      // FLOWBUS_RATE_PER_CALLER, 0: no limit
 	RateBurst     int      // FLOWBUS_RATE_BURST
 	MaxSubs       int      // FLOWBUS_MAX_SUBSCRIPTIONS
+	AllowPrivate  bool     // FLOWBUS_WEBHOOK_PRIVATE=allow
 	Local         bool     // running under the local runtime (AWS_SAM_LOCAL=true)
 	DeliveryQueue string   // URL of the delivery FIFO queue
 	Admins        []string // FLOWBUS_ADMINS: the bootstrap admins ("sub:alice", an IAM ARN)
@@ -124,6 +126,13 @@ func Load(needs Needs) (Config, error) {
 		}
 	}
 	errs := []error{errsUnknown}
+	switch v := os.Getenv(EnvAllowPrivate); v {
+	case "", "deny":
+	case "allow":
+		c.AllowPrivate = true
+	default:
+		errs = append(errs, fmt.Errorf("%s is %q, want allow or deny", EnvAllowPrivate, v))
+	}
 	var err error
 	if c.MaxBodyBytes, err = envInt(EnvMaxBodyBytes, DefaultBodyBytes); err != nil {
 		errs = append(errs, err)

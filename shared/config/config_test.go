@@ -97,3 +97,16 @@ func TestLimits(t *testing.T) {
 		})
 	}
 }
+
+func TestAllowPrivate(t *testing.T) {
+	for v, want := range map[string]bool{"": false, "deny": false, "allow": true} {
+		t.Setenv(EnvAllowPrivate, v)
+		if c, err := Load(Needs{}); err != nil || c.AllowPrivate != want {
+			t.Errorf("%s=%q: %v %v, want %v", EnvAllowPrivate, v, c.AllowPrivate, err, want)
+		}
+	}
+	t.Setenv(EnvAllowPrivate, "yes")
+	if _, err := Load(Needs{}); err == nil || !strings.Contains(err.Error(), EnvAllowPrivate) {
+		t.Errorf("yes: %v, want an error naming %s", err, EnvAllowPrivate)
+	}
+}
