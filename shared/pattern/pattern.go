@@ -122,8 +122,9 @@ func Compile(src string, mode Mode) (*Pattern, error) {
 	if err != nil {
 		return nil, err
 	}
-	if n := root.combinations(); n > MaxCombinations {
-		return nil, &Error{Reason: fmt.Sprintf("the pattern stands for %d combinations of values and $or alternatives, at most %d are allowed", n, MaxCombinations), Limit: MaxCombinations}
+	// combinations stops counting past the limit: say "more than", not its count.
+	if root.combinations() > MaxCombinations {
+		return nil, &Error{Reason: fmt.Sprintf("the pattern stands for more than %d combinations of values and $or alternatives, at most %d are allowed", MaxCombinations, MaxCombinations), Limit: MaxCombinations}
 	}
 	return &Pattern{root: root, mode: mode, src: src}, nil
 }

@@ -2,6 +2,7 @@ package subscription
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -61,6 +62,33 @@ func TestValidateRefusesDotNames(t *testing.T) {
 		}
 		if err := s.Validate(local); err != nil {
 			t.Errorf("name %q: got %v, want valid", name, err)
+		}
+	}
+}
+
+// TestParseNamesTheLimitOfANumber: a delivery member given a fraction, a
+// number past int64 or a string is refused with the member's range, as an
+// integer in range out of it is, not as "must be a JSON number" (1.5 is one).
+func TestParseNamesTheLimitOfANumber(t *testing.T) {
+	for _, c := range []struct {
+		body, field string
+		limit       int
+	}{
+		{`{"delivery":{"timeout_seconds":1.5}}`, "delivery.timeout_seconds", 30},
+		{`{"delivery":{"timeout_seconds":1e300}}`, "delivery.timeout_seconds", 30},
+		{`{"delivery":{"retry_attempts":9223372036854775808}}`, "delivery.retry_attempts", 185},
+		{`{"delivery":{"maximum_event_age_seconds":"60"}}`, "delivery.maximum_event_age_seconds", 86400},
+		{`{"delivery":{"backoff_max_ms":-0.5}}`, "delivery.backoff_max_ms", 3600000},
+	} {
+		_, err := Parse([]byte(c.body))
+		var ve *ValidationError
+		if !errors.As(err, &ve) {
+			t.Errorf("%s: got %v, want a ValidationError", c.body, err)
+			continue
+		}
+		f := ve.Fields[0]
+		if f.Field != c.field || f.Limit != c.limit || !strings.Contains(f.Reason, "integer") {
+			t.Errorf("%s: got %+v, want field %s, limit %d and a reason saying integer", c.body, f, c.field, c.limit)
 		}
 	}
 }

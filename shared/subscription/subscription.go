@@ -210,7 +210,8 @@ func Parse(b []byte) (Subscription, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&s); err != nil {
-		return Subscription{}, &ValidationError{Fields: []event.FieldError{{Field: fieldOf(err), Reason: reasonOf(err)}}}
+		field := fieldOf(err)
+		return Subscription{}, &ValidationError{Fields: []event.FieldError{{Field: field, Reason: reasonOf(err), Limit: integerLimits[field]}}}
 	}
 	if dec.More() {
 		return Subscription{}, &ValidationError{Fields: []event.FieldError{{Field: "", Reason: "the body must hold one JSON object"}}}
@@ -260,9 +261,22 @@ func reasonOf(err error) string {
 	return "not a subscription object: " + strings.TrimPrefix(err.Error(), "json: ")
 }
 
+// integerLimits are the largest values of the delivery policy's members,
+// named when a value is no integer at all (a fraction, a string, a number
+// past int64), as when an integer is out of range.
+var integerLimits = map[string]int{
+	"delivery.timeout_seconds":           int(MaxTimeout / time.Second),
+	"delivery.retry_attempts":            MaxAttempts,
+	"delivery.maximum_event_age_seconds": int(MaxEventAge / time.Second),
+	"delivery.backoff_base_ms":           int(MaxBackoff / time.Millisecond),
+	"delivery.backoff_max_ms":            int(MaxBackoff / time.Millisecond),
+}
+
 func jsonKind(goKind string) string {
 	switch goKind {
-	case "int", "int64", "float64":
+	case "int", "int64":
+		return "integer (a whole number in the member's range)"
+	case "float64":
 		return "number"
 	case "bool":
 		return "boolean"
