@@ -24,6 +24,7 @@ import (
 	"github.com/flowbus/flowbus/shared/dynamostore"
 	"github.com/flowbus/flowbus/shared/logging"
 	"github.com/flowbus/flowbus/shared/metrics"
+	"github.com/flowbus/flowbus/shared/ratelimit"
 	"github.com/flowbus/flowbus/shared/replay"
 	"github.com/flowbus/flowbus/shared/route"
 	"github.com/flowbus/flowbus/shared/schema"
@@ -94,6 +95,9 @@ func run() error {
 		continuer: replay.NewContinuer(awsCfg, self), log: log, authz: authz.ForTable(cfg.Admins, db, cfg.Table, log)}
 	rec := metrics.ForFunction("replay")
 	h.metrics = rec
-	lambda.Start(metrics.Flushing(invoker{h: h, api: lambda.NewHandler(h.Handle).Invoke, log: log}, rec))
+	// Requests per caller, per instance (docs/api.md "Limits"); the replay
+	// workers' own invocations do not go through it.
+	limited := ratelimit.New(float64(cfg.Rate), cfg.RateBurst).Wrap(h.Handle)
+	lambda.Start(metrics.Flushing(invoker{h: h, api: lambda.NewHandler(limited).Invoke, log: log}, rec))
 	return nil
 }
