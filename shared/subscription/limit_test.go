@@ -1,12 +1,21 @@
 package subscription
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/flowbus/flowbus/shared/table"
 	"github.com/flowbus/flowbus/shared/testenv"
+	"github.com/flowbus/flowbus/shared/webhook"
 )
 
 // TestLimit: past Limit subscriptions, Create is a *LimitError naming the
@@ -32,5 +41,47 @@ func TestLimit(t *testing.T) {
 	}
 	if _, _, err := st.Create(ctx, fourth); err != nil {
 		t.Errorf("create after a delete: %v", err)
+	}
+}
+
+// TestSecretsStoredAsEnvelopes: with the envelope sealer the table holds
+// version-2 envelopes, never the secret, and the snapshot opens them, the
+// rotated-out one beside the new one during the overlap.
+func TestSecretsStoredAsEnvelopes(t *testing.T) {
+	db, tbl := testenv.Table(t, testenv.AWS(t))
+	ctx := context.Background()
+	key, _ := webhook.NewAESGCM(bytes.Repeat([]byte{9}, webhook.KeyBytes))
+	st := NewStore(db, tbl, webhook.NewEnvelope(webhook.NewLocalKeys(key), nil))
+	hook := mustParse(t, `{"name":"hook","pattern":{},"target":{"type":"http","url":"http://127.0.0.1:9000/h"}}`)
+	_, sec, err := st.Create(ctx, hook)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sec2, _, err := st.RotateSecret(ctx, "hook", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(tbl), Key: map[string]types.AttributeValue{
+		table.PK: &types.AttributeValueMemberS{Value: table.SubscriptionPK}, table.SK: &types.AttributeValueMemberS{Value: "hook"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, attr := range []string{table.AttrSecret, table.AttrSecretPrev} {
+		b, ok := out.Item[attr].(*types.AttributeValueMemberB)
+		if !ok || len(b.Value) == 0 || b.Value[0] != 2 {
+			t.Fatalf("%s = %v, want an envelope (version 2)", attr, out.Item[attr])
+		}
+		for _, s := range []webhook.Secret{sec, sec2} {
+			if bytes.Contains(b.Value, []byte(strings.TrimPrefix(s.String(), webhook.SecretPrefix))) {
+				t.Errorf("%s holds a secret in the clear", attr)
+			}
+		}
+	}
+	live, err := st.Snapshot(ctx)
+	if err != nil || len(live) != 1 || len(live[0].Secrets) != 2 {
+		t.Fatalf("snapshot = %+v, %v; want one subscription with two secrets", live, err)
+	}
+	if live[0].Secrets[0].String() != sec2.String() || live[0].Secrets[1].String() != sec.String() {
+		t.Error("snapshot secrets are not the new one then the old one")
 	}
 }
