@@ -303,8 +303,8 @@ func TestPoliciesAreLeastPrivilege(t *testing.T) {
 		// The store, the figures and dead-letter entries (reads, deletes), redrive's delivery.Sender (+ GetQueueUrl).
 		// + kmskey.Service.GenerateDataKey: sealing new and rotated secrets (it never opens one).
 		"SubscriptionsFunction": append(append(methods("dynamodb", (*subscription.DynamoAPI)(nil)), "sqs:GetQueueUrl", "sqs:SendMessage", "kms:GenerateDataKey"), logs...),
-		// subscription.Store.List, delivery.Recorder (matched), the Kinesis mapping, route.Sender (+ GetQueueUrl for a queue name).
-		"RouteFunction": append(append(append([]string{"dynamodb:Query", "dynamodb:UpdateItem"}, esm...), "sqs:GetQueueUrl", "sqs:SendMessage"), logs...),
+		// subscription.Store.List, delivery.Recorder (matched; PutItem for a minute's first copy of the totals), the Kinesis mapping, route.Sender (+ GetQueueUrl for a queue name).
+		"RouteFunction": append(append(append([]string{"dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"}, esm...), "sqs:GetQueueUrl", "sqs:SendMessage"), logs...),
 		// The SQS mapping, delivery.VisibilityAPI (+ GetQueueUrl); the table
 		// (subscription Snapshot/Get/Put, delivery.StoreEvents, DeadLetters.Put,
 		// Recorder.Record, delivery.AttemptsAPI); bus.KinesisAPI on the bus stream.
