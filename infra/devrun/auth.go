@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/flowbus/flowbus/infra/httpapi"
@@ -38,12 +39,12 @@ type issuer struct {
 // authorized route checks tokens as API Gateway's JWT authorizer does,
 // including the routes AWS_IAM authorizes on AWS (SigV4 is not emulated).
 func startIssuer(opts *Options) (*issuer, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	dir := opts.IssuerDir
+	ln, err := listenIssuer(dir)
 	if err != nil {
 		return nil, fmt.Errorf("local issuer: %w", err)
 	}
 	url := "http://" + ln.Addr().String()
-	dir := opts.IssuerDir
 	iss, err := jwtlocal.Open(dir, url)
 	if err != nil {
 		ln.Close()
@@ -69,6 +70,21 @@ func startIssuer(opts *Options) (*issuer, error) {
 	// The latest runtime's issuer is the one make token mints for.
 	_ = os.WriteFile(filepath.Join(dir, IssuerFile), []byte(url+"\n"), 0o600)
 	return is, nil
+}
+
+// listenIssuer listens where the folder's last issuer did, when that
+// address is free, so that its tokens (FLOWBUS_TOKEN, make token's) stay
+// valid across restarts of make dev; else on a free loopback port.
+func listenIssuer(dir string) (net.Listener, error) {
+	if raw, err := os.ReadFile(filepath.Join(dir, IssuerFile)); err == nil {
+		addr := strings.TrimPrefix(strings.TrimSpace(string(raw)), "http://")
+		if host, _, err := net.SplitHostPort(addr); err == nil && host == "127.0.0.1" {
+			if ln, err := net.Listen("tcp", addr); err == nil {
+				return ln, nil
+			}
+		}
+	}
+	return net.Listen("tcp", "127.0.0.1:0")
 }
 
 func subPrincipal(subject string) string { return "sub:" + subject }
