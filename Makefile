@@ -111,6 +111,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./shared/event/
 	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./shared/kinesisevent/
 	$(GO) test -run='^$$' -fuzz=FuzzSketchUnmarshal -fuzztime=$(FUZZTIME) ./shared/metrics/
+	$(GO) test -run='^$$' -fuzz=FuzzParseBody -fuzztime=$(FUZZTIME) ./shared/delivery/
 	$(GO) test -run='^$$' -fuzz=FuzzCompile -fuzztime=$(FUZZTIME) ./shared/pattern/
 	$(GO) test -run='^$$' -fuzz=FuzzMatcher -fuzztime=$(FUZZTIME_MATCHER) ./shared/pattern/
 
