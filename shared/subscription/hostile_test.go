@@ -2,8 +2,11 @@ package subscription
 
 import (
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/flowbus/flowbus/shared/event"
 )
 
 // TestParseRefusesTextThatIsNotUnicode: a body with invalid UTF-8, or a \u
@@ -90,5 +93,32 @@ func TestParseNamesTheLimitOfANumber(t *testing.T) {
 		if f.Field != c.field || f.Limit != c.limit || !strings.Contains(f.Reason, "integer") {
 			t.Errorf("%s: got %+v, want field %s, limit %d and a reason saying integer", c.body, f, c.field, c.limit)
 		}
+	}
+}
+
+// TestDeriveStopsAtTheEventLimit: an 8 KB template of 2,000 placeholders of
+// one 50 KB value would build 100 MB (the local runtime measured the deliver
+// function at 413-617 MB for it, over its 256 MB); rendering stops once the
+// output passes what one event may hold and the derivation fails, so the
+// delivery is dead-lettered instead of retried.
+func TestDeriveStopsAtTheEventLimit(t *testing.T) {
+	tpl := `{"type":"amp","data":[` + strings.Repeat("<e>,", 2000) + `<e>]}`
+	tr, err := (&InputTransformer{InputPathsMap: map[string]string{"e": "$.data"}, InputTemplate: tpl}).Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := event.Decode([]byte(`{"type":"big","workflow_id":"w","id":"e1","data":"`+strings.Repeat("a", 50000)+`"}`), event.DecodeOptions{DefaultSource: event.DefaultSource})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err = tr.Derive("amp", &src)
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, ErrOutputTooLarge) {
+		t.Errorf("got %v, want ErrOutputTooLarge", err)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 16<<20 {
+		t.Errorf("derivation allocated %d bytes, want at most 16 MiB (the output stops at %d)", alloc, MaxOutputBytes)
 	}
 }

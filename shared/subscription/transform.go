@@ -105,7 +105,9 @@ func (it *InputTransformer) Compile() (*Transformer, error) {
 				}
 			}
 		}
-		if out := t.render(func(string) any { return nil }); !json.Valid(out) {
+		if out, err := t.render(func(string) any { return nil }); err != nil {
+			p.add("input_transformer.input_template", "builds more than an event may hold", MaxOutputBytes)
+		} else if !json.Valid(out) {
 			p.add("input_transformer.input_template", "is not JSON once placeholders are filled in (a placeholder cannot be an object key)", 0)
 		}
 	}
@@ -208,7 +210,7 @@ func (t *Transformer) Apply(ev []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("transform: %w", err)
 	}
-	return t.ApplyDoc(doc), nil
+	return t.ApplyDoc(doc)
 }
 
 // ApplyEvent transforms e.
@@ -218,7 +220,7 @@ func (t *Transformer) ApplyEvent(e *event.Event) ([]byte, error) {
 
 // ApplyDoc transforms an event already decoded with pattern.DecodeJSON
 // (the document a pattern was matched against).
-func (t *Transformer) ApplyDoc(doc any) []byte {
+func (t *Transformer) ApplyDoc(doc any) ([]byte, error) {
 	return t.render(func(name string) any {
 		v, ok := lookup(doc, t.paths[name])
 		if !ok {
@@ -228,27 +230,48 @@ func (t *Transformer) ApplyDoc(doc any) []byte {
 	})
 }
 
-func (t *Transformer) render(value func(name string) any) []byte {
+// MaxOutputBytes bounds what a transformer builds: what it builds becomes
+// one event, at most event.MaxRecordBytes. Rendering stops past it rather
+// than building placeholders × value: an 8 KB template of "<e>," around a
+// 1 MiB value would be 2 GB, in a function of 256 MB.
+const MaxOutputBytes = event.MaxRecordBytes
+
+// ErrOutputTooLarge is a transformer's output past MaxOutputBytes.
+var ErrOutputTooLarge = fmt.Errorf("transform: the output is larger than an event may be (%d bytes)", MaxOutputBytes)
+
+func (t *Transformer) render(value func(name string) any) ([]byte, error) {
 	var out []byte
+	// Each variable's value is encoded once, however often it is placed.
+	type encoded struct{ json, text []byte }
+	done := make(map[string]*encoded, len(t.paths))
 	for _, s := range t.segs {
 		if s.name == "" {
 			out = append(out, s.lit...)
-			continue
+		} else {
+			e := done[s.name]
+			if e == nil {
+				v := value(s.name)
+				e = &encoded{json: appendJSON(nil, v)}
+				switch v := v.(type) {
+				case nil:
+				case string:
+					e.text = appendStringContents(nil, v)
+				default:
+					e.text = appendStringContents(nil, string(e.json))
+				}
+				done[s.name] = e
+			}
+			if s.inString {
+				out = append(out, e.text...)
+			} else {
+				out = append(out, e.json...)
+			}
 		}
-		v := value(s.name)
-		if !s.inString {
-			out = appendJSON(out, v)
-			continue
-		}
-		switch v := v.(type) {
-		case nil:
-		case string:
-			out = appendStringContents(out, v)
-		default:
-			out = appendStringContents(out, string(appendJSON(nil, v)))
+		if len(out) > MaxOutputBytes {
+			return nil, ErrOutputTooLarge
 		}
 	}
-	return out
+	return out, nil
 }
 
 // lookup follows steps into doc.
@@ -295,9 +318,9 @@ func appendStringContents(dst []byte, s string) []byte {
 // checkEvent says what is wrong with a bus target's template as an event,
 // or "" when it builds a JSON object with a type.
 func (t *Transformer) checkEvent() string {
-	out := t.render(func(string) any { return "x" })
+	out, err := t.render(func(string) any { return "x" })
 	var m map[string]json.RawMessage
-	if err := json.Unmarshal(out, &m); err != nil {
+	if err != nil || json.Unmarshal(out, &m) != nil {
 		return "must build a JSON object, the new event, for a bus target"
 	}
 	if _, ok := m["type"]; !ok {
@@ -317,7 +340,10 @@ var sentinels = [2]string{"\x00flowbus-unknown-a", "\x01flowbus-unknown-b"}
 func (t *Transformer) feedsItself(p *pattern.Pattern) bool {
 	var types [2]string
 	for i, s := range sentinels {
-		out := t.render(func(string) any { return s })
+		out, err := t.render(func(string) any { return s })
+		if err != nil {
+			return false
+		}
 		src := event.Event{ID: "flowbus-selfcheck", Source: event.DefaultSource, Type: "flowbus.selfcheck", WorkflowID: s}
 		e, err := derive(out, "selfcheck", &src)
 		if err != nil {
