@@ -165,8 +165,10 @@ func (r Request) String() string {
 }
 
 // Allowed tells whether a grant of the policy allows c to do r.
-func (p *Policy) Allowed(c Caller, r Request) bool {
-	for _, g := range p.grants(c) {
+func (p *Policy) Allowed(c Caller, r Request) bool { return allowedBy(p.grants(c), r) }
+
+func allowedBy(grants []Grant, r Request) bool {
+	for _, g := range grants {
 		if g.allows(r) {
 			return true
 		}
