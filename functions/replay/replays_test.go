@@ -202,12 +202,31 @@ func TestBadReplayRequests(t *testing.T) {
 	for _, body := range []string{
 		``, `{`, `{"workflow_id":"w","bogus":1}`, `{"types":["a"]}`,
 		`{"from":"2024-01-02T00:00:00Z","to":"2024-01-01T00:00:00Z"}`, `{"workflow_id":"w","types":[""]}`,
+		`{"workflow_id":"w","target":{"bogus":1}}`, `{"workflow_id":"w","target":{"subscription":7}}`,
 	} {
 		req := events.APIGatewayV2HTTPRequest{RouteKey: "POST /replays", Body: body}
 		req.RequestContext.HTTP.Method = "POST"
 		resp, err := h.Handle(context.Background(), req)
 		if err != nil || resp.StatusCode != 400 || resp.Headers["Content-Type"] != apigw.ContentTypeProblem {
 			t.Errorf("body %q: %d %s", body, resp.StatusCode, resp.Body)
+		}
+	}
+}
+
+// A target member given empty is refused naming it: an empty subscription
+// must not become a replay to every consumer of the bus stream.
+func TestEmptyReplayTarget(t *testing.T) {
+	h := &handler{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	for body, field := range map[string]string{
+		`{"workflow_id":"w","target":{"subscription":""}}`:              "target.subscription",
+		`{"workflow_id":"w","target":{"stream":""}}`:                    "target.stream",
+		`{"workflow_id":"w","target":{"subscription":"","match":true}}`: "target.subscription",
+	} {
+		resp := invokeReq(t, h, "POST", "POST /replays", nil, map[string]string{"content-type": "application/json"}, body)
+		var p apigw.Problem
+		_ = json.Unmarshal([]byte(resp.Body), &p)
+		if resp.StatusCode != 400 || len(p.Errors) == 0 || p.Errors[0].Field != field {
+			t.Errorf("body %s: %d %s, want 400 naming %s", body, resp.StatusCode, resp.Body, field)
 		}
 	}
 }

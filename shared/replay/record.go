@@ -1,6 +1,7 @@
 package replay
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -55,6 +56,41 @@ type Target struct {
 	// evaluates the rule's pattern). nil is true; false sends every
 	// selected event.
 	Match *bool `json:"match,omitempty"`
+	// emptyGiven names a member given as "" ("stream" or "subscription"):
+	// an empty subscription must not quietly become every consumer of the
+	// bus stream.
+	emptyGiven string
+}
+
+// UnmarshalJSON reads a target as encoding/json would, refusing unknown
+// members, and notes a stream or subscription given as "".
+func (t *Target) UnmarshalJSON(b []byte) error {
+	type plain Target
+	var aux struct {
+		plain
+		Stream       *string `json:"stream"`
+		Subscription *string `json:"subscription"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&aux); err != nil {
+		return err
+	}
+	*t = Target(aux.plain)
+	for _, m := range []struct {
+		name string
+		v    *string
+		dst  *string
+	}{{"stream", aux.Stream, &t.Stream}, {"subscription", aux.Subscription, &t.Subscription}} {
+		if m.v == nil {
+			continue
+		}
+		*m.dst = *m.v
+		if *m.v == "" {
+			t.emptyGiven = m.name
+		}
+	}
+	return nil
 }
 
 // Matches reports whether a subscription target applies the subscription's
@@ -207,6 +243,10 @@ func (s Spec) Validate() []event.FieldError {
 	}
 	if len(s.Target.Stream) > 2048 {
 		errs = append(errs, event.FieldError{Field: "target.stream", Reason: "is longer than the limit", Limit: 2048})
+	}
+	if s.Target.emptyGiven != "" {
+		errs = append(errs, event.FieldError{Field: "target." + s.Target.emptyGiven,
+			Reason: "must not be empty: leave it out to replay to the bus stream"})
 	}
 	if s.Target.Subscription != "" && s.Target.Stream != "" {
 		errs = append(errs, event.FieldError{Field: "target", Reason: "names a stream or a subscription, not both"})
