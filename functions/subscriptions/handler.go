@@ -62,6 +62,9 @@ type Deliveries interface {
 	Status(ctx context.Context, name string, now time.Time) (delivery.Status, error)
 	List(ctx context.Context, name, after string, limit int) (delivery.DeadLetterPage, error)
 	Redrive(ctx context.Context, name string) (sent int, more bool, err error)
+	// Forget removes a subscription's figures and dead letters, so one
+	// created again under its name starts empty.
+	Forget(ctx context.Context, name string) (removed int, err error)
 }
 
 type handler struct {
@@ -297,6 +300,9 @@ func (h *handler) create(ctx context.Context, req *events.APIGatewayV2HTTPReques
 	if err != nil {
 		return h.failed(ctx, s.Name, err)
 	}
+	// What a deleted predecessor of the same name left (a delete that
+	// could not finish forgetting) is not this one's.
+	h.forgetDeliveries(ctx, created.Name)
 	resp := apigw.JSON(http.StatusCreated, show(created, sec))
 	resp.Headers["Location"] = "/subscriptions/" + created.Name
 	return resp
@@ -461,7 +467,25 @@ func (h *handler) delete(ctx context.Context, name string) events.APIGatewayV2HT
 	if err := h.store.Delete(ctx, name); err != nil {
 		return h.failed(ctx, name, err)
 	}
+	h.forgetDeliveries(ctx, name)
 	return events.APIGatewayV2HTTPResponse{StatusCode: http.StatusNoContent}
+}
+
+// forgetDeliveries removes a subscription name's figures and dead letters. A failure
+// leaves them for the next create or delete of the name, which tries again:
+// it is logged, not answered.
+func (h *handler) forgetDeliveries(ctx context.Context, name string) {
+	if h.deliveries == nil {
+		return
+	}
+	n, err := h.deliveries.Forget(ctx, name)
+	if err != nil {
+		h.log.WarnContext(ctx, "figures and dead letters of a deleted subscription not all removed", "subscription", name, "removed", n, "error", err)
+		return
+	}
+	if n > 0 {
+		h.log.InfoContext(ctx, "figures and dead letters of a deleted subscription removed", "subscription", name, "removed", n)
+	}
 }
 
 func (h *handler) rotate(ctx context.Context, name string, req *events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {

@@ -344,8 +344,9 @@ func TestListPages(t *testing.T) {
 
 // fakeDeliveries answers with fixed figures and entries.
 type fakeDeliveries struct {
-	entries  []delivery.Entry
-	redriven []delivery.Entry
+	entries   []delivery.Entry
+	redriven  []delivery.Entry
+	forgotten []string // names whose figures and dead letters were removed
 }
 
 func (f *fakeDeliveries) Status(context.Context, string, time.Time) (delivery.Status, error) {
@@ -368,6 +369,13 @@ func (f *fakeDeliveries) List(_ context.Context, _, after string, limit int) (de
 func (f *fakeDeliveries) Redrive(context.Context, string) (int, bool, error) {
 	f.redriven, f.entries = f.entries, nil
 	return len(f.redriven), false, nil
+}
+
+func (f *fakeDeliveries) Forget(_ context.Context, name string) (int, error) {
+	f.forgotten = append(f.forgotten, name)
+	n := len(f.entries)
+	f.entries = nil
+	return n, nil
 }
 
 func withDeliveries(t *testing.T) (*handler, *fakeDeliveries) {
@@ -418,5 +426,23 @@ func TestRedrive(t *testing.T) {
 	delete(h.store.(*memStore).subs, "orchestrator")
 	if a := invoke(t, h, sample(t, "subscriptions-redrive.json")); a.StatusCode != 404 {
 		t.Errorf("got %d for an unknown subscription, want 404", a.StatusCode)
+	}
+}
+
+// Deleting a subscription forgets its figures and dead letters, and so does
+// creating one: a name used again starts empty.
+func TestDeleteAndCreateForgetDeliveries(t *testing.T) {
+	h, d := withDeliveries(t)
+	h.store.(*memStore).subs["old-hook"] = subscription.Subscription{Name: "old-hook", State: subscription.Enabled}
+	if a := invoke(t, h, sample(t, "subscriptions-delete.json")); a.StatusCode != 204 {
+		t.Fatalf("delete: %d %s", a.StatusCode, a.Body)
+	}
+	if len(d.forgotten) != 1 || d.forgotten[0] != "old-hook" || d.entries != nil {
+		t.Errorf("forgotten %v, entries left %d", d.forgotten, len(d.entries))
+	}
+	delete(h.store.(*memStore).subs, "orchestrator") // the sample creates it
+	a := invoke(t, h, sample(t, "subscriptions-create.json"))
+	if a.StatusCode != 201 || len(d.forgotten) != 2 || d.forgotten[1] != "orchestrator" {
+		t.Errorf("create: %d %s, forgotten %v", a.StatusCode, a.Body, d.forgotten)
 	}
 }

@@ -83,6 +83,10 @@ func (d deliveries) List(ctx context.Context, name, after string, limit int) (de
 	return d.dead.List(ctx, name, after, limit)
 }
 
+func (d deliveries) Forget(ctx context.Context, name string) (int, error) {
+	return d.dead.Forget(ctx, name)
+}
+
 func (d deliveries) Redrive(ctx context.Context, name string) (int, bool, error) {
 	return d.dead.Redrive(ctx, name, d.queue, d.queueURL)
 }
