@@ -109,7 +109,8 @@ test-external: rie
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzScanner -fuzztime=$(FUZZTIME) ./shared/jsonscan/
 	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./shared/event/
-	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./shared/kinesisevent/
+	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./shared/kinesisevent/
+	$(GO) test -run='^$$' -fuzz=FuzzDecodeBase64 -fuzztime=$(FUZZTIME) ./shared/kinesisevent/
 	$(GO) test -run='^$$' -fuzz=FuzzSketchUnmarshal -fuzztime=$(FUZZTIME) ./shared/metrics/
 	$(GO) test -run='^$$' -fuzz=FuzzParseBody -fuzztime=$(FUZZTIME) ./shared/delivery/
 	$(GO) test -run='^$$' -fuzz=FuzzCompile -fuzztime=$(FUZZTIME) ./shared/pattern/

@@ -610,28 +610,3 @@ func write(sb *strings.Builder, v []byte) string {
 	sb.Write(v)
 	return sb.String()[off:]
 }
-
-// decodeBase64 decodes padded standard base64. base64.StdEncoding skips
-// '\r' and '\n'; they are rejected here, so every byte a raw JSON string may
-// not hold (control characters, and non-ASCII) is rejected.
-func decodeBase64(dst, src []byte) (int, error) {
-	n, err := base64.StdEncoding.Decode(dst, src)
-	if err != nil {
-		return 0, err
-	}
-	pad := 0
-	if len(src) > 0 && src[len(src)-1] == '=' {
-		pad++
-		if len(src) > 1 && src[len(src)-2] == '=' {
-			pad++
-		}
-	}
-	if len(src)%4 != 0 || n != len(src)/4*3-pad {
-		i := bytes.IndexAny(src, "\r\n")
-		if i < 0 {
-			i = 0
-		}
-		return 0, base64.CorruptInputError(i)
-	}
-	return n, nil
-}
