@@ -291,9 +291,11 @@ func (r *Runtime) startFunctions(ctx context.Context) error {
 		for _, k := range fn.Kinesis {
 			pool = max(pool, k.ParallelizationFactor*r.shardsOf(k.Stream))
 		}
-		pool = max(pool, sqsPool(fn))
+		sqsInitial, sqsMost := sqsPool(fn)
+		pool = max(pool, sqsInitial)
 		f, err := lambdarun.Start(ctx, lambdarun.Spec{
-			Name: id, Bootstrap: bootstrap, Env: fn.Env, MemoryMB: fn.MemoryMB, Timeout: fn.Timeout, PoolSize: pool, RIE: r.opts.RIE,
+			Name: id, Bootstrap: bootstrap, Env: fn.Env, MemoryMB: fn.MemoryMB, Timeout: fn.Timeout, PoolSize: pool,
+			MaxPoolSize: max(pool, sqsMost), RIE: r.opts.RIE,
 		}, r.opts.Log.With("function", id))
 		if err != nil {
 			return fmt.Errorf("start %s: %w", id, err)

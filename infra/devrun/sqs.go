@@ -32,14 +32,15 @@ func (d *deadLetters) countGiveUp(rep esm.Report) {
 	}
 }
 
-// sqsPool is the execution environments a function's SQS events need: one
-// per poller.
-func sqsPool(fn *template.Function) int {
-	n := 0
+// sqsPool is the execution environments a function's SQS events need, one
+// per poller: initial for the pollers a mapping starts with, most for those
+// it may add while they are held by slow invocations (started on demand).
+func sqsPool(fn *template.Function) (initial, most int) {
 	for _, q := range fn.SQS {
-		n = max(n, sqsesm.Config{MaximumConcurrency: q.MaximumConcurrency}.Concurrency())
+		c := sqsesm.Config{MaximumConcurrency: q.MaximumConcurrency}
+		initial, most = max(initial, c.InitialConcurrency()), max(most, c.Concurrency())
 	}
-	return n
+	return initial, most
 }
 
 // startSQSMappings runs every SQS event source mapping of the template on
@@ -79,8 +80,9 @@ func (r *Runtime) startSQSMappings(ctx context.Context, cfg aws.Config) error {
 			if !q.Enabled {
 				state = " (disabled)"
 			}
-			r.printf("esm     %-16s %s → %s, batch %d, window %s, concurrency %d, visibility %s%s", id+"/"+q.Name, queue.Name, id,
-				q.BatchSize, q.MaximumBatchingWindow, sqsesm.Config{MaximumConcurrency: q.MaximumConcurrency}.Concurrency(), fn.Timeout+q.MaximumBatchingWindow, state)
+			sc := sqsesm.Config{MaximumConcurrency: q.MaximumConcurrency}
+			r.printf("esm     %-16s %s → %s, batch %d, window %s, concurrency %d (up to %d while held by slow invocations), visibility %s%s", id+"/"+q.Name, queue.Name, id,
+				q.BatchSize, q.MaximumBatchingWindow, sc.InitialConcurrency(), sc.Concurrency(), fn.Timeout+q.MaximumBatchingWindow, state)
 		}
 	}
 	return nil

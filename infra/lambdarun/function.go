@@ -30,8 +30,9 @@ type Function struct {
 	transport *http.Transport
 	client    *http.Client
 
-	envs []*environment
-	free chan *environment
+	envMu sync.Mutex // guards envs, which grows up to MaxPoolSize
+	envs  []*environment
+	free  chan *environment
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -71,7 +72,7 @@ func Start(ctx context.Context, spec Spec, log *slog.Logger) (*Function, error) 
 		envCmd:    envCmd,
 		transport: transport,
 		client:    &http.Client{Transport: transport},
-		free:      make(chan *environment, spec.PoolSize),
+		free:      make(chan *environment, spec.MaxPoolSize),
 		closed:    make(chan struct{}),
 	}
 	for i := range spec.PoolSize {
@@ -99,8 +100,9 @@ func Start(ctx context.Context, spec Spec, log *slog.Logger) (*Function, error) 
 // Spec returns the function's spec, defaults filled in.
 func (f *Function) Spec() Spec { return f.spec }
 
-// Invoke runs one invocation in a free execution environment, waiting for
-// one if all are busy, as Lambda's synchronous Invoke does. A function
+// Invoke runs one invocation in a free execution environment; when all are
+// busy it starts another, up to MaxPoolSize, and beyond that waits for one
+// to be free, as Lambda's synchronous Invoke is throttled. A function
 // error (the handler returned an error or panicked, the runtime exited, the
 // invocation timed out) is a Result with FunctionError set and the error
 // document as Payload; an error means the function could not be run.
@@ -111,10 +113,17 @@ func (f *Function) Invoke(ctx context.Context, payload []byte) (Result, error) {
 	var e *environment
 	select {
 	case e = <-f.free:
-	case <-f.closed:
-		return Result{}, fmt.Errorf("invoke %s: %w", f.spec.Name, ErrClosed)
-	case <-ctx.Done():
-		return Result{}, fmt.Errorf("invoke %s: waiting for an execution environment: %w", f.spec.Name, ctx.Err())
+	default:
+		e = f.grow()
+	}
+	if e == nil {
+		select {
+		case e = <-f.free:
+		case <-f.closed:
+			return Result{}, fmt.Errorf("invoke %s: %w", f.spec.Name, ErrClosed)
+		case <-ctx.Done():
+			return Result{}, fmt.Errorf("invoke %s: waiting for an execution environment: %w", f.spec.Name, ctx.Err())
+		}
 	}
 	defer func() { f.free <- e }()
 	if f.isClosed() {
@@ -129,11 +138,32 @@ func (f *Function) Invoke(ctx context.Context, payload []byte) (Result, error) {
 	return res, nil
 }
 
+// grow adds an execution environment, its process started by its first
+// invocation; nil when MaxPoolSize are there.
+func (f *Function) grow() *environment {
+	f.envMu.Lock()
+	defer f.envMu.Unlock()
+	if len(f.envs) >= f.spec.MaxPoolSize || f.isClosed() {
+		return nil
+	}
+	e := &environment{fn: f, index: len(f.envs), log: f.log.With("env", len(f.envs))}
+	f.envs = append(f.envs, e)
+	f.log.Debug("execution environment added: all were busy", "pool", len(f.envs))
+	return e
+}
+
+// environments is a copy of the execution environments.
+func (f *Function) environments() []*environment {
+	f.envMu.Lock()
+	defer f.envMu.Unlock()
+	return append([]*environment(nil), f.envs...)
+}
+
 // PIDs lists the processes of every execution environment: each RIE and
 // what runs under it (the bootstrap).
 func (f *Function) PIDs() []int {
 	var out []int
-	for _, e := range f.envs {
+	for _, e := range f.environments() {
 		e.mu.Lock()
 		p := e.proc
 		e.mu.Unlock()
@@ -149,10 +179,13 @@ func (f *Function) PIDs() []int {
 func (f *Function) Close() error {
 	var err error
 	f.closeOnce.Do(func() {
-		close(f.closed)
-		errs := make([]error, len(f.envs))
+		f.envMu.Lock()
+		close(f.closed) // under envMu: grow adds none after
+		envs := append([]*environment(nil), f.envs...)
+		f.envMu.Unlock()
+		errs := make([]error, len(envs))
 		var wg sync.WaitGroup
-		for i, e := range f.envs {
+		for i, e := range envs {
 			wg.Go(func() { errs[i] = e.stop() })
 		}
 		wg.Wait()

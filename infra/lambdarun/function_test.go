@@ -419,3 +419,27 @@ func contains(s []int, v int) bool {
 	}
 	return false
 }
+
+// TestPoolGrows: invocations that find every environment busy start more,
+// up to MaxPoolSize, and then wait for one.
+func TestPoolGrows(t *testing.T) {
+	f := start(t, "sleep", func(s *lambdarun.Spec) { s.PoolSize, s.MaxPoolSize = 1, 3 })
+	var mu sync.Mutex
+	pids := map[int]int{}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			pid := pidOf(t, invoke(t, f, `{"ms":1500}`))
+			mu.Lock()
+			pids[pid]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if len(pids) != 3 {
+		t.Errorf("4 invocations at once with 1 environment growing to 3 ran in %d processes (%v), want 3", len(pids), pids)
+	}
+	if got := len(f.PIDs()); got < 3 {
+		t.Errorf("PIDs() lists %d processes, want the 3 environments' at least", got)
+	}
+}

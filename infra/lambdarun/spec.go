@@ -33,7 +33,11 @@ type Spec struct {
 	MemoryMB  int               // MemorySize; 0 means Lambda's default, 128
 	Timeout   time.Duration     // Timeout, whole seconds; 0 means Lambda's default, 3 s
 	PoolSize  int               // execution environments, each serving one invocation at a time; 0 means 1
-	RIE       string            // path to aws-lambda-rie; "" looks it up with LookRIE
+	// MaxPoolSize is the most execution environments: an invocation that
+	// finds all PoolSize busy starts another, up to this, as Lambda scales
+	// a function out. 0 means PoolSize.
+	MaxPoolSize int
+	RIE         string // path to aws-lambda-rie; "" looks it up with LookRIE
 }
 
 // reserved are the variables Lambda sets itself and refuses in a function's
@@ -59,6 +63,9 @@ func (s Spec) withDefaults() Spec {
 	}
 	if s.PoolSize == 0 {
 		s.PoolSize = 1
+	}
+	if s.MaxPoolSize == 0 {
+		s.MaxPoolSize = s.PoolSize
 	}
 	return s
 }
@@ -87,6 +94,9 @@ func (s Spec) Validate() error {
 	}
 	if s.PoolSize < 1 {
 		errs = append(errs, fmt.Errorf("pool size %d: at least 1", s.PoolSize))
+	}
+	if s.MaxPoolSize != 0 && s.MaxPoolSize < s.PoolSize {
+		errs = append(errs, fmt.Errorf("max pool size %d: at least the pool size, %d", s.MaxPoolSize, s.PoolSize))
 	}
 	keys := make([]string, 0, len(s.Env))
 	for k := range s.Env {

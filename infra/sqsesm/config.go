@@ -21,8 +21,19 @@ const (
 	MinConcurrency     = 2
 	MaxConcurrency     = 1000
 	DefaultConcurrency = 5 // the pollers Lambda starts with
-	MaxFilters         = 5
-	MaxPayloadBytes    = 6291456
+	// LocalMaxConcurrency is the most pollers of a mapping without
+	// MaximumConcurrency. Lambda goes up to 1,000 (1,250); locally each
+	// poller holds an execution environment, a process.
+	LocalMaxConcurrency = 50
+	// SlowInvocation is how long an invocation runs before its poller
+	// counts as held: while every poller is in an invocation and one of
+	// them is held, the mapping adds a poller.
+	SlowInvocation = 2 * time.Second
+	// ScaleInterval is the pace of adding pollers, one at a time: 300 a
+	// minute, Lambda's rate.
+	ScaleInterval   = 200 * time.Millisecond
+	MaxFilters      = 5
+	MaxPayloadBytes = 6291456
 	// LongPoll is the WaitTimeSeconds of Lambda's receives.
 	LongPoll = 20 * time.Second
 
@@ -45,9 +56,10 @@ type Config struct {
 
 	ReportBatchItemFailures bool     // FunctionResponseTypes: [ReportBatchItemFailures]
 	FilterCriteria          []string // FilterCriteria.Filters[].Pattern, at most 5; SQS filters on body only
-	// MaximumConcurrency is ScalingConfig.MaximumConcurrency: the pollers,
-	// each with one invocation at a time. 0 means 5 (Lambda's initial
-	// pollers; it scales up from there, the emulation does not); 2–1000.
+	// MaximumConcurrency is ScalingConfig.MaximumConcurrency: the most
+	// pollers, each with one invocation at a time; 2–1000. The mapping
+	// starts with 5 (or this, when lower) and adds pollers while they are
+	// held by slow invocations; 0 means up to LocalMaxConcurrency.
 	MaximumConcurrency int
 	// Enabled is AWS's Enabled; its zero value means disabled: set true when
 	// the template leaves it out.
@@ -101,9 +113,6 @@ func (c Config) withDefaults() Config {
 	if c.BatchSize == 0 {
 		c.BatchSize = DefaultBatchSize
 	}
-	if c.MaximumConcurrency == 0 {
-		c.MaximumConcurrency = DefaultConcurrency
-	}
 	if c.Region == "" {
 		c.Region = defaultRegion
 	}
@@ -123,9 +132,19 @@ func (c Config) FIFO() bool {
 	return strings.HasSuffix(name, ".fifo")
 }
 
-// Concurrency is the number of pollers a mapping of this configuration
-// runs: the most invocations it has in flight at once.
-func (c Config) Concurrency() int { return c.withDefaults().MaximumConcurrency }
+// Concurrency is the most pollers a mapping of this configuration runs:
+// the most invocations it has in flight at once. It starts with
+// InitialConcurrency.
+func (c Config) Concurrency() int {
+	if c.MaximumConcurrency == 0 {
+		return LocalMaxConcurrency
+	}
+	return c.MaximumConcurrency
+}
+
+// InitialConcurrency is the pollers a mapping starts with: 5, as Lambda,
+// or MaximumConcurrency when lower.
+func (c Config) InitialConcurrency() int { return min(DefaultConcurrency, c.Concurrency()) }
 
 // queueOfURL reads the account and queue name of a queue URL,
 // <endpoint>/<account>/<name>.

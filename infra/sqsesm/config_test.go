@@ -49,7 +49,16 @@ func TestConfigValidate(t *testing.T) {
 
 func TestConfigDefaults(t *testing.T) {
 	c := Config{FunctionName: "fn", QueueURL: "http://127.0.0.1:4566/000000000000/parked"}.withDefaults()
-	if c.BatchSize != 10 || c.MaximumConcurrency != 5 || c.QueueARN != "arn:aws:sqs:us-east-1:000000000000:parked" || c.Region != "us-east-1" {
+	if c.BatchSize != 10 || c.InitialConcurrency() != 5 || c.Concurrency() != LocalMaxConcurrency || c.QueueARN != "arn:aws:sqs:us-east-1:000000000000:parked" || c.Region != "us-east-1" {
 		t.Errorf("defaults %+v", c)
+	}
+}
+
+func TestConcurrencyBounds(t *testing.T) {
+	for _, tc := range []struct{ max, initial, ceiling int }{{0, 5, LocalMaxConcurrency}, {3, 3, 3}, {10, 5, 10}} {
+		c := Config{MaximumConcurrency: tc.max}
+		if c.InitialConcurrency() != tc.initial || c.Concurrency() != tc.ceiling {
+			t.Errorf("MaximumConcurrency %d: pollers %d up to %d, want %d up to %d", tc.max, c.InitialConcurrency(), c.Concurrency(), tc.initial, tc.ceiling)
+		}
 	}
 }

@@ -63,6 +63,15 @@ type Mapping struct {
 
 	hookMu   sync.Mutex
 	onInvoke func(Report)
+
+	// initial and ceiling bound the pollers: the mapping starts initial
+	// and adds one, up to ceiling, while every poller is held by a slow
+	// invocation (see scale).
+	initial, ceiling int
+	scaleMu          sync.Mutex
+	pollers          int                // running
+	busy             map[*int]time.Time // poller → when its invocation began
+	receivable       bool               // the last receive returned messages
 }
 
 // New checks cfg and returns a mapping; log nil discards logs.
@@ -89,7 +98,8 @@ func New(cfg Config, client SQSAPI, fn Invoker, log *slog.Logger) (*Mapping, err
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	_, name, _ := queueOfURL(cfg.QueueURL)
-	m := &Mapping{cfg: cfg, queue: name, filters: filters, sqs: client, fn: fn}
+	m := &Mapping{cfg: cfg, queue: name, filters: filters, sqs: client, fn: fn,
+		initial: cfg.InitialConcurrency(), ceiling: cfg.Concurrency(), busy: map[*int]time.Time{}}
 	m.log = log.With("function", cfg.FunctionName, "queue", name)
 	for _, p := range filters {
 		for _, f := range p.Fields() {
@@ -118,27 +128,110 @@ func (m *Mapping) report(r Report) {
 	}
 }
 
-// Run polls the queue with MaximumConcurrency pollers until ctx is done.
-// Errors reaching SQS or the function are logged and retried with backoff,
-// so Run returns nil once ctx is done and every poller has finished its
-// batch. A disabled mapping only waits for ctx.
+// Run polls the queue until ctx is done: InitialConcurrency pollers, and
+// more, up to Concurrency, while every poller is held by a slow invocation
+// (see scale). Errors reaching SQS or the function are logged and retried
+// with backoff, so Run returns nil once ctx is done and every poller has
+// finished its batch. A disabled mapping only waits for ctx.
 func (m *Mapping) Run(ctx context.Context) error {
 	if !m.cfg.Enabled {
 		m.log.Info("event source mapping disabled")
 		<-ctx.Done()
 		return nil
 	}
-	m.log.Info("event source mapping started", "batchSize", m.cfg.BatchSize, "pollers", m.cfg.MaximumConcurrency)
+	m.log.Info("event source mapping started", "batchSize", m.cfg.BatchSize, "pollers", m.initial, "maxPollers", m.ceiling)
 	var wg sync.WaitGroup
-	for range m.cfg.MaximumConcurrency {
+	m.scaleMu.Lock()
+	m.pollers = m.initial
+	m.scaleMu.Unlock()
+	for range m.initial {
 		wg.Go(func() { m.poll(ctx) })
+	}
+	if m.ceiling > m.initial {
+		wg.Go(func() { m.scale(ctx, &wg) })
 	}
 	wg.Wait()
 	return nil
 }
 
-// poll gathers and processes batches, one at a time.
+// scale adds a poller, at most one per ScaleInterval (Lambda adds up to 300
+// a minute), while every poller is in an invocation, at least one of them
+// for longer than SlowInvocation, the last receive returned messages and
+// fewer than Concurrency run. Lambda scales on the backlog alone; here the
+// functions share the machine's few cores, and more invocations of a busy
+// function only make each slower, so the emulation adds pollers only for
+// invocations that wait (on a slow target) rather than work. On a FIFO queue
+// the active message groups bound the pollers, as on AWS: a poller added
+// when every group is held receives nothing. A poller whose receive comes
+// back empty retires while more than InitialConcurrency run.
+func (m *Mapping) scale(ctx context.Context, wg *sync.WaitGroup) {
+	t := time.NewTicker(ScaleInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if n, ok := m.grow(now); ok {
+				m.log.Info("poller added: every poller is held by a slow invocation", "pollers", n)
+				wg.Go(func() { m.poll(ctx) })
+			}
+		}
+	}
+}
+
+// grow counts one more poller if scale should add one, and returns the count.
+func (m *Mapping) grow(now time.Time) (int, bool) {
+	m.scaleMu.Lock()
+	defer m.scaleMu.Unlock()
+	if m.pollers >= m.ceiling || len(m.busy) < m.pollers || !m.receivable {
+		return m.pollers, false
+	}
+	for _, since := range m.busy {
+		if now.Sub(since) > SlowInvocation {
+			m.pollers++
+			return m.pollers, true
+		}
+	}
+	return m.pollers, false
+}
+
+// received notes whether a receive found messages; on an empty one it
+// retires the poller (true) while more than InitialConcurrency run.
+func (m *Mapping) received(some bool) (retire bool) {
+	m.scaleMu.Lock()
+	defer m.scaleMu.Unlock()
+	m.receivable = some
+	if !some && m.pollers > m.initial {
+		m.pollers--
+		return true
+	}
+	return false
+}
+
+// invoking marks poller id in an invocation (true) or out of it.
+func (m *Mapping) invoking(id *int, in bool) {
+	m.scaleMu.Lock()
+	defer m.scaleMu.Unlock()
+	if in {
+		m.busy[id] = time.Now()
+	} else {
+		delete(m.busy, id)
+	}
+}
+
+// Pollers reports how many pollers run and how many of them are in an
+// invocation.
+func (m *Mapping) Pollers() (running, invoking int) {
+	m.scaleMu.Lock()
+	defer m.scaleMu.Unlock()
+	return m.pollers, len(m.busy)
+}
+
+// poll gathers and processes batches, one at a time, until ctx is done or
+// an empty receive retires it.
 func (m *Mapping) poll(ctx context.Context) {
+	id := new(int)
 	failures := 0
 	for ctx.Err() == nil {
 		batch, dropped, err := m.gather(ctx)
@@ -154,10 +247,16 @@ func (m *Mapping) poll(ctx context.Context) {
 			continue
 		}
 		failures = 0
+		if m.received(len(batch) > 0 || len(dropped) > 0) {
+			return
+		}
 		if len(batch) == 0 && len(dropped) == 0 {
 			continue
 		}
-		if !m.process(ctx, batch, dropped) {
+		m.invoking(id, true)
+		ok := m.process(ctx, batch, dropped)
+		m.invoking(id, false)
+		if !ok {
 			failures++
 			if backoff.Sleep(ctx, backoff.FullJitter(100*time.Millisecond, 5*time.Second, failures)) != nil {
 				return
