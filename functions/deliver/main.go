@@ -60,12 +60,17 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	budget, err := delivery.NewBudgets(db, cfg.Table, cfg.DerivedBudget)
+	if err != nil {
+		return err
+	}
 	d, err := delivery.New(delivery.Config{QueueURL: queueURL}, delivery.Deps{
 		Subscriptions: subscription.NewStore(db, cfg.Table, sealer),
 		Events:        delivery.StoreEvents{DB: db, Table: cfg.Table, Reader: dynamostore.New(db, cfg.Table, dynamostore.Options{})},
 		Queue:         qc,
 		DeadLetters:   delivery.NewDeadLetters(db, cfg.Table),
 		Attempts:      delivery.NewAttempts(db, cfg.Table),
+		Budget:        budget,
 		Targets: delivery.Targets{
 			// Plain http:// to loopback only under the local runtime; private
 			// addresses only when the deployment allows them.

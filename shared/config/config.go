@@ -34,6 +34,7 @@ const (
 	EnvAllowPrivate  = "FLOWBUS_WEBHOOK_PRIVATE"   // "allow": webhook targets may be private addresses (RFC 1918, fc00::/7, 100.64/10)
 	EnvDeliveryQueue = "FLOWBUS_DELIVERY_QUEUE"    // URL of the subscriptions' delivery FIFO queue
 	EnvAdmins        = "FLOWBUS_ADMINS"            // principals granted admin whatever the policy holds, comma-separated (the bootstrap)
+	EnvDerivedBudget = "FLOWBUS_DERIVED_BUDGET"    // derived events the chains one original event starts may publish
 	// EnvLocal is "true" under the local runtime, as SAM CLI sets it in
 	// sam local: plain http:// webhooks to loopback are allowed, and
 	// webhook secrets are sealed under the local key FLOWBUS_SECRET_KEY
@@ -63,6 +64,8 @@ const (
 	DefaultRateBurst        = 1000  // requests at once above the rate
 	DefaultMaxSubscriptions = 1000  // per deployment
 	MaxSubscriptionsLimit   = 10000 // what FLOWBUS_MAX_SUBSCRIPTIONS may be raised to
+	DefaultDerivedBudget    = 100   // per original event (delivery.DefaultDerivedBudget)
+	DerivedBudgetLimit      = 1000  // what FLOWBUS_DERIVED_BUDGET may be raised to (delivery.MaxDerivedBudget)
 )
 
 // Config is every setting of a flowbus function.
@@ -84,6 +87,7 @@ type Config struct {
 	Local         bool     // running under the local runtime (AWS_SAM_LOCAL=true)
 	DeliveryQueue string   // URL of the delivery FIFO queue
 	Admins        []string // FLOWBUS_ADMINS: the bootstrap admins ("sub:alice", an IAM ARN)
+	DerivedBudget int      // FLOWBUS_DERIVED_BUDGET
 }
 
 // Needs says which resources a function uses, so Validate asks only for those.
@@ -148,6 +152,9 @@ func Load(needs Needs) (Config, error) {
 	}
 	if c.MaxSubs, err = envInt(EnvMaxSubs, DefaultMaxSubscriptions); err != nil || c.MaxSubs < 1 || c.MaxSubs > MaxSubscriptionsLimit {
 		errs = append(errs, fmt.Errorf("%s is %q, want 1 to %d", EnvMaxSubs, os.Getenv(EnvMaxSubs), MaxSubscriptionsLimit))
+	}
+	if c.DerivedBudget, err = envInt(EnvDerivedBudget, DefaultDerivedBudget); err != nil || c.DerivedBudget < 1 || c.DerivedBudget > DerivedBudgetLimit {
+		errs = append(errs, fmt.Errorf("%s is %q, want 1 to %d", EnvDerivedBudget, os.Getenv(EnvDerivedBudget), DerivedBudgetLimit))
 	}
 	errs = append(errs, c.Validate(needs))
 	return c, errors.Join(errs...)

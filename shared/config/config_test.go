@@ -79,16 +79,18 @@ func TestLimits(t *testing.T) {
 	t.Setenv(EnvRate, "")
 	t.Setenv(EnvRateBurst, "")
 	t.Setenv(EnvMaxSubs, "")
+	t.Setenv(EnvDerivedBudget, "")
 	c, err := Load(Needs{})
-	if err != nil || c.Rate != DefaultRate || c.RateBurst != DefaultRateBurst || c.MaxSubs != DefaultMaxSubscriptions {
-		t.Errorf("defaults: %d %d %d %v", c.Rate, c.RateBurst, c.MaxSubs, err)
+	if err != nil || c.Rate != DefaultRate || c.RateBurst != DefaultRateBurst || c.MaxSubs != DefaultMaxSubscriptions || c.DerivedBudget != DefaultDerivedBudget {
+		t.Errorf("defaults: %d %d %d %d %v", c.Rate, c.RateBurst, c.MaxSubs, c.DerivedBudget, err)
 	}
 	t.Setenv(EnvRate, "0")
 	t.Setenv(EnvMaxSubs, "5")
-	if c, err := Load(Needs{}); err != nil || c.Rate != 0 || c.MaxSubs != 5 {
-		t.Errorf("set: %d %d %v", c.Rate, c.MaxSubs, err)
+	t.Setenv(EnvDerivedBudget, "7")
+	if c, err := Load(Needs{}); err != nil || c.Rate != 0 || c.MaxSubs != 5 || c.DerivedBudget != 7 {
+		t.Errorf("set: %d %d %d %v", c.Rate, c.MaxSubs, c.DerivedBudget, err)
 	}
-	for k, v := range map[string]string{EnvRate: "-1", EnvRateBurst: "0", EnvMaxSubs: "10001"} {
+	for k, v := range map[string]string{EnvRate: "-1", EnvRateBurst: "0", EnvMaxSubs: "10001", EnvDerivedBudget: "1001"} {
 		t.Run(k, func(t *testing.T) {
 			t.Setenv(k, v)
 			if _, err := Load(Needs{}); err == nil || !strings.Contains(err.Error(), k) {

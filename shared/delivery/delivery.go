@@ -84,8 +84,11 @@ type Deps struct {
 	// table); nil counts ApproximateReceiveCount instead, which also counts
 	// the rounds a message waited behind a failing one in its group.
 	Attempts AttemptCounter
-	Targets  Targets
-	Log      *slog.Logger // nil discards
+	// Budget bounds the derived events one original event can cause (bus
+	// targets); nil bounds only their depth (the hop limit).
+	Budget  Budget
+	Targets Targets
+	Log     *slog.Logger // nil discards
 }
 
 // live is a subscription as delivery uses it.
@@ -104,6 +107,7 @@ type Deliverer struct {
 	queue   VisibilityAPI
 	dl      DeadLetterWriter
 	tries   AttemptCounter
+	budget  Budget
 	targets Targets
 	log     *slog.Logger
 	now     func() time.Time
@@ -132,7 +136,7 @@ func New(cfg Config, deps Deps) (*Deliverer, error) {
 		deps.Log = slog.New(slog.DiscardHandler)
 	}
 	return &Deliverer{cfg: cfg, subs: deps.Subscriptions, events: deps.Events, queue: deps.Queue, dl: deps.DeadLetters,
-		tries: deps.Attempts, targets: deps.Targets, log: deps.Log, now: time.Now}, nil
+		tries: deps.Attempts, budget: deps.Budget, targets: deps.Targets, log: deps.Log, now: time.Now}, nil
 }
 
 // refresh reloads the snapshot when it is older than Refresh; a failed
@@ -281,7 +285,7 @@ func (d *Deliverer) deliverOne(ctx context.Context, m *Message, figs Figures, se
 		d.log.Error("undeliverable message dropped", "message", m.ID, "err", err)
 		return true
 	}
-	sub, err := d.lookup(ctx, b.Subscription)
+	sub, err := d.current(ctx, &b)
 	if err != nil {
 		d.log.Warn("cannot read subscription", "subscription", b.Subscription, "err", err)
 		return d.retry(ctx, m, &b, nil, Attempt{Outcome: webhook.Retry, Err: err}, figs.of(b.Subscription), secs)
@@ -310,6 +314,12 @@ func (d *Deliverer) deliverOne(ctx context.Context, m *Message, figs Figures, se
 		if a.HopLimited {
 			f.HopLimited++
 			d.log.Warn("derivation chain stopped at the hop limit", "subscription", sub.Name, "event", ev.ID, "hops", subscription.Hops(&ev))
+			return true
+		}
+		if a.BudgetLimited {
+			f.BudgetLimited++
+			d.log.Warn("derived event refused: its root's budget is spent", "subscription", sub.Name, "event", ev.ID,
+				"root", subscription.RootID(&ev))
 			return true
 		}
 		f.Delivered++

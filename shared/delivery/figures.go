@@ -26,8 +26,11 @@ type SubFigures struct {
 	Delivered    int
 	Retrying     int // attempts that will be retried
 	DeadLettered int
-	HopLimited   int             // derived events stopped at the hop limit
-	Latency      *metrics.Sketch // publish to delivered
+	HopLimited   int // derived events stopped at the hop limit
+	// BudgetLimited are derived events refused: their root's budget of
+	// derived events was spent.
+	BudgetLimited int
+	Latency       *metrics.Sketch // publish to delivered
 }
 
 func (f *SubFigures) latency() *metrics.Sketch {
@@ -58,6 +61,7 @@ func (f Figures) Merge(o Figures) {
 		t.Retrying += s.Retrying
 		t.DeadLettered += s.DeadLettered
 		t.HopLimited += s.HopLimited
+		t.BudgetLimited += s.BudgetLimited
 		if s.Latency != nil {
 			t.latency().Merge(s.Latency)
 		}
@@ -65,13 +69,14 @@ func (f Figures) Merge(o Figures) {
 }
 
 // Emit adds the figures to EMF metrics with the dimension subscription,
-// and the dead-lettered and hop-limited counts of all subscriptions without
-// it (what the template's alarms watch).
+// and the dead-lettered, hop-limited and budget-limited counts of all
+// subscriptions without it (what the template's alarms watch).
 func (f Figures) Emit(r *metrics.Recorder) {
-	dead, hops := 0, 0
+	dead, hops, budget := 0, 0, 0
 	for _, s := range f {
 		dead += s.DeadLettered
 		hops += s.HopLimited
+		budget += s.BudgetLimited
 	}
 	if dead > 0 {
 		r.Count("delivery_dead_lettered", nil, float64(dead))
@@ -79,12 +84,15 @@ func (f Figures) Emit(r *metrics.Recorder) {
 	if hops > 0 {
 		r.Count("delivery_hop_limited", nil, float64(hops))
 	}
+	if budget > 0 {
+		r.Count("delivery_budget_limited", nil, float64(budget))
+	}
 	for name, s := range f {
 		dims := map[string]string{"subscription": name}
 		for _, c := range []struct {
 			name string
 			n    int
-		}{{"matched", s.Matched}, {"delivered", s.Delivered}, {"retrying", s.Retrying}, {"dead_lettered", s.DeadLettered}, {"hop_limited", s.HopLimited}} {
+		}{{"matched", s.Matched}, {"delivered", s.Delivered}, {"retrying", s.Retrying}, {"dead_lettered", s.DeadLettered}, {"hop_limited", s.HopLimited}, {"budget_limited", s.BudgetLimited}} {
 			if c.n > 0 {
 				r.Count("delivery_"+c.name, dims, float64(c.n))
 			}
@@ -179,6 +187,7 @@ func (a *adds) figures(s *SubFigures) {
 	a.add(table.AttrRetrying, int64(s.Retrying))
 	a.add(table.AttrDeadLettered, int64(s.DeadLettered))
 	a.add(table.AttrHopLimited, int64(s.HopLimited))
+	a.add(table.AttrBudgetLimited, int64(s.BudgetLimited))
 	if s.Latency != nil {
 		s.Latency.Buckets(func(i int, c uint64) { a.add(table.LatencyBucketAttr(i), int64(c)) })
 	}
@@ -300,6 +309,7 @@ func (r *Recorder) Status(ctx context.Context, name string, now time.Time) (Stat
 	}
 	st.Matched, st.Delivered, st.Retrying = n(table.AttrMatched), n(table.AttrDelivered), n(table.AttrRetrying)
 	st.DeadLettered, st.HopLimited = n(table.AttrDeadLettered), n(table.AttrHopLimited)
+	st.BudgetLimited = n(table.AttrBudgetLimited)
 	// The latency of the last hour: the totals' counters minus the copy
 	// taken at the start of the first minute of the hour with a batch.
 	from, to := now.Add(-LatencyWindow).Unix()/60, now.Unix()/60

@@ -73,6 +73,9 @@ type Attempt struct {
 	RetryAfter time.Duration
 	Err        error
 	HopLimited bool // a bus target's chain was stopped at the hop limit (Outcome Delivered: handled)
+	// BudgetLimited is a bus target's derived event refused because its
+	// root's budget of derived events is spent (Outcome Delivered: handled).
+	BudgetLimited bool
 }
 
 var errNotConfigured = errors.New("no client for this target type")
@@ -80,6 +83,10 @@ var errNotConfigured = errors.New("no client for this target type")
 // ErrHopLimit is a derived event stopped because its chain is deeper than
 // the hop limit.
 var ErrHopLimit = errors.New("derivation chain deeper than the hop limit")
+
+// ErrBudgetSpent is a derived event refused because the events derived
+// from its root (its correlationid) have used the budget.
+var ErrBudgetSpent = errors.New("the root event's budget of derived events is spent")
 
 func (d *Deliverer) attempt(ctx context.Context, sub *live, ev *event.Event, ce []byte) Attempt {
 	t := sub.Target
@@ -151,7 +158,8 @@ func (d *Deliverer) attempt(ctx context.Context, sub *live, ev *event.Event, ce 
 }
 
 // publish derives a bus target's event and publishes it; a chain deeper
-// than MaxHops is stopped (handled, counted, never published).
+// than MaxHops is stopped, and so is a derived event for which its root's
+// budget has no slot left (handled, counted, never published).
 func (d *Deliverer) publish(ctx context.Context, sub *live, ev *event.Event) Attempt {
 	if sub.transformer == nil {
 		return Attempt{Outcome: webhook.DeadLetter, Err: errors.New("bus target without an input transformer")}
@@ -165,6 +173,16 @@ func (d *Deliverer) publish(ctx context.Context, sub *live, ev *event.Event) Att
 	}
 	if d.targets.Bus == nil {
 		return Attempt{Outcome: webhook.DeadLetter, Err: errNotConfigured}
+	}
+	if d.budget != nil {
+		root := subscription.RootID(&derived)
+		ok, err := d.budget.Reserve(ctx, root, derived.ID, d.now())
+		if err != nil {
+			return Attempt{Outcome: webhook.Retry, Err: err}
+		}
+		if !ok {
+			return Attempt{Outcome: webhook.Delivered, BudgetLimited: true, Err: ErrBudgetSpent}
+		}
 	}
 	res := d.targets.Bus.Publish(ctx, []*event.Event{&derived})
 	if len(res) == 1 && res[0].Err != nil {

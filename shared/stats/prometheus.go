@@ -64,6 +64,7 @@ func (s Snapshot) Samples() []metrics.Sample {
 			{"retrying", "Delivery attempts that were to be retried", f.Retrying},
 			{"dead_lettered", "Events put in the subscription's dead-letter place", f.DeadLettered},
 			{"hop_limited", "Derived events stopped at the hop limit", f.HopLimited},
+			{"budget_limited", "Derived events refused: their root event's budget of derived events was spent", f.BudgetLimited},
 		} {
 			gauge("flowbus_subscription_"+c.what+"_total", c.help+", since it was created.", sub, float64(c.n))
 		}

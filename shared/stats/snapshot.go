@@ -64,13 +64,16 @@ const PartSubscriptions = "subscriptions"
 // /subscriptions/{name} shows them as its status, GET /metrics for every
 // subscription.
 type DeliveryStatus struct {
-	Matched      int64   `json:"matched"`
-	Delivered    int64   `json:"delivered"`
-	Retrying     int64   `json:"retrying"`
-	DeadLettered int64   `json:"dead_lettered"`
-	HopLimited   int64   `json:"hop_limited"`
-	LatencyP50Ms float64 `json:"latency_p50_ms"`
-	LatencyP99Ms float64 `json:"latency_p99_ms"`
+	Matched      int64 `json:"matched"`
+	Delivered    int64 `json:"delivered"`
+	Retrying     int64 `json:"retrying"`
+	DeadLettered int64 `json:"dead_lettered"`
+	HopLimited   int64 `json:"hop_limited"`
+	// BudgetLimited are derived events refused: their root's budget of
+	// derived events was spent.
+	BudgetLimited int64   `json:"budget_limited"`
+	LatencyP50Ms  float64 `json:"latency_p50_ms"`
+	LatencyP99Ms  float64 `json:"latency_p99_ms"`
 }
 
 // SubscriptionFigures are one subscription's delivery figures.

@@ -385,6 +385,18 @@ func Hops(e *event.Event) int {
 	return n
 }
 
+// RootID is the id of the event e's chain started from: its correlationid,
+// or its own id when it has none (an event a producer sent).
+func RootID(e *event.Event) string {
+	if v, ok := e.Extension(AttrCorrelationID); ok {
+		var s string
+		if json.Unmarshal(v, &s) == nil && s != "" {
+			return s
+		}
+	}
+	return e.ID
+}
+
 var idEncoding = base32.NewEncoding("0123456789ABCDEFGHJKMNPQRSTVWXYZ").WithPadding(base32.NoPadding)
 
 // DerivedID is the id of the event subscription derives from the event with
@@ -408,13 +420,7 @@ func derive(out []byte, subscription string, src *event.Event) (event.Event, err
 	if !wf1 && !wf2 && !wf3 {
 		m["workflow_id"] = appendJSON(nil, src.WorkflowID)
 	}
-	corr := src.ID
-	if v, ok := src.Extension(AttrCorrelationID); ok {
-		var s string
-		if json.Unmarshal(v, &s) == nil && s != "" {
-			corr = s
-		}
-	}
+	corr := RootID(src)
 	m["id"] = appendJSON(nil, DerivedID(subscription, src.ID))
 	b, err := json.Marshal(m)
 	if err != nil {

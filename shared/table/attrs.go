@@ -75,6 +75,9 @@ const (
 	AttrDelivered  = "delivered"   // delivery figures: events delivered
 	AttrRetrying   = "retrying"    // delivery figures: attempts that will be retried
 	AttrHopLimited = "hop_limited" // delivery figures: derived events stopped at the hop limit
+	// AttrBudgetLimited counts derived events refused because their root's
+	// budget of derived events was spent.
+	AttrBudgetLimited = "budget_limited"
 	// LatencyBucketPrefix starts the latency counters: lb<i> counts the
 	// deliveries in bucket i of a metrics.Sketch, lbz those ≤ 0
 	// (LatencyBucketAttr); ADD keeps the item's size bounded.
@@ -85,6 +88,13 @@ const (
 	AttrStatus   = "status"   // dead-letter entry: the last HTTP status, 0 when none
 	AttrAttempts = "attempts" // dead-letter entry: attempts made
 	AttrWorkflow = "workflow" // dead-letter entry: the event's workflow id
+)
+
+// Attributes of a root's budget of derived events (RootPK, BudgetSK).
+const (
+	AttrDerived    = "derived" // budget: derived events granted a slot
+	AttrDerivedIDs = "ids"     // budget: the ids of those events (a string set), so a retry takes no second slot
+	AttrExpires    = "expires" // budget: when it expires, Unix seconds: the table's TTL attribute
 )
 
 // LatencyBucketAttr is the minute-bucket attribute counting latencies in

@@ -21,11 +21,12 @@
 //	stats           snapshot                    last computed GET /metrics snapshot: doc (JSON)
 //	replay#<replay id>  r                       replay record: doc (JSON), state, version
 //	sub             <name>                      subscription: doc (JSON), state, version, secret (sealed), secret_prev (sealed), secret_prev_until
-//	sub#<name>      totals                      delivery all-time: matched, delivered, retrying, dead_lettered, hop_limited, lb<i>/lbz (latency counter per sketch bucket), minute (of the last batch)
+//	sub#<name>      totals                      delivery all-time: matched, delivered, retrying, dead_lettered, hop_limited, budget_limited, lb<i>/lbz (latency counter per sketch bucket), minute (of the last batch)
 //	sub#<name>      since#<unix minute>         the delivery totals as they stood when that minute's first batch was recorded
 //	sub#<name>      dl#00000000000000000001#<event id> …  dead-letter entry: id, workflow, ev (the CloudEvent), error, status, attempts, at
 //	sub#<name>      a#<event id>                failed attempts of a delivery being retried: attempts, at
 //	policy          <principal>                 authorization policy entry of a caller: doc (JSON grants), updated
+//	root#<event id> budget                      derived events of the chains that event started: derived (count), ids (string set), expires (TTL, Unix s)
 //
 // The dead-letter figures are dead_lettered, parked_from_dead_letter,
 // order_broken and lost_from_dead_letter.

@@ -21,6 +21,7 @@ const (
 	SubscriptionPK = "sub"     // the subscriptions, one item each (sort key: the name), listed by name
 	DeliveryPrefix = "sub#"    // sub#<name>: a subscription's delivery figures and dead-letter entries
 	PolicyPK       = "policy"  // the authorization policy, one item per principal (sort key: the principal)
+	RootPrefix     = "root#"   // root#<event id>: what the derivation chains started by that event may still publish
 )
 
 // Sort keys and their prefixes.
@@ -33,9 +34,10 @@ const (
 	ShardPrefix      = "shard#" // shard#<shard id>: the consumer's position in a shard
 	TotalsSK         = "totals" // all-time figures
 	SnapshotSK       = "snapshot"
-	ReplaySK         = "r"   // a replay record's only item
-	DeadLetterPrefix = "dl#" // dl#<unix ns>#<event id>: a dead-lettered delivery, in the order it was given up
-	AttemptPrefix    = "a#"  // a#<event id>: the failed attempts of a delivery being retried
+	ReplaySK         = "r"      // a replay record's only item
+	DeadLetterPrefix = "dl#"    // dl#<unix ns>#<event id>: a dead-lettered delivery, in the order it was given up
+	AttemptPrefix    = "a#"     // a#<event id>: the failed attempts of a delivery being retried
+	BudgetSK         = "budget" // a root's budget of derived events (under RootPK)
 	// SincePrefix starts since#<unix minute>: a subscription's delivery
 	// totals as they stood when that minute's first batch was recorded.
 	SincePrefix    = "since#"
@@ -114,6 +116,11 @@ func DeadLetterSK(ns int64, id string) string {
 // count is not (a message waiting behind a failing one in its group is
 // received again each round without being attempted).
 func AttemptSK(id string) string { return AttemptPrefix + id }
+
+// RootPK is the partition key of the budget of derived events of the
+// chains an original event (root, its id: a derived event's correlationid)
+// started.
+func RootPK(root string) string { return RootPrefix + root }
 
 // Key is the primary key of the item at pk and sk, as DynamoDB takes it.
 func Key(pk, sk string) map[string]types.AttributeValue {

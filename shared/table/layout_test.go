@@ -26,6 +26,7 @@ var rows = [][2]string{
 	{DeliveryPK("<name>"), DeadLetterSK(1, "<event id>") + " …"},
 	{DeliveryPK("<name>"), AttemptSK("<event id>")},
 	{PolicyPK, PolicySK("<principal>")},
+	{RootPK("<event id>"), BudgetSK},
 }
 
 // attrs are every attribute name of the table.
@@ -39,7 +40,8 @@ var attrs = []string{
 	AttrLastSeq, AttrLastArrival, AttrUpdated,
 	AttrDoc, AttrState, AttrVersion,
 	AttrSecret, AttrSecretPrev, AttrSecretPrevUntil,
-	AttrMatched, AttrDelivered, AttrRetrying, AttrHopLimited, LatencyBucketAttr(-1), AttrMinute, AttrError, AttrStatus, AttrAttempts, AttrWorkflow,
+	AttrDerived, AttrDerivedIDs, AttrExpires,
+	AttrMatched, AttrDelivered, AttrRetrying, AttrHopLimited, AttrBudgetLimited, LatencyBucketAttr(-1), AttrMinute, AttrError, AttrStatus, AttrAttempts, AttrWorkflow,
 }
 
 // docs/design.md's layout table lists every item the code writes, with
