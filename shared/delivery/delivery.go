@@ -111,6 +111,8 @@ type Deliverer struct {
 	targets Targets
 	log     *slog.Logger
 	now     func() time.Time
+	// earlyDeleteAfter replaces EarlyDeleteAfter when set (tests).
+	earlyDeleteAfter time.Duration
 
 	mu       sync.Mutex
 	loadedAt time.Time
@@ -214,8 +216,11 @@ type Result struct {
 }
 
 // Deliver delivers a batch: groups in parallel, each group's messages in
-// order. A message to retry is reported with every later message of its
-// group, and made visible again after its backoff; one given up is
+// order; a group done while a slower one holds the batch past
+// EarlyDeleteAfter has its handled messages deleted at once, so that its
+// next message is not held behind the slower group (earlyDelete). A
+// message to retry is reported with every later message of its group,
+// and made visible again after its backoff; one given up is
 // dead-lettered and its group goes on. err is set only when the batch
 // cannot be delivered at all (no subscription set): every message is then
 // retried.
@@ -234,14 +239,18 @@ func (d *Deliverer) Deliver(ctx context.Context, msgs []Message) (Result, error)
 	}
 	failed := make([]bool, len(msgs))
 	figs := make([]Figures, len(order))
+	early := d.newEarlyDelete(ctx, len(order))
 	var wg sync.WaitGroup
 	for gi, g := range order {
 		wg.Go(func() {
 			figs[gi] = Figures{}
 			idx := groups[g]
+			var handled []*Message
+			defer func() { early.done(handled) }()
 			for k, i := range idx {
 				secs, ok := d.one(ctx, &msgs[i], figs[gi])
 				if ok {
+					handled = append(handled, &msgs[i])
 					continue
 				}
 				for _, j := range idx[k:] {
@@ -257,6 +266,7 @@ func (d *Deliverer) Deliver(ctx context.Context, msgs []Message) (Result, error)
 		})
 	}
 	wg.Wait()
+	early.stop()
 	var res Result
 	res.Figures = Figures{}
 	for _, f := range figs {
