@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/flowbus/flowbus/shared/bus"
+	"github.com/flowbus/flowbus/shared/config"
 	"github.com/flowbus/flowbus/shared/event"
 	"github.com/flowbus/flowbus/shared/route"
 	"github.com/flowbus/flowbus/shared/subscription"
@@ -321,5 +322,13 @@ func TestPingPongStopsAtTheBudget(t *testing.T) {
 	}
 	if n, _ := out.Item[table.AttrDerived].(*types.AttributeValueMemberN); n == nil || n.Value != strconv.Itoa(max) {
 		t.Errorf("budget item %v, want derived %d", out.Item, max)
+	}
+}
+
+// The configuration's default and limit of FLOWBUS_DERIVED_BUDGET are the
+// budget's.
+func TestBudgetLimitsMatchTheConfig(t *testing.T) {
+	if config.DefaultDerivedBudget != DefaultDerivedBudget || config.DerivedBudgetLimit != MaxDerivedBudget {
+		t.Errorf("config %d/%d, delivery %d/%d", config.DefaultDerivedBudget, config.DerivedBudgetLimit, DefaultDerivedBudget, MaxDerivedBudget)
 	}
 }
