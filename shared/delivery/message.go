@@ -47,7 +47,7 @@ func parseBody(s string) (body, error) {
 }
 
 var (
-	bodyKeys     = []string{"subscription", "workflow_id", "event_id", "position", "event"}
+	bodyKeys     = []string{"subscription", "workflow_id", "event_id", "position", "event", "subscription_created"}
 	positionKeys = []string{"shard", "seq", "sub"}
 )
 
@@ -69,7 +69,7 @@ func scanBody(raw []byte) (b body, ok bool) {
 		}
 		hint = (idx + 1) % len(bodyKeys)
 		switch idx {
-		case 0, 1, 2:
+		case 0, 1, 2, 5:
 			if s.Null() {
 				continue
 			}
@@ -82,8 +82,10 @@ func scanBody(raw []byte) (b body, ok bool) {
 				b.Subscription = v
 			case 1:
 				b.WorkflowID = v
-			default:
+			case 2:
 				b.EventID = v
+			default:
+				b.SubscriptionCreated = v
 			}
 		case 3:
 			if s.Null() {

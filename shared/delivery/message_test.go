@@ -22,14 +22,18 @@ var bodySeeds = []string{
 	`{"subscription":"s","workflow_id":"w","event_id":"e"} x`,
 	`{"subscription":"s\xff","workflow_id":"w","event_id":"e"}`,
 	` { "subscription" : "s" , "workflow_id":"w","event_id":"e","event": [ 1 , 2 ] } `,
+	`{"subscription":"s","workflow_id":"w","event_id":"e","position":{"shard":"s","seq":"1","sub":0},"subscription_created":"2026-12-01T11:00:00.123456789Z","event":{"id":"e"}}`,
+	`{"subscription":"s","workflow_id":"w","event_id":"e","subscription_created":null}`,
+	`{"subscription":"s","workflow_id":"w","event_id":"e","subscription_created":7}`,
 	`null`, `[]`, `{`, ``,
 }
 
 // A body as the router writes it is read by the scan, not encoding/json.
 func TestRouterBodiesTakeTheScan(t *testing.T) {
 	raw, err := json.Marshal(route.Pointer{Subscription: "orders", WorkflowID: "wf-1", EventID: "e-1",
-		Position: route.Position{Shard: "shardId-000000000000", Seq: "49590338271490256608559692538361571095921575989136588898", Sub: 7},
-		Event:    json.RawMessage(`{"specversion":"1.0","id":"e-1","source":"s","type":"t","data":{"k":"v"}}`)})
+		Position:            route.Position{Shard: "shardId-000000000000", Seq: "49590338271490256608559692538361571095921575989136588898", Sub: 7},
+		SubscriptionCreated: "2026-12-01T11:00:00.123456789Z",
+		Event:               json.RawMessage(`{"specversion":"1.0","id":"e-1","source":"s","type":"t","data":{"k":"v"}}`)})
 	if err != nil {
 		t.Fatal(err)
 	}

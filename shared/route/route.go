@@ -43,6 +43,10 @@ const (
 type Sub struct {
 	Name    string
 	Pattern *pattern.Pattern
+	// Created tells this subscription from an earlier one of the same
+	// name: its messages carry it, and the deliverer drops those of a
+	// subscription that was deleted (and perhaps created again).
+	Created time.Time
 }
 
 // Source lists the enabled subscriptions.
@@ -92,6 +96,7 @@ type Router struct {
 	log     *slog.Logger
 	now     func() time.Time
 	matcher *pattern.Matcher
+	created map[string]string // subscription name → SubscriptionCreated
 	pause   func(ctx context.Context, attempt int) error
 
 	mu       sync.Mutex
@@ -146,10 +151,15 @@ func (r *Router) refresh(ctx context.Context) error {
 		return nil
 	}
 	pats := make(map[string]*pattern.Pattern, len(subs))
+	created := make(map[string]string, len(subs))
 	for _, s := range subs {
 		pats[s.Name] = s.Pattern
+		if !s.Created.IsZero() {
+			created[s.Name] = s.Created.UTC().Format(time.RFC3339Nano)
+		}
 	}
 	r.matcher.Replace(pats)
+	r.created = created
 	r.loadedAt = now
 	return nil
 }
@@ -174,11 +184,15 @@ type Stats struct {
 // in structured mode). Without Event, the deliverer reads the event from the
 // store by WorkflowID and EventID.
 type Pointer struct {
-	Subscription string          `json:"subscription"`
-	WorkflowID   string          `json:"workflow_id"`
-	EventID      string          `json:"event_id"`
-	Position     Position        `json:"position"`
-	Event        json.RawMessage `json:"event,omitempty"`
+	Subscription string   `json:"subscription"`
+	WorkflowID   string   `json:"workflow_id"`
+	EventID      string   `json:"event_id"`
+	Position     Position `json:"position"`
+	// SubscriptionCreated is the creation time (RFC 3339, nanoseconds) of
+	// the subscription the router matched; empty for messages of a replay
+	// or a redrive, which are sent for the subscription as it is.
+	SubscriptionCreated string          `json:"subscription_created,omitempty"`
+	Event               json.RawMessage `json:"event,omitempty"`
 }
 
 // Position is where an event is on the stream: its record and its index in
@@ -231,6 +245,9 @@ func (r *Router) Route(ctx context.Context, records []kinesisevent.Record) (retr
 func (r *Router) entries(records []kinesisevent.Record, st *Stats) (map[string][]*entry, []string) {
 	groups := map[string][]*entry{}
 	var order []string
+	r.mu.Lock()
+	created := r.created
+	r.mu.Unlock()
 	intern := event.NewInterner()
 	var names []string
 	var buf []byte
@@ -257,7 +274,7 @@ func (r *Router) entries(records []kinesisevent.Record, st *Stats) (map[string][
 			}
 			names = r.matcher.AppendMatches(names[:0], doc)
 			for _, sub := range names {
-				e := newEntry(sub, ev, buf, Position{Shard: rec.ShardID, Seq: rec.SequenceNumber, Sub: i})
+				e := newEntry(sub, created[sub], ev, buf, Position{Shard: rec.ShardID, Seq: rec.SequenceNumber, Sub: i})
 				e.record = ri
 				if e.pointer == nil {
 					st.Pointers++
@@ -277,8 +294,8 @@ func (r *Router) entries(records []kinesisevent.Record, st *Stats) (map[string][
 	return groups, order
 }
 
-func newEntry(sub string, ev *event.Event, cloudEvent []byte, pos Position) *entry {
-	p := Pointer{Subscription: sub, WorkflowID: ev.WorkflowID, EventID: ev.ID, Position: pos}
+func newEntry(sub, created string, ev *event.Event, cloudEvent []byte, pos Position) *entry {
+	p := Pointer{Subscription: sub, WorkflowID: ev.WorkflowID, EventID: ev.ID, Position: pos, SubscriptionCreated: created}
 	pointer, _ := json.Marshal(p) // strings and ints: cannot fail
 	e := &entry{group: GroupID(sub, ev.WorkflowID), dedup: DedupID(sub, ev), body: pointer}
 	if len(pointer)+len(cloudEvent)+len(`,"event":`) <= MaxBatchBytes {

@@ -43,7 +43,7 @@ func (s StoreSource) Subscriptions(ctx context.Context) ([]Sub, error) {
 				}
 				continue
 			}
-			out = append(out, Sub{Name: sub.Name, Pattern: p})
+			out = append(out, Sub{Name: sub.Name, Pattern: p, Created: sub.Created})
 		}
 		if page.Next == "" {
 			return out, nil
