@@ -241,8 +241,11 @@ func (h *handler) failed(ctx context.Context, name string, err error) events.API
 	case errors.Is(err, subscription.ErrLimit):
 		var le *subscription.LimitError
 		errors.As(err, &le)
-		return apigw.ProblemResponse(apigw.Problem{Type: apigw.TypeConflict, Title: "Subscription limit reached", Status: 409, Limit: le.Limit,
-			Detail: "this deployment holds " + strconv.Itoa(le.Limit) + " subscriptions, its limit (FLOWBUS_MAX_SUBSCRIPTIONS); delete one first"})
+		detail := "this deployment holds " + strconv.Itoa(le.Limit) + " subscriptions, its limit (FLOWBUS_MAX_SUBSCRIPTIONS); delete one first"
+		if le.Owner != "" {
+			detail = le.Owner + " created " + strconv.Itoa(le.Limit) + " subscriptions, the limit per caller (FLOWBUS_MAX_SUBSCRIPTIONS_PER_CALLER); delete one first"
+		}
+		return apigw.ProblemResponse(apigw.Problem{Type: apigw.TypeConflict, Title: "Subscription limit reached", Status: 409, Limit: le.Limit, Detail: detail})
 	case errors.Is(err, subscription.ErrNoSecret):
 		return apigw.ProblemResponse(apigw.Problem{Type: apigw.TypeConflict, Title: "No secret", Status: 409, Detail: "only http targets have a secret to rotate"})
 	}
@@ -296,6 +299,9 @@ func (h *handler) create(ctx context.Context, req *events.APIGatewayV2HTTPReques
 	if p := apigw.Authorize(ctx, h.authz, req, authz.Request{Action: authz.Subscriptions, Subscription: s.Name}); p != nil {
 		return apigw.ProblemResponse(*p)
 	}
+	// The owner is who asked, whatever the body says: the per-caller limit
+	// counts it.
+	s.Owner = authz.CallerOf(req.RequestContext).ID
 	created, sec, err := h.store.Create(ctx, s)
 	if err != nil {
 		return h.failed(ctx, s.Name, err)

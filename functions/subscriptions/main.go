@@ -54,7 +54,7 @@ func run() error {
 		return err
 	}
 	h := &handler{
-		store: subscription.NewStore(db, cfg.Table, sealer).Limit(cfg.MaxSubs),
+		store: subscription.NewStore(db, cfg.Table, sealer).Limit(cfg.MaxSubs).LimitPerOwner(cfg.MaxSubsCaller),
 		deliveries: deliveries{figures: delivery.NewRecorder(db, cfg.Table), dead: delivery.NewDeadLetters(db, cfg.Table),
 			queue: qc, queueURL: queueURL},
 		policy: webhook.Policy{AllowPlainLoopback: cfg.Local, AllowPrivate: cfg.AllowPrivate},

@@ -60,3 +60,19 @@ func TestSubscriptionLimitAnswer(t *testing.T) {
 		t.Errorf("got %d %s, want 409 naming the limit 3", a.StatusCode, a.Body)
 	}
 }
+
+// TestSubscriptionLimitPerCallerAnswer: a caller's limit is a 409 naming the
+// caller, the limit and the setting; the owner is the caller, not the body.
+func TestSubscriptionLimitPerCallerAnswer(t *testing.T) {
+	h, st := newHandler()
+	st.fail = fmt.Errorf("create subscription x: %w", &subscription.LimitError{Limit: 2, Owner: "sub:alice"})
+	a := invoke(t, h, withBody(t, "subscriptions-create.json", `{"name":"x","pattern":{},"target":{"type":"lambda","function":"f"}}`, "application/json"))
+	if a.StatusCode != 409 || !strings.Contains(a.Body, "FLOWBUS_MAX_SUBSCRIPTIONS_PER_CALLER") || !strings.Contains(a.Body, "sub:alice") || !strings.Contains(a.Body, `"limit":2`) {
+		t.Errorf("got %d %s, want 409 naming alice and the limit 2", a.StatusCode, a.Body)
+	}
+	st.fail = nil
+	a = invoke(t, h, withBody(t, "subscriptions-create.json", `{"name":"y","owner":"sub:mallory","pattern":{},"target":{"type":"lambda","function":"f"}}`, "application/json"))
+	if a.StatusCode != 201 || strings.Contains(a.Body, "mallory") {
+		t.Errorf("got %d %s, want 201 with the caller as owner, not the body's", a.StatusCode, a.Body)
+	}
+}

@@ -31,6 +31,7 @@ const (
 	EnvRate          = "FLOWBUS_RATE_PER_CALLER"   // HTTP requests per second per caller, per function instance (0: no limit)
 	EnvRateBurst     = "FLOWBUS_RATE_BURST"        // the burst a caller may send above the rate
 	EnvMaxSubs       = "FLOWBUS_MAX_SUBSCRIPTIONS" // subscriptions one deployment may hold
+	EnvMaxSubsCaller = "FLOWBUS_MAX_SUBSCRIPTIONS_PER_CALLER" // subscriptions one caller may have created
 	EnvAllowPrivate  = "FLOWBUS_WEBHOOK_PRIVATE"   // "allow": webhook targets may be private addresses (RFC 1918, fc00::/7, 100.64/10)
 	EnvDeliveryQueue = "FLOWBUS_DELIVERY_QUEUE"    // URL of the subscriptions' delivery FIFO queue
 	EnvAdmins        = "FLOWBUS_ADMINS"            // principals granted admin whatever the policy holds, comma-separated (the bootstrap)
@@ -63,6 +64,7 @@ const (
 	DefaultRate             = 500   // requests per second per caller, per instance
 	DefaultRateBurst        = 1000  // requests at once above the rate
 	DefaultMaxSubscriptions = 1000  // per deployment
+	DefaultMaxSubsPerCaller = 100   // per caller (the principal that created them)
 	MaxSubscriptionsLimit   = 10000 // what FLOWBUS_MAX_SUBSCRIPTIONS may be raised to
 	DefaultDerivedBudget    = 100   // per original event (delivery.DefaultDerivedBudget)
 	DerivedBudgetLimit      = 1000  // what FLOWBUS_DERIVED_BUDGET may be raised to (delivery.MaxDerivedBudget)
@@ -83,6 +85,7 @@ type Config struct {
 	Rate          int      // FLOWBUS_RATE_PER_CALLER, 0: no limit
 	RateBurst     int      // FLOWBUS_RATE_BURST
 	MaxSubs       int      // FLOWBUS_MAX_SUBSCRIPTIONS
+	MaxSubsCaller int      // FLOWBUS_MAX_SUBSCRIPTIONS_PER_CALLER
 	AllowPrivate  bool     // FLOWBUS_WEBHOOK_PRIVATE=allow
 	Local         bool     // running under the local runtime (AWS_SAM_LOCAL=true)
 	DeliveryQueue string   // URL of the delivery FIFO queue
@@ -152,6 +155,9 @@ func Load(needs Needs) (Config, error) {
 	}
 	if c.MaxSubs, err = envInt(EnvMaxSubs, DefaultMaxSubscriptions); err != nil || c.MaxSubs < 1 || c.MaxSubs > MaxSubscriptionsLimit {
 		errs = append(errs, fmt.Errorf("%s is %q, want 1 to %d", EnvMaxSubs, os.Getenv(EnvMaxSubs), MaxSubscriptionsLimit))
+	}
+	if c.MaxSubsCaller, err = envInt(EnvMaxSubsCaller, DefaultMaxSubsPerCaller); err != nil || c.MaxSubsCaller < 1 || c.MaxSubsCaller > MaxSubscriptionsLimit {
+		errs = append(errs, fmt.Errorf("%s is %q, want 1 to %d", EnvMaxSubsCaller, os.Getenv(EnvMaxSubsCaller), MaxSubscriptionsLimit))
 	}
 	if c.DerivedBudget, err = envInt(EnvDerivedBudget, DefaultDerivedBudget); err != nil || c.DerivedBudget < 1 || c.DerivedBudget > DerivedBudgetLimit {
 		errs = append(errs, fmt.Errorf("%s is %q, want 1 to %d", EnvDerivedBudget, os.Getenv(EnvDerivedBudget), DerivedBudgetLimit))

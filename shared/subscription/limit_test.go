@@ -44,6 +44,48 @@ func TestLimit(t *testing.T) {
 	}
 }
 
+// TestLimitPerOwner: one owner past LimitPerOwner is a *LimitError naming
+// the owner; another owner, and a replace, are not held back; the owner
+// survives a replace.
+func TestLimitPerOwner(t *testing.T) {
+	db, tbl := testenv.Table(t, testenv.AWS(t))
+	ctx := context.Background()
+	st := NewStore(db, tbl, testSealer(t)).Limit(10).LimitPerOwner(2)
+	create := func(name, owner string) error {
+		s := mustParse(t, `{"name":"`+name+`","pattern":{},"target":{"type":"lambda","function":"f"}}`)
+		s.Owner = owner
+		_, _, err := st.Create(ctx, s)
+		return err
+	}
+	for _, c := range []struct{ name, owner string }{{"a1", "sub:alice"}, {"a2", "sub:alice"}, {"b1", "sub:bob"}, {"n1", ""}, {"n2", ""}, {"n3", ""}} {
+		if err := create(c.name, c.owner); err != nil {
+			t.Fatalf("create %s of %q: %v", c.name, c.owner, err)
+		}
+	}
+	var le *LimitError
+	if err := create("a3", "sub:alice"); !errors.As(err, &le) || le.Limit != 2 || le.Owner != "sub:alice" || !strings.Contains(err.Error(), "sub:alice") {
+		t.Fatalf("alice's 3rd create = %v, want a *LimitError of 2 naming her", err)
+	}
+	if err := create("b2", "sub:bob"); err != nil {
+		t.Errorf("bob's 2nd create: %v", err)
+	}
+	// A replace keeps the owner, whatever the new body says.
+	repl := mustParse(t, `{"name":"a1","pattern":{"type":["x"]},"target":{"type":"lambda","function":"g"}}`)
+	repl.Owner = "sub:mallory"
+	if got, _, err := st.Put(ctx, repl); err != nil || got.Owner != "sub:alice" {
+		t.Fatalf("replace: owner %q, %v; want sub:alice", got.Owner, err)
+	}
+	if got, err := st.Get(ctx, "a1"); err != nil || got.Owner != "sub:alice" {
+		t.Errorf("get after replace: owner %q, %v", got.Owner, err)
+	}
+	if err := st.Delete(ctx, "a2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := create("a3", "sub:alice"); err != nil {
+		t.Errorf("alice's create after a delete: %v", err)
+	}
+}
+
 // TestSecretsStoredAsEnvelopes: with the envelope sealer the table holds
 // version-2 envelopes, never the secret, and the snapshot opens them, the
 // rotated-out one beside the new one during the overlap.

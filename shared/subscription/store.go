@@ -47,6 +47,8 @@ type Store struct {
 	table  string
 	sealer webhook.Sealer
 	max    int
+	// maxPerOwner bounds the subscriptions of one owner (0: none).
+	maxPerOwner int
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
@@ -55,10 +57,17 @@ type Store struct {
 // as a *LimitError.
 var ErrLimit = errors.New("subscription limit reached")
 
-// LimitError says how many subscriptions the deployment may hold.
-type LimitError struct{ Limit int }
+// LimitError says how many subscriptions the deployment, or one caller
+// (Owner set), may hold.
+type LimitError struct {
+	Limit int
+	Owner string
+}
 
 func (e *LimitError) Error() string {
+	if e.Owner != "" {
+		return fmt.Sprintf("%s created %d subscriptions, the limit per caller", e.Owner, e.Limit)
+	}
 	return fmt.Sprintf("the deployment holds %d subscriptions, its limit", e.Limit)
 }
 
@@ -72,14 +81,27 @@ func (s *Store) Limit(n int) *Store {
 	return s
 }
 
-// count counts the subscriptions, up to stop.
-func (s *Store) count(ctx context.Context, stop int) (int, error) {
+// LimitPerOwner makes Create refuse a subscription of an owner that has n
+// (0: no limit), counted as Limit counts.
+func (s *Store) LimitPerOwner(n int) *Store {
+	s.maxPerOwner = n
+	return s
+}
+
+// count counts the subscriptions, of owner when it is not empty, up to
+// stop.
+func (s *Store) count(ctx context.Context, owner string, stop int) (int, error) {
 	in := &dynamodb.QueryInput{
 		TableName:                 aws.String(s.table),
 		KeyConditionExpression:    aws.String("#pk = :pk"),
 		ExpressionAttributeNames:  map[string]string{"#pk": table.PK},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: table.SubscriptionPK}},
 		Select:                    types.SelectCount,
+	}
+	if owner != "" {
+		in.FilterExpression = aws.String("#o = :o")
+		in.ExpressionAttributeNames["#o"] = table.AttrOwner
+		in.ExpressionAttributeValues[":o"] = &types.AttributeValueMemberS{Value: owner}
 	}
 	n := 0
 	for {
@@ -128,6 +150,9 @@ func (it *item) attrs() (map[string]types.AttributeValue, error) {
 	m[table.AttrDoc] = &types.AttributeValueMemberS{Value: string(doc)}
 	m[table.AttrState] = &types.AttributeValueMemberS{Value: string(it.sub.State)}
 	m[table.AttrVersion] = &types.AttributeValueMemberN{Value: strconv.FormatInt(it.sub.Version, 10)}
+	if it.sub.Owner != "" {
+		m[table.AttrOwner] = &types.AttributeValueMemberS{Value: it.sub.Owner}
+	}
 	if len(it.secret) > 0 {
 		m[table.AttrSecret] = &types.AttributeValueMemberB{Value: it.secret}
 	}
@@ -183,13 +208,20 @@ func (s *Store) newSecret(ctx context.Context) (webhook.Secret, []byte, error) {
 // target gets a new secret, returned this once; other targets a zero
 // Secret. A name in use is ErrExists; past the Limit, a *LimitError.
 func (s *Store) Create(ctx context.Context, sub Subscription) (Subscription, webhook.Secret, error) {
-	if s.max > 0 {
-		n, err := s.count(ctx, s.max)
+	limits := []LimitError{{Limit: s.max}}
+	if sub.Owner != "" {
+		limits = append(limits, LimitError{Limit: s.maxPerOwner, Owner: sub.Owner})
+	}
+	for _, l := range limits {
+		if l.Limit <= 0 {
+			continue
+		}
+		n, err := s.count(ctx, l.Owner, l.Limit)
 		if err != nil {
 			return Subscription{}, webhook.Secret{}, fmt.Errorf("create subscription %s: %w", sub.Name, err)
 		}
-		if n >= s.max {
-			return Subscription{}, webhook.Secret{}, fmt.Errorf("create subscription %s: %w", sub.Name, &LimitError{Limit: s.max})
+		if n >= l.Limit {
+			return Subscription{}, webhook.Secret{}, fmt.Errorf("create subscription %s: %w", sub.Name, &l)
 		}
 	}
 	now := s.now()
@@ -301,7 +333,7 @@ func (s *Store) Put(ctx context.Context, sub Subscription) (Subscription, webhoo
 	if sub.Version != 0 && sub.Version != read {
 		return fail(ErrConflict)
 	}
-	sub.Created, sub.Updated, sub.Version = it.sub.Created, s.now(), read+1
+	sub.Created, sub.Updated, sub.Version, sub.Owner = it.sub.Created, s.now(), read+1, it.sub.Owner
 	it.sub = sub
 	var sec webhook.Secret
 	if sub.Target.Type == TargetHTTP && len(it.secret) == 0 {

@@ -81,7 +81,11 @@ type Subscription struct {
 	Delivery         Delivery          `json:"delivery"`
 	InputTransformer *InputTransformer `json:"input_transformer,omitempty"`
 	State            State             `json:"state"`
-	Created          time.Time         `json:"created"`
+	// Owner is the caller that created it (its principal, as the policy
+	// names callers); set by the API, kept by a replace, counted by the
+	// per-caller limit. Empty when no caller was known.
+	Owner   string    `json:"owner,omitempty"`
+	Created time.Time `json:"created"`
 	Updated          time.Time         `json:"updated"`
 	// Version counts the writes: 1 after creation. A replace names the
 	// version it read (optimistic concurrency).

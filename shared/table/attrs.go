@@ -65,6 +65,7 @@ const (
 	AttrSecret          = "secret"            // subscription: its webhook signing secret, sealed
 	AttrSecretPrev      = "secret_prev"       // subscription: the previous secret during a rotation, sealed
 	AttrSecretPrevUntil = "secret_prev_until" // subscription: when the previous secret stops signing, Unix ms
+	AttrOwner           = "owner"             // subscription: the caller that created it, for the per-caller limit
 )
 
 // Attributes of a subscription's delivery figures (partition DeliveryPK:
