@@ -600,3 +600,68 @@ func TestLoneSurrogate(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkValueString is Value reading a string of 1,010 ASCII bytes (the
+// data of a 1 KB event), 24 short strings, a string of 300 escapes, and one
+// of 500 two-byte characters, with the event codec's options.
+func BenchmarkValueString(b *testing.B) {
+	for _, tc := range []struct{ name, in string }{
+		{"1KB", `"` + strings.Repeat("x", 1010) + `"`},
+		{"short", `["` + strings.Repeat(`workflow.step.completed","`, 23) + `order-0001"]`},
+		{"escaped", `"` + strings.Repeat(`x\n`, 300) + `"`},
+		{"utf8", `"` + strings.Repeat("é", 500) + `"`},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			in := []byte(tc.in)
+			s := NewOptions(in, Options{ValidUTF8: true})
+			b.SetBytes(int64(len(in)))
+			for b.Loop() {
+				s.Reset(in)
+				if _, err := s.Value(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestScanPlain puts a control character or a byte of 0x80 or more at
+// every position of strings of every length up to 40 and holds scanPlain to
+// a byte loop.
+func TestScanPlain(t *testing.T) {
+	for n := range 41 {
+		for p := range n {
+			for _, bad := range []byte{0x00, 0x1f, 0x80, 0xff, 'x'} {
+				b := bytes.Repeat([]byte{'x'}, n)
+				b[p] = bad
+				wantCtl, wantHi := false, false
+				for _, c := range b {
+					wantCtl = wantCtl || c < 0x20
+					wantHi = wantHi || c >= 0x80
+				}
+				ctl, hi := scanPlain(b)
+				if (ctl != 0) != wantCtl || (hi != 0) != wantHi {
+					t.Errorf("scanPlain(%q) = %#x, %#x; want control %v, high %v", b, ctl, hi, wantCtl, wantHi)
+				}
+			}
+		}
+	}
+}
+
+// TestLongStrings holds the Scanner to encoding/json (check) on strings
+// long enough for str's strides, with an escape, an escaped quote, a raw
+// control character, invalid UTF-8 or a two-byte character at every
+// position, and a string that never ends.
+func TestLongStrings(t *testing.T) {
+	for _, n := range []int{31, 32, 33, 40, 47, 48, 49, 63, 64, 65, 100} {
+		for p := 0; p <= n; p++ {
+			for _, ins := range []string{`\n`, `\"`, `\\`, `\u00e9`, "\x01", "\x1f", "\xff", "é", `"`} {
+				in := `"` + strings.Repeat("a", p) + ins + strings.Repeat("b", n-p) + `"`
+				check(t, []byte(in))
+				check(t, []byte(`[`+in+`,"`+strings.Repeat("c", n)+`"]`))
+			}
+		}
+		check(t, []byte(`"`+strings.Repeat("a", n)))
+		check(t, []byte(`"`+strings.Repeat("a", n)+`\"`))
+	}
+}
