@@ -18,24 +18,24 @@ import (
 // SDK's standard ones: AWS_REGION, AWS_ENDPOINT_URL (LocalStack),
 // AWS_ENDPOINT_URL_KINESIS and AWS_ENDPOINT_URL_DYNAMODB (the local engines).
 const (
-	EnvStream        = "FLOWBUS_STREAM"            // stream name or ARN
-	EnvTable         = "FLOWBUS_TABLE"             // event store table name
-	EnvMaxBodyBytes  = "FLOWBUS_MAX_BODY_BYTES"    // largest publish request body
-	EnvMaxBatch      = "FLOWBUS_MAX_BATCH"         // most events per publish request
-	EnvDefaultSource = "FLOWBUS_DEFAULT_SOURCE"    // source of simple-shape events that name none
-	EnvLogLevel      = "FLOWBUS_LOG_LEVEL"         // debug, info, warn, error
-	EnvUnknownTypes  = "FLOWBUS_UNKNOWN_TYPES"     // accept or reject events of types no schema is registered for
-	EnvSchemas       = "FLOWBUS_SCHEMAS"           // built-in schema sets to register, comma-separated (workflow-events)
-	EnvSecretKey     = "FLOWBUS_SECRET_KEY"        // base64 of 32 bytes: the local key under the local runtime; deployed, only the former key, to read secrets sealed before KMS
-	EnvKMSKey        = "FLOWBUS_KMS_KEY"           // KMS key (id, ARN or alias) whose data keys seal webhook secrets at rest
-	EnvRate          = "FLOWBUS_RATE_PER_CALLER"   // HTTP requests per second per caller, per function instance (0: no limit)
-	EnvRateBurst     = "FLOWBUS_RATE_BURST"        // the burst a caller may send above the rate
-	EnvMaxSubs       = "FLOWBUS_MAX_SUBSCRIPTIONS" // subscriptions one deployment may hold
+	EnvStream        = "FLOWBUS_STREAM"                       // stream name or ARN
+	EnvTable         = "FLOWBUS_TABLE"                        // event store table name
+	EnvMaxBodyBytes  = "FLOWBUS_MAX_BODY_BYTES"               // largest publish request body
+	EnvMaxBatch      = "FLOWBUS_MAX_BATCH"                    // most events per publish request
+	EnvDefaultSource = "FLOWBUS_DEFAULT_SOURCE"               // source of simple-shape events that name none
+	EnvLogLevel      = "FLOWBUS_LOG_LEVEL"                    // debug, info, warn, error
+	EnvUnknownTypes  = "FLOWBUS_UNKNOWN_TYPES"                // accept or reject events of types no schema is registered for
+	EnvSchemas       = "FLOWBUS_SCHEMAS"                      // built-in schema sets to register, comma-separated (workflow-events)
+	EnvSecretKey     = "FLOWBUS_SECRET_KEY"                   // base64 of 32 bytes: the local key under the local runtime; deployed, only the former key, to read secrets sealed before KMS
+	EnvKMSKey        = "FLOWBUS_KMS_KEY"                      // KMS key (id, ARN or alias) whose data keys seal webhook secrets at rest
+	EnvRate          = "FLOWBUS_RATE_PER_CALLER"              // HTTP requests per second per caller, per function instance (0: no limit)
+	EnvRateBurst     = "FLOWBUS_RATE_BURST"                   // the burst a caller may send above the rate
+	EnvMaxSubs       = "FLOWBUS_MAX_SUBSCRIPTIONS"            // subscriptions one deployment may hold
 	EnvMaxSubsCaller = "FLOWBUS_MAX_SUBSCRIPTIONS_PER_CALLER" // subscriptions one caller may have created
-	EnvAllowPrivate  = "FLOWBUS_WEBHOOK_PRIVATE"   // "allow": webhook targets may be private addresses (RFC 1918, fc00::/7, 100.64/10)
-	EnvDeliveryQueue = "FLOWBUS_DELIVERY_QUEUE"    // URL of the subscriptions' delivery FIFO queue
-	EnvAdmins        = "FLOWBUS_ADMINS"            // principals granted admin whatever the policy holds, comma-separated (the bootstrap)
-	EnvDerivedBudget = "FLOWBUS_DERIVED_BUDGET"    // derived events the chains one original event starts may publish
+	EnvAllowPrivate  = "FLOWBUS_WEBHOOK_PRIVATE"              // "allow": webhook targets may be private addresses (RFC 1918, fc00::/7, 100.64/10)
+	EnvDeliveryQueue = "FLOWBUS_DELIVERY_QUEUE"               // URL of the subscriptions' delivery FIFO queue
+	EnvAdmins        = "FLOWBUS_ADMINS"                       // principals granted admin whatever the policy holds, comma-separated (the bootstrap)
+	EnvDerivedBudget = "FLOWBUS_DERIVED_BUDGET"               // derived events the chains one original event starts may publish
 	// EnvLocal is "true" under the local runtime, as SAM CLI sets it in
 	// sam local: plain http:// webhooks to loopback are allowed, and
 	// webhook secrets are sealed under the local key FLOWBUS_SECRET_KEY

@@ -86,7 +86,7 @@ type Subscription struct {
 	// per-caller limit. Empty when no caller was known.
 	Owner   string    `json:"owner,omitempty"`
 	Created time.Time `json:"created"`
-	Updated          time.Time         `json:"updated"`
+	Updated time.Time `json:"updated"`
 	// Version counts the writes: 1 after creation. A replace names the
 	// version it read (optimistic concurrency).
 	Version int64 `json:"version"`
