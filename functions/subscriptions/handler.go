@@ -296,7 +296,10 @@ func (h *handler) create(ctx context.Context, req *events.APIGatewayV2HTTPReques
 	if s.Version != 0 {
 		return invalid(&subscription.ValidationError{Fields: []event.FieldError{{Field: "version", Reason: "is set by flowbus; leave it out when creating"}}})
 	}
-	if p := apigw.Authorize(ctx, h.authz, req, authz.Request{Action: authz.Subscriptions, Subscription: s.Name}); p != nil {
+	// A subscription receives what its pattern matches: creating one asks
+	// to read that too.
+	asks := append([]authz.Request{{Action: authz.Subscriptions, Subscription: s.Name}}, authz.SubscriptionReads(s.Pattern)...)
+	if p := apigw.Authorize(ctx, h.authz, req, asks...); p != nil {
 		return apigw.ProblemResponse(*p)
 	}
 	// The owner is who asked, whatever the body says: the per-caller limit
@@ -461,6 +464,11 @@ func (h *handler) put(ctx context.Context, name string, req *events.APIGatewayV2
 	}
 	if bad := h.resolved(ctx, s); bad != nil {
 		return *bad
+	}
+	// The name was authorized before the body was read; the new pattern
+	// asks to read what it matches.
+	if p := apigw.Authorize(ctx, h.authz, req, authz.SubscriptionReads(s.Pattern)...); p != nil {
+		return apigw.ProblemResponse(*p)
 	}
 	put, sec, err := h.store.Put(ctx, s)
 	if err != nil {

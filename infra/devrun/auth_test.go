@@ -113,10 +113,10 @@ func TestAuthorization(t *testing.T) {
 		{"POST", "/replays", `{"workflow_id":"alice-1","target":{}}`, bob, alice, []int{200, 202}},
 		{"GET", "/replays/{id}", "", bob, alice, []int{200}},
 		{"DELETE", "/replays/{id}", "", bob, alice, []int{202, 409}},
-		{"POST", "/subscriptions", `{"name":"alice-sub","pattern":{"source":["alice-app"]},"target":{"type":"http","url":"http://127.0.0.1:9/hook"}}`, bob, alice, []int{201}},
+		{"POST", "/subscriptions", `{"name":"alice-sub","pattern":{"source":["alice-app"],"workflowid":[{"prefix":"alice-"}]},"target":{"type":"http","url":"http://127.0.0.1:9/hook"}}`, bob, alice, []int{201}},
 		{"GET", "/subscriptions", "", carol, alice, []int{200}},
 		{"GET", "/subscriptions/alice-sub", "", bob, alice, []int{200}},
-		{"PUT", "/subscriptions/alice-sub", `{"name":"alice-sub","pattern":{"source":["alice-app"]},"target":{"type":"http","url":"http://127.0.0.1:9/other"},"version":1}`, bob, alice, []int{200}},
+		{"PUT", "/subscriptions/alice-sub", `{"name":"alice-sub","pattern":{"source":["alice-app"],"workflowid":[{"prefix":"alice-"}]},"target":{"type":"http","url":"http://127.0.0.1:9/other"},"version":1}`, bob, alice, []int{200}},
 		{"POST", "/subscriptions/alice-sub/rotate-secret", "", bob, alice, []int{200}},
 		{"GET", "/subscriptions/alice-sub/dead-letters", "", bob, alice, []int{200}},
 		{"POST", "/subscriptions/alice-sub/redrive", "", bob, alice, []int{200, 202}},
@@ -170,6 +170,22 @@ func TestAuthorization(t *testing.T) {
 			t.Errorf("route %s %s is not exercised", r.Method, r.Path)
 		}
 	}
+
+	// A subscription receives what its pattern matches: alice may subscribe
+	// to her workflows only, and a pattern reaching beyond them is refused
+	// and writes nothing.
+	t.Run("a pattern beyond the caller's reads", func(t *testing.T) {
+		for _, pattern := range []string{`{"source":["alice-app"]}`, `{"workflowid":[{"prefix":"bob-"}]}`, `{"workflowid":[{"anything-but":"bob-1"}]}`} {
+			status, raw, h := do(t, "POST", "/subscriptions", `{"name":"alice-wide","pattern":`+pattern+`,"target":{"type":"http","url":"http://127.0.0.1:9/hook"}}`, "Bearer "+alice)
+			problem(t, status, raw, h, http.StatusForbidden, apigw.TypeForbidden)
+			if !strings.Contains(string(raw), "read workflow") {
+				t.Errorf("pattern %s: 403 %s, want it to name the read", pattern, raw)
+			}
+		}
+		if status, raw, _ := do(t, "GET", "/subscriptions/alice-wide", "", "Bearer "+alice); status != 404 {
+			t.Errorf("refused subscription: GET %d %s, want 404", status, raw)
+		}
+	})
 
 	// Nothing written: alice's PUT of version 1 and her DELETE went through
 	// after bob's were refused, so his wrote nothing; and a batch with one
