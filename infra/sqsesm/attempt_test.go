@@ -1,12 +1,9 @@
 package sqsesm
 
 import (
-	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,36 +11,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/flowbus/flowbus/infra/faultproxy"
 	"github.com/flowbus/flowbus/infra/sqslocal"
 )
-
-// loseFirstAnswer breaks the body of the first ReceiveMessage answer that
-// holds messages, as the local runtime saw now and then: a 200 whose body
-// read fails with "use of closed network connection". The SDK retries.
-type loseFirstAnswer struct {
-	next http.RoundTripper
-	lost atomic.Bool
-}
-
-func (l *loseFirstAnswer) RoundTrip(r *http.Request) (*http.Response, error) {
-	resp, err := l.next.RoundTrip(r)
-	if err != nil || r.Header.Get("X-Amz-Target") != "AmazonSQS.ReceiveMessage" {
-		return resp, err
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if strings.Contains(string(body), `"Messages"`) && l.lost.CompareAndSwap(false, true) {
-		resp.Body = io.NopCloser(io.MultiReader(strings.NewReader(string(body[:len(body)/2])),
-			errReader{&net.OpError{Op: "read", Net: "tcp", Err: net.ErrClosed}}))
-		return resp, nil
-	}
-	resp.Body = io.NopCloser(strings.NewReader(string(body)))
-	return resp, nil
-}
-
-type errReader struct{ err error }
-
-func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 // A FIFO mapping whose ReceiveMessage answer is lost on the way still
 // invokes the function with its messages at once: its receives carry a
@@ -53,7 +23,7 @@ func TestLostReceiveAnswerIsRetried(t *testing.T) {
 	srv := sqslocal.New(sqslocal.Options{})
 	ts := httptest.NewServer(srv)
 	t.Cleanup(func() { srv.Close(); ts.Close() })
-	lose := &loseFirstAnswer{next: http.DefaultTransport}
+	lose := &faultproxy.LoseFirstReceive{}
 	c := sqs.New(sqs.Options{Region: "us-east-1", BaseEndpoint: aws.String(ts.URL),
 		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""), HTTPClient: &http.Client{Transport: lose}})
 	ctx := t.Context()
@@ -72,7 +42,7 @@ func TestLostReceiveAnswerIsRetried(t *testing.T) {
 	for len(fn.bodies()) < 2 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	if !lose.lost.Load() {
+	if !lose.Lost() {
 		t.Fatal("no answer was lost")
 	}
 	if got := strings.Join(fn.bodies(), " "); got != "m1 m2" {

@@ -3,12 +3,9 @@ package sqslocal
 import (
 	"context"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/flowbus/flowbus/infra/faultproxy"
 )
 
 func ids(msgs []types.Message) string {
@@ -73,35 +72,6 @@ func TestReceiveRequestAttemptID(t *testing.T) {
 	wantAPIError(t, err, "InvalidParameterValue")
 }
 
-// loseFirstAnswer breaks the body of the first ReceiveMessage answer that
-// holds messages, as the local runtime saw now and then: a 200 whose body
-// read fails with "use of closed network connection". The SDK retries the
-// call.
-type loseFirstAnswer struct {
-	next http.RoundTripper
-	lost atomic.Bool
-}
-
-func (l *loseFirstAnswer) RoundTrip(r *http.Request) (*http.Response, error) {
-	resp, err := l.next.RoundTrip(r)
-	if err != nil || r.Header.Get("X-Amz-Target") != "AmazonSQS.ReceiveMessage" {
-		return resp, err
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if strings.Contains(string(body), `"Messages"`) && l.lost.CompareAndSwap(false, true) {
-		resp.Body = io.NopCloser(io.MultiReader(strings.NewReader(string(body[:len(body)/2])),
-			errReader{&net.OpError{Op: "read", Net: "tcp", Err: net.ErrClosed}}))
-		return resp, nil
-	}
-	resp.Body = io.NopCloser(strings.NewReader(string(body)))
-	return resp, nil
-}
-
-type errReader struct{ err error }
-
-func (e errReader) Read([]byte) (int, error) { return 0, e.err }
-
 // A FIFO receive whose answer is lost on the way holds its messages in
 // flight, and their group with them, for the visibility timeout, unless
 // the receive carries a ReceiveRequestAttemptId: the SDK's retry then gets
@@ -112,7 +82,7 @@ func TestLostReceiveAnswer(t *testing.T) {
 			srv := New(Options{})
 			ts := httptest.NewServer(srv)
 			t.Cleanup(func() { srv.Close(); ts.Close() })
-			lose := &loseFirstAnswer{next: http.DefaultTransport}
+			lose := &faultproxy.LoseFirstReceive{}
 			client := sqs.New(sqs.Options{Region: "us-east-1", BaseEndpoint: aws.String(ts.URL),
 				Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""), HTTPClient: &http.Client{Transport: lose}})
 			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
@@ -129,7 +99,7 @@ func TestLostReceiveAnswer(t *testing.T) {
 				in.ReceiveRequestAttemptId = aws.String("receive-1")
 			}
 			got, err := client.ReceiveMessage(ctx, in)
-			if !lose.lost.Load() {
+			if !lose.Lost() {
 				t.Fatal("no answer was lost")
 			}
 			switch {
