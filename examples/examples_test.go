@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,24 +24,6 @@ import (
 	"github.com/flowbus/flowbus/shared/testenv"
 	"github.com/flowbus/flowbus/shared/webhook"
 )
-
-// syncBuffer collects the runtime's output across goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestPython runs examples/prefect's and examples/python's unittest suites
 // with FLOWBUS_URL set to a local runtime of template.yaml with resources of
@@ -55,7 +36,7 @@ func TestPython(t *testing.T) {
 	}
 	testenv.AWS(t)
 	name := testenv.Name("tools")
-	out := &syncBuffer{}
+	out := &testenv.SyncBuffer{}
 	rt, err := devrun.Start(context.Background(), devrun.Options{
 		Template: "../template.yaml", Addr: "127.0.0.1:0", RunDir: t.TempDir(), PollEvery: 100 * time.Millisecond, Out: out, LiveEvery: -1,
 		Parameters: map[string]string{"StreamName": name, "TableName": name, "DeadLetterQueueName": name, "DeliveryQueueName": name + "-delivery.fifo"},

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -25,31 +24,13 @@ import (
 	"github.com/flowbus/flowbus/shared/testenv"
 )
 
-// output collects the runtime's lines across goroutines.
-type output struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (o *output) Write(p []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.b.Write(p)
-}
-
-func (o *output) String() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.b.String()
-}
-
 // localRun is flowbus and the example consumer under the local runtime, as
 // make dev DEV_FLAGS=-include=examples/consumer/template.yaml runs them,
 // with resources of their own.
 type localRun struct {
 	t     *testing.T
 	rt    *devrun.Runtime
-	out   *output
+	out   *testenv.SyncBuffer
 	db    *dynamodb.Client
 	table string
 	pub   *bus.Publisher
@@ -59,7 +40,7 @@ func startRun(t *testing.T) *localRun {
 	t.Helper()
 	testenv.AWS(t)
 	name := testenv.Name("consumer")
-	r := &localRun{t: t, out: &output{}, table: name + "-consumer"}
+	r := &localRun{t: t, out: &testenv.SyncBuffer{}, table: name + "-consumer"}
 	rt, err := devrun.Start(context.Background(), devrun.Options{
 		Template: "../../template.yaml", Include: []string{"template.yaml"},
 		Addr: "127.0.0.1:0", RunDir: t.TempDir(), PollEvery: 100 * time.Millisecond, Out: r.out, LiveEvery: -1,

@@ -1,40 +1,22 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/flowbus/flowbus/shared/event"
+	"github.com/flowbus/flowbus/shared/testenv"
 	"github.com/flowbus/flowbus/shared/webhook"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestReceiver(t *testing.T) {
 	secret, _ := webhook.GenerateSecret()
 	other, _ := webhook.GenerateSecret()
-	var out syncBuffer
+	var out testenv.SyncBuffer
 	srv := httptest.NewServer(NewHandler(secret, &out, time.Now))
 	defer srv.Close()
 	c := webhook.New(webhook.Options{Policy: webhook.Policy{AllowPlainLoopback: true}})

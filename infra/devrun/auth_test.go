@@ -27,7 +27,7 @@ import (
 func TestAuthorization(t *testing.T) {
 	cfg := testenv.AWS(t)
 	name := testenv.Name("authz")
-	out := &syncBuffer{}
+	out := &testenv.SyncBuffer{}
 	rt, err := Start(context.Background(), Options{
 		Template: "../../template.yaml", Addr: "127.0.0.1:0", RunDir: t.TempDir(), PollEvery: 100 * time.Millisecond, Out: out, LiveEvery: -1,
 		Parameters: map[string]string{"StreamName": name, "TableName": name, "DeadLetterQueueName": name, "DeliveryQueueName": name + "-delivery.fifo"},

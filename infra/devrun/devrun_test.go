@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,29 +21,11 @@ import (
 	"github.com/flowbus/flowbus/shared/testenv"
 )
 
-// syncBuffer collects the runtime's output across goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type env struct {
 	t     *testing.T
 	opts  Options
 	rt    *Runtime
-	out   *syncBuffer
+	out   *testenv.SyncBuffer
 	probe string // the probe's log
 }
 
@@ -52,7 +33,7 @@ type env struct {
 func newEnv(t *testing.T, prefix string) *env {
 	t.Helper()
 	dir := t.TempDir()
-	e := &env{t: t, out: &syncBuffer{}, probe: filepath.Join(dir, "probe.log")}
+	e := &env{t: t, out: &testenv.SyncBuffer{}, probe: filepath.Join(dir, "probe.log")}
 	if err := os.Mkdir(filepath.Join(dir, "probe-state"), 0o755); err != nil {
 		t.Fatal(err)
 	}

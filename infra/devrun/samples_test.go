@@ -19,7 +19,7 @@ import (
 func TestSampleEvents(t *testing.T) {
 	testenv.AWS(t)
 	name := testenv.Name("samples")
-	out := &syncBuffer{}
+	out := &testenv.SyncBuffer{}
 	rt, err := Start(context.Background(), Options{
 		Template: "../../template.yaml", Addr: "127.0.0.1:0", RunDir: t.TempDir(), PollEvery: 100 * time.Millisecond, Out: out,
 		Parameters: map[string]string{"StreamName": name, "TableName": name, "DeadLetterQueueName": name, "DeliveryQueueName": name + "-delivery.fifo"},

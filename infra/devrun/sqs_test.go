@@ -113,7 +113,7 @@ func TestProvisionQueues(t *testing.T) {
 func TestDeadLetterFunction(t *testing.T) {
 	cfg := awsConfig(t)
 	name := testenv.Name("dlq")
-	out := &syncBuffer{}
+	out := &testenv.SyncBuffer{}
 	rt, err := Start(context.Background(), Options{
 		Template: "../../template.yaml", Addr: "127.0.0.1:0", RunDir: t.TempDir(), PollEvery: 100 * time.Millisecond, Out: out,
 		ScheduleEvery: time.Hour, LiveEvery: -1,

@@ -134,7 +134,7 @@ func byWorkflow(ds []delivered) map[string][]string {
 func TestSubscriptions(t *testing.T) {
 	testenv.AWS(t)
 	name := testenv.Name("subs")
-	e := &env{t: t, out: &syncBuffer{}}
+	e := &env{t: t, out: &testenv.SyncBuffer{}}
 	e.opts = Options{
 		Template: "../../template.yaml", Addr: "127.0.0.1:0", RunDir: t.TempDir(), PollEvery: 100 * time.Millisecond, Out: e.out, LiveEvery: -1,
 		Parameters: map[string]string{"StreamName": name, "TableName": name, "DeadLetterQueueName": name, "DeliveryQueueName": name + "-delivery.fifo"},

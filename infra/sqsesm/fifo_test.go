@@ -1,7 +1,6 @@
 package sqsesm
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -118,7 +117,7 @@ func TestFifoOrderBrokenIsLogged(t *testing.T) {
 		}
 		return json.Marshal(resp)
 	}}
-	var buf syncBuffer
+	var buf testenv.SyncBuffer
 	m, err := New(Config{FunctionName: "fn", QueueURL: url, Enabled: true, ReportBatchItemFailures: true, MaximumConcurrency: 2, VisibilityTimeout: time.Second},
 		c, fn, slog.New(slog.NewTextHandler(&buf, nil)))
 	if err != nil {
@@ -136,21 +135,4 @@ func TestFifoOrderBrokenIsLogged(t *testing.T) {
 	if !strings.Contains(buf.String(), "FIFO order broken") {
 		t.Errorf("log %q, want a warning that the order of group a is broken", buf.String())
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
