@@ -27,34 +27,43 @@ var ErrTooMany = errors.New("too many events")
 // is not a valid event gets its own Item.Err. More than limit events (when
 // limit > 0) fails with ErrTooMany as soon as the limit is passed.
 func DecodeBatch(b []byte, opts DecodeOptions, wrapped bool, limit int) ([]Item, error) {
+	return AppendBatch(nil, b, opts, wrapped, limit)
+}
+
+// AppendBatch is DecodeBatch appending to items, so that a caller decoding
+// many bodies can reuse one slice; on an error it returns items as given.
+func AppendBatch(items []Item, b []byte, opts DecodeOptions, wrapped bool, limit int) ([]Item, error) {
+	given := items
 	s := opts.scanner(b)
-	var items []Item
 	var err error
 	switch s.Peek() {
 	case '[':
-		items, err = decodeArray(s, b, opts, limit)
+		items, err = decodeArray(s, items, b, opts, limit)
 	case '{':
 		if wrapped {
 			if inner, ok := unwrap(b); ok {
 				s.Reset(inner)
-				return decodeArray(s, inner, opts, limit)
+				if items, err = decodeArray(s, items, inner, opts, limit); err != nil {
+					return given, err
+				}
+				return items, nil
 			}
 		}
 		var e Event
 		var spec bool
 		err = decodeObject(s, &e, opts, &spec)
 		if _, invalid := err.(*ValidationError); err == nil || invalid {
-			items = []Item{{Event: e, Raw: b, Err: err, SpecVersion: spec}}
+			items = append(items, Item{Event: e, Raw: b, Err: err, SpecVersion: spec})
 			err = nil
 		}
 	default:
-		return nil, s.Unexpected("an event object or an array of events")
+		return given, s.Unexpected("an event object or an array of events")
 	}
 	if err != nil {
-		return nil, err
+		return given, err
 	}
 	if err := s.End(); err != nil {
-		return nil, err
+		return given, err
 	}
 	return items, nil
 }
@@ -80,11 +89,15 @@ func unwrap(b []byte) ([]byte, bool) {
 	return arr, true
 }
 
-func decodeArray(s *jsonscan.Scanner, src []byte, opts DecodeOptions, limit int) ([]Item, error) {
+// decodeArray appends the array's events to items (a new slice when nil).
+func decodeArray(s *jsonscan.Scanner, items []Item, src []byte, opts DecodeOptions, limit int) ([]Item, error) {
 	if err := s.BeginArray(); err != nil {
 		return nil, err
 	}
-	items := make([]Item, 0, 16)
+	if items == nil {
+		items = make([]Item, 0, 16)
+	}
+	base := len(items)
 	for first := true; ; first = false {
 		more, err := s.NextElement(first)
 		if err != nil {
@@ -93,7 +106,7 @@ func decodeArray(s *jsonscan.Scanner, src []byte, opts DecodeOptions, limit int)
 		if !more {
 			return items, nil
 		}
-		if limit > 0 && len(items) == limit {
+		if limit > 0 && len(items)-base == limit {
 			return nil, fmt.Errorf("%w: more than %d", ErrTooMany, limit)
 		}
 		items = append(items, Item{})

@@ -111,17 +111,25 @@ func decodeObject(s *jsonscan.Scanner, e *Event, opts DecodeOptions, spec *bool)
 		switch string(key) {
 		case "specversion":
 			k := "specversion"
-			sv, err := str(s, v, k)
+			haveSpec = true
+			if s.Peek() != '"' {
+				if _, err := str(s, v, k); err != nil {
+					return err
+				}
+				break
+			}
+			// Compared as bytes: converting every event's "1.0" to a
+			// string would cost an allocation.
+			sv, err := strBytes(s, v, k)
 			if err != nil {
 				return err
 			}
-			haveSpec = true
-			if sv != SpecVersion && sv != "" {
+			if string(sv) != SpecVersion && len(sv) > 0 {
 				v.add(k, fmt.Sprintf("must be %q, got %q", SpecVersion, sv), 0)
 			}
 		case "id":
 			k := "id"
-			if e.ID, err = str(s, v, k); err != nil {
+			if e.ID, err = copiedStr(s, v, k, opts.Intern); err != nil {
 				return err
 			}
 			if e.ID == "" {
@@ -296,12 +304,54 @@ var attrKeys = [...]string{"specversion", "id", "source", "type", "subject", "ti
 	"dataschema", "data", "data_base64", "workflow_id", AttrWorkflowID, AttrPartitionKey, "version", AttrVersion,
 	AttrMetadata, AttrSequence, AttrReplayID, AttrReplayedAt, AttrIDGenerated}
 
-// attrBit is the bit of a known attribute, 0 for an extension.
+// attrBit is the bit of a known attribute (1 << its index in attrKeys), 0
+// for an extension. A switch on constants compiles to a search by length
+// and value, cheaper than a loop over attrKeys for every key of every
+// event; TestAttrBit holds the two together.
 func attrBit(key []byte) uint32 {
-	for i, name := range attrKeys {
-		if string(key) == name {
-			return 1 << i
-		}
+	switch string(key) {
+	case "specversion":
+		return 1 << 0
+	case "id":
+		return 1 << 1
+	case "source":
+		return 1 << 2
+	case "type":
+		return 1 << 3
+	case "subject":
+		return 1 << 4
+	case "time":
+		return 1 << 5
+	case "timestamp":
+		return 1 << 6
+	case "datacontenttype":
+		return 1 << 7
+	case "dataschema":
+		return 1 << 8
+	case "data":
+		return 1 << 9
+	case "data_base64":
+		return 1 << 10
+	case "workflow_id":
+		return 1 << 11
+	case AttrWorkflowID:
+		return 1 << 12
+	case AttrPartitionKey:
+		return 1 << 13
+	case "version":
+		return 1 << 14
+	case AttrVersion:
+		return 1 << 15
+	case AttrMetadata:
+		return 1 << 16
+	case AttrSequence:
+		return 1 << 17
+	case AttrReplayID:
+		return 1 << 18
+	case AttrReplayedAt:
+		return 1 << 19
+	case AttrIDGenerated:
+		return 1 << 20
 	}
 	return 0
 }
@@ -382,6 +432,18 @@ func internedStr(s *jsonscan.Scanner, v *fieldErrors, field string, in *Interner
 		return "", err
 	}
 	return in.String(b), nil
+}
+
+// copiedStr is str through Interner.Copy.
+func copiedStr(s *jsonscan.Scanner, v *fieldErrors, field string, in *Interner) (string, error) {
+	if s.Peek() != '"' {
+		return str(s, v, field)
+	}
+	b, err := strBytes(s, v, field)
+	if err != nil {
+		return "", err
+	}
+	return in.Copy(b), nil
 }
 
 // decodeMetadata reads the metadata attribute; from a producer, a lone

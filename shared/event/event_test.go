@@ -232,3 +232,18 @@ func TestDecodeKeepsDataAsSent(t *testing.T) {
 		}
 	}
 }
+
+// TestAttrBit holds attrBit's switch to attrKeys: every known attribute has
+// its own bit, and an extension none.
+func TestAttrBit(t *testing.T) {
+	for i, k := range attrKeys {
+		if got := attrBit([]byte(k)); got != 1<<i {
+			t.Errorf("attrBit(%q) = %b, want %b", k, got, uint32(1)<<i)
+		}
+	}
+	for _, k := range []string{"", "ids", "workflow", "correlationid", "Type"} {
+		if got := attrBit([]byte(k)); got != 0 {
+			t.Errorf("attrBit(%q) = %b, want 0", k, got)
+		}
+	}
+}

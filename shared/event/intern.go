@@ -1,12 +1,21 @@
 package event
 
+import "strings"
+
 // Interner hands out one string per distinct value, so the attributes that
 // repeat across a batch (source, type, workflow id) are allocated once per
 // batch instead of once per event. It is not safe for concurrent use; give
 // each decoding goroutine its own.
 type Interner struct {
 	m map[string]string
+	// chunk holds the values Copy has handed out since it was last
+	// replaced; they are substrings of it.
+	chunk strings.Builder
 }
+
+// copyChunk is the size of the blocks Copy writes values into: about 150
+// event ids share an allocation.
+const copyChunk = 4096
 
 // maxInterned bounds an Interner, so a batch of all-distinct values costs a
 // lookup, not unbounded memory.
@@ -28,4 +37,23 @@ func (in *Interner) String(b []byte) string {
 		in.m[s] = s
 	}
 	return s
+}
+
+// Copy returns b as a string that is not shared with other values but may
+// share its allocation with them: values a batch reads once each, such as
+// event ids, cost an allocation per copyChunk bytes instead of one each.
+// A string kept after the batch keeps its chunk alive.
+func (in *Interner) Copy(b []byte) string {
+	if in == nil || len(b) > copyChunk/4 {
+		return string(b)
+	}
+	if in.chunk.Cap()-in.chunk.Len() < len(b) {
+		in.chunk = strings.Builder{}
+		in.chunk.Grow(copyChunk)
+	}
+	start := in.chunk.Len()
+	in.chunk.Write(b)
+	// Bytes a Builder has written never change while it has room, so the
+	// substring stays what was written.
+	return in.chunk.String()[start:]
 }

@@ -189,6 +189,13 @@ func (s *Subscriber) HandleEvent(ctx context.Context, ev events.KinesisEvent) ev
 	return s.Handle(ctx, records).Response()
 }
 
+// itemPool holds the slices Handle decodes a batch's events into; a slice
+// grown past maxPooledItems (a batch of many small events) is left to the
+// garbage collector.
+var itemPool = sync.Pool{New: func() any { return new([]event.Item) }}
+
+const maxPooledItems = 1 << 13
+
 // workflow is one workflow's records in a batch, in stream order, decoded.
 type workflow struct {
 	key  string
@@ -212,6 +219,18 @@ func (s *Subscriber) Handle(ctx context.Context, records []kinesisevent.Record) 
 	var order []*workflow
 	byKey := make(map[string]*workflow)
 	intern := event.NewInterner()
+	// Every record's items go into one slice taken from a pool and given
+	// back, cleared, when the batch is done: the function gets each event
+	// by value, so nothing outlives the batch in it.
+	buf := itemPool.Get().(*[]event.Item)
+	items := (*buf)[:0]
+	defer func() {
+		if cap(items) <= maxPooledItems {
+			clear(items)
+			*buf = items[:0]
+			itemPool.Put(buf)
+		}
+	}()
 	for i := range records {
 		w := byKey[records[i].PartitionKey]
 		if w == nil {
@@ -219,11 +238,13 @@ func (s *Subscriber) Handle(ctx context.Context, records []kinesisevent.Record) 
 			byKey[w.key] = w
 			order = append(order, w)
 		}
-		items, err := event.DecodeBatch(records[i].Data, event.DecodeOptions{Wire: true, Intern: intern}, false, 0)
-		if err == nil && len(items) == 0 {
+		start := len(items)
+		var err error
+		items, err = event.AppendBatch(items, records[i].Data, event.DecodeOptions{Wire: true, Intern: intern}, false, 0)
+		if err == nil && len(items) == start {
 			err = errors.New("no events")
 		}
-		w.recs = append(w.recs, decoded{index: i, items: items, err: err})
+		w.recs = append(w.recs, decoded{index: i, items: items[start:len(items):len(items)], err: err})
 	}
 	var (
 		mu    sync.Mutex
