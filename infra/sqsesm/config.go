@@ -25,10 +25,6 @@ const (
 	// MaximumConcurrency. Lambda goes up to 1,000 (1,250); locally each
 	// poller holds an execution environment, a process.
 	LocalMaxConcurrency = 50
-	// SlowInvocation is how long an invocation runs before its poller
-	// counts as held: while every poller is in an invocation and one of
-	// them is held, the mapping adds a poller.
-	SlowInvocation = 2 * time.Second
 	// ScaleInterval is the pace of adding pollers, one at a time: 300 a
 	// minute, Lambda's rate.
 	ScaleInterval   = 200 * time.Millisecond
@@ -58,8 +54,9 @@ type Config struct {
 	FilterCriteria          []string // FilterCriteria.Filters[].Pattern, at most 5; SQS filters on body only
 	// MaximumConcurrency is ScalingConfig.MaximumConcurrency: the most
 	// pollers, each with one invocation at a time; 2–1000. The mapping
-	// starts with 5 (or this, when lower) and adds pollers while they are
-	// held by slow invocations; 0 means up to LocalMaxConcurrency.
+	// starts with 5 (or this, when lower) and adds pollers while every
+	// poller is in an invocation and the queue has messages; 0 means up to
+	// LocalMaxConcurrency.
 	MaximumConcurrency int
 	// Enabled is AWS's Enabled; its zero value means disabled: set true when
 	// the template leaves it out.

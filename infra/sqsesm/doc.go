@@ -11,10 +11,9 @@
 // group breaks the group's order, as on AWS, and the mapping logs it.
 //
 // A mapping starts 5 pollers (Lambda's number) and adds one, at Lambda's
-// pace of 300 a minute, while every poller is in an invocation and one of
-// them has run longer than SlowInvocation, up to MaximumConcurrency (or
-// LocalMaxConcurrency); a poller whose receive comes back empty retires
-// while more than 5 run. Lambda scales on the backlog alone; locally only
-// pollers held by invocations that wait are replaced (docs/design.md, "The
-// local runtime").
+// pace of 300 a minute, while every poller is in an invocation and the last
+// receive returned messages (a backlog, as Lambda scales on), up to
+// MaximumConcurrency (or LocalMaxConcurrency); a poller whose receive comes
+// back empty retires while more than 5 run (docs/design.md, "The local
+// runtime").
 package sqsesm

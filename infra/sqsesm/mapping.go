@@ -155,15 +155,12 @@ func (m *Mapping) Run(ctx context.Context) error {
 }
 
 // scale adds a poller, at most one per ScaleInterval (Lambda adds up to 300
-// a minute), while every poller is in an invocation, at least one of them
-// for longer than SlowInvocation, the last receive returned messages and
-// fewer than Concurrency run. Lambda scales on the backlog alone; here the
-// functions share the machine's few cores, and more invocations of a busy
-// function only make each slower, so the emulation adds pollers only for
-// invocations that wait (on a slow target) rather than work. On a FIFO queue
-// the active message groups bound the pollers, as on AWS: a poller added
-// when every group is held receives nothing. A poller whose receive comes
-// back empty retires while more than InitialConcurrency run.
+// a minute), while every poller is in an invocation, the last receive
+// returned messages (a backlog, as Lambda scales on) and fewer than
+// Concurrency run. On a FIFO queue the active message groups bound the
+// pollers, as on AWS: a poller added when every group is held receives
+// nothing and retires. A poller whose receive comes back empty retires while
+// more than InitialConcurrency run.
 func (m *Mapping) scale(ctx context.Context, wg *sync.WaitGroup) {
 	t := time.NewTicker(ScaleInterval)
 	defer t.Stop()
@@ -171,9 +168,9 @@ func (m *Mapping) scale(ctx context.Context, wg *sync.WaitGroup) {
 		select {
 		case <-ctx.Done():
 			return
-		case now := <-t.C:
-			if n, ok := m.grow(now); ok {
-				m.log.Info("poller added: every poller is held by a slow invocation", "pollers", n)
+		case <-t.C:
+			if n, ok := m.grow(); ok {
+				m.log.Debug("poller added: every poller is in an invocation and the queue has messages", "pollers", n)
 				wg.Go(func() { m.poll(ctx) })
 			}
 		}
@@ -181,19 +178,14 @@ func (m *Mapping) scale(ctx context.Context, wg *sync.WaitGroup) {
 }
 
 // grow counts one more poller if scale should add one, and returns the count.
-func (m *Mapping) grow(now time.Time) (int, bool) {
+func (m *Mapping) grow() (int, bool) {
 	m.scaleMu.Lock()
 	defer m.scaleMu.Unlock()
 	if m.pollers >= m.ceiling || len(m.busy) < m.pollers || !m.receivable {
 		return m.pollers, false
 	}
-	for _, since := range m.busy {
-		if now.Sub(since) > SlowInvocation {
-			m.pollers++
-			return m.pollers, true
-		}
-	}
-	return m.pollers, false
+	m.pollers++
+	return m.pollers, true
 }
 
 // received notes whether a receive found messages; on an empty one it

@@ -15,8 +15,9 @@ import (
 // TestSlowGroupsDoNotHoldOthers: on a FIFO queue, message groups whose
 // invocations hang (a target that never answers) take more pollers than
 // the mapping starts with; the other groups' messages are still handled
-// promptly, because the mapping adds pollers while every poller is held by
-// a slow invocation, and retires them once the queue is empty.
+// promptly, because the mapping adds pollers while every poller is in an
+// invocation and the queue has messages, and retires them once the queue is
+// empty.
 func TestSlowGroupsDoNotHoldOthers(t *testing.T) {
 	c := engine(t)
 	url := fifoQueue(t, c)
@@ -24,7 +25,7 @@ func TestSlowGroupsDoNotHoldOthers(t *testing.T) {
 		slowGroups = 8 // more than DefaultConcurrency
 		hold       = 20 * time.Second
 		// bound is generous for a loaded machine, far below hold: the
-		// other groups wait for SlowInvocation and a few ScaleIntervals.
+		// other groups wait for a few ScaleIntervals.
 		bound = 8 * time.Second
 	)
 	ctx := context.Background()
@@ -102,6 +103,81 @@ func TestSlowGroupsDoNotHoldOthers(t *testing.T) {
 	}
 	mu.Unlock()
 	if running, _ := m.Pollers(); running > slowGroups+DefaultConcurrency {
-		t.Errorf("%d pollers for %d held groups, want at most %d: only held pollers are replaced", running, slowGroups, slowGroups+DefaultConcurrency)
+		t.Errorf("%d pollers for %d held groups, want at most %d: pollers are added only while every poller is in an invocation", running, slowGroups, slowGroups+DefaultConcurrency)
+	}
+}
+
+// TestBacklogAddsPollers: a backlog of messages for quick invocations (many
+// FIFO groups, 100 ms a message) makes the mapping add pollers beyond the 5
+// it starts with, as Lambda scales on the queue's backlog, and the groups
+// are each handled in order.
+func TestBacklogAddsPollers(t *testing.T) {
+	c := engine(t)
+	url := fifoQueue(t, c)
+	const groups, per = 40, 3
+	var bodies []string
+	for n := range per {
+		for g := range groups {
+			bodies = append(bodies, fmt.Sprintf("%c%d", rune('A'+g), n))
+		}
+	}
+	sendGroups(t, c, url, bodies...)
+
+	var mu sync.Mutex
+	seen := map[string][]string{}
+	fn := &fakeFunction{handle: func(ev events.SQSEvent) ([]byte, error) {
+		time.Sleep(100 * time.Millisecond)
+		mu.Lock()
+		defer mu.Unlock()
+		for _, r := range ev.Records {
+			g := r.Attributes["MessageGroupId"]
+			seen[g] = append(seen[g], r.Body)
+		}
+		return nil, nil
+	}}
+	m, err := New(Config{FunctionName: "fn", QueueURL: url, Enabled: true, BatchSize: 1, VisibilityTimeout: time.Minute}, c, fn, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+
+	most := 0
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		n, _ := m.Pollers()
+		most = max(most, n)
+		mu.Lock()
+		handled := 0
+		for _, b := range seen {
+			handled += len(b)
+		}
+		mu.Unlock()
+		if handled >= len(bodies) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if most <= DefaultConcurrency {
+		t.Errorf("at most %d pollers during a backlog of %d messages, want more than the %d the mapping starts with", most, len(bodies), DefaultConcurrency)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for g := range groups {
+		name := string(rune('A' + g))
+		var want []string
+		for n := range per {
+			want = append(want, fmt.Sprintf("%s%d", name, n))
+		}
+		if fmt.Sprint(seen[name]) != fmt.Sprint(want) {
+			t.Errorf("group %s handled %v, want %v", name, seen[name], want)
+		}
 	}
 }
