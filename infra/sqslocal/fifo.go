@@ -159,6 +159,7 @@ func (q *queue) retryAttempt(id string, now time.Time, visibility time.Duration)
 	for i, m := range a.msgs {
 		m.visibleAt = now.Add(visibility)
 		a.visibleAt[i] = m.visibleAt
+		q.received(m)
 	}
 	return a.msgs
 }

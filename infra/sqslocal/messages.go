@@ -279,15 +279,16 @@ func (s *Server) take(q *queue, now time.Time, limit int, visibility time.Durati
 	}
 	// FIFO: a group with a message in flight yields nothing until every
 	// such message is deleted or visible again; a delayed message holds
-	// back the ones sent after it.
+	// back the ones sent after it. When every group is held, nothing can be
+	// received before a message is deleted or sent (which signal the long
+	// polls) or one in flight becomes visible again (next).
 	var blocked map[string]bool
 	if q.fifo {
-		blocked = make(map[string]bool)
-		for _, m := range q.msgs {
-			if !m.deleted && m.inFlight(now) {
-				blocked[m.groupID] = true
-			}
+		blocked, next = q.heldGroups(now)
+		if len(blocked) >= len(q.groupLive) {
+			return nil, next
 		}
+		next = time.Time{}
 	}
 	for _, m := range q.msgs {
 		if len(got) == limit {
@@ -322,6 +323,7 @@ func (s *Server) take(q *queue, now time.Time, limit int, visibility time.Durati
 		m.lastReceive = now
 		m.receipt = newReceipt(q.name, m.id)
 		m.visibleAt = now.Add(visibility)
+		q.received(m)
 		got = append(got, m)
 	}
 	return got, next
@@ -505,6 +507,7 @@ func (q *queue) changeVisibility(e receiptEntry, now time.Time) error {
 		return errInvalidParameterValue("Value %d for parameter VisibilityTimeout is invalid. Reason: Total VisibilityTimeout for the message is beyond the limit [%d seconds].", timeout, maxVisibilityTimeout)
 	}
 	m.visibleAt = until
+	q.received(m)
 	if timeout == 0 {
 		q.signal()
 	}

@@ -34,6 +34,15 @@ type queue struct {
 	seq        uint64
 	// attempts are the receives made with a ReceiveRequestAttemptId, by id.
 	attempts map[string]*receiveAttempt
+	// groupLive counts each group's live messages and inflight holds the
+	// messages received and perhaps still in flight (FIFO queues only), so
+	// that a receive finds the groups it may not take from without reading
+	// every message, and answers at once when every group is held.
+	groupLive map[string]int
+	inflight  map[*message]struct{}
+	// expired is when expire last ran: it reads every message, at most
+	// once a second.
+	expired time.Time
 }
 
 // message is one message and its delivery state.
@@ -81,6 +90,8 @@ func newQueue(name, region string, now time.Time, fifo bool) *queue {
 		maps.Copy(q.attrs, defaultFifoAttributes)
 		q.dedup = make(map[string]dedupEntry)
 		q.attempts = make(map[string]*receiveAttempt)
+		q.groupLive = make(map[string]int)
+		q.inflight = make(map[*message]struct{})
 		// 20 digits from the start, increasing across queues created later.
 		q.seqBase = 10_000_000_000_000_000_000 + uint64(now.UnixMicro())*1000
 	}
@@ -109,7 +120,36 @@ func (q *queue) signal() {
 func (q *queue) push(m *message) {
 	q.msgs = append(q.msgs, m)
 	q.byID[m.id] = m
+	if q.fifo {
+		q.groupLive[m.groupID]++
+	}
 	q.signal()
+}
+
+// received notes that m was received (or its visibility changed): it may
+// be in flight until m.visibleAt.
+func (q *queue) received(m *message) {
+	if q.fifo {
+		q.inflight[m] = struct{}{}
+	}
+}
+
+// heldGroups returns the groups of a FIFO queue with a message in flight,
+// and the earliest time one of those messages becomes visible again (zero
+// if none); it forgets the messages no longer in flight.
+func (q *queue) heldGroups(now time.Time) (held map[string]bool, next time.Time) {
+	held = make(map[string]bool)
+	for m := range q.inflight {
+		if m.deleted || !m.inFlight(now) {
+			delete(q.inflight, m)
+			continue
+		}
+		held[m.groupID] = true
+		if next.IsZero() || m.visibleAt.Before(next) {
+			next = m.visibleAt
+		}
+	}
+	return held, next
 }
 
 // remove deletes m. Its slot in q.msgs stays until the next compact, so that
@@ -121,6 +161,12 @@ func (q *queue) remove(m *message) {
 	m.deleted = true
 	delete(q.byID, m.id)
 	q.dead++
+	if q.fifo {
+		delete(q.inflight, m)
+		if q.groupLive[m.groupID]--; q.groupLive[m.groupID] <= 0 {
+			delete(q.groupLive, m.groupID)
+		}
+	}
 }
 
 // compact drops deleted messages from q.msgs once they are the majority.
@@ -139,8 +185,13 @@ func (q *queue) compact() {
 	q.dead = 0
 }
 
-// expire removes the messages older than the retention period.
+// expire removes the messages older than the retention period, reading
+// them at most once a second (the period is given in seconds).
 func (q *queue) expire(now time.Time) {
+	if now.Sub(q.expired) < time.Second && !now.Before(q.expired) {
+		return
+	}
+	q.expired = now
 	cutoff := now.Add(-q.seconds("MessageRetentionPeriod"))
 	for _, m := range q.msgs {
 		if !m.deleted && !m.sent.After(cutoff) {
@@ -156,6 +207,10 @@ func (q *queue) purge(now time.Time) {
 	q.msgs = nil
 	q.byID = make(map[string]*message)
 	q.dead = 0
+	if q.fifo {
+		q.groupLive = make(map[string]int)
+		q.inflight = make(map[*message]struct{})
+	}
 	q.lastPurge = now
 }
 
