@@ -136,11 +136,11 @@ func decodeObject(s *jsonscan.Scanner, e *Event, opts DecodeOptions, spec *bool)
 				v.add(k, "must not be empty when given", 0)
 			}
 		case "source":
-			if e.Source, err = internedStr(s, v, "source", opts.Intern); err != nil {
+			if e.Source, err = internedStr(s, v, "source", opts.Intern, slotSource); err != nil {
 				return err
 			}
 		case "type":
-			if e.Type, err = internedStr(s, v, "type", opts.Intern); err != nil {
+			if e.Type, err = internedStr(s, v, "type", opts.Intern, slotType); err != nil {
 				return err
 			}
 		case "subject":
@@ -203,7 +203,7 @@ func decodeObject(s *jsonscan.Scanner, e *Event, opts DecodeOptions, spec *bool)
 			e.DataBase64 = true
 		case "workflow_id", AttrWorkflowID, AttrPartitionKey:
 			k := keyName(key)
-			id, err := internedStr(s, v, k, opts.Intern)
+			id, err := internedStr(s, v, k, opts.Intern, slotWorkflow)
 			if err != nil {
 				return err
 			}
@@ -422,8 +422,8 @@ func strBytes(s *jsonscan.Scanner, v *fieldErrors, field string) ([]byte, error)
 	return jsonscan.AppendUnquoted(make([]byte, 0, len(raw)), raw), nil
 }
 
-// internedStr is str through an Interner.
-func internedStr(s *jsonscan.Scanner, v *fieldErrors, field string, in *Interner) (string, error) {
+// internedStr is str through an Interner, remembering the value in slot.
+func internedStr(s *jsonscan.Scanner, v *fieldErrors, field string, in *Interner, slot int) (string, error) {
 	if s.Peek() != '"' {
 		return str(s, v, field)
 	}
@@ -431,7 +431,7 @@ func internedStr(s *jsonscan.Scanner, v *fieldErrors, field string, in *Interner
 	if err != nil {
 		return "", err
 	}
-	return in.String(b), nil
+	return in.stringAt(slot, b), nil
 }
 
 // copiedStr is str through Interner.Copy.

@@ -8,6 +8,10 @@ import "strings"
 // each decoding goroutine its own.
 type Interner struct {
 	m map[string]string
+	// recent is the last value handed out per slot (an attribute): events
+	// of a batch mostly repeat their predecessor's source, type and
+	// workflow id, and a comparison is cheaper than a map lookup.
+	recent [numSlots]string
 	// chunk holds the values Copy has handed out since it was last
 	// replaced; they are substrings of it.
 	chunk strings.Builder
@@ -23,6 +27,27 @@ const maxInterned = 1024
 
 // NewInterner returns an empty Interner.
 func NewInterner() *Interner { return &Interner{m: make(map[string]string, 16)} }
+
+// Slots of Interner.recent.
+const (
+	slotSource = iota
+	slotType
+	slotWorkflow
+	numSlots
+)
+
+// stringAt is String remembering the value in slot.
+func (in *Interner) stringAt(slot int, b []byte) string {
+	if in == nil {
+		return string(b)
+	}
+	if r := in.recent[slot]; r == string(b) { // the comparison does not allocate
+		return r
+	}
+	s := in.String(b)
+	in.recent[slot] = s
+	return s
+}
 
 // String returns b as a string, shared with earlier equal values.
 func (in *Interner) String(b []byte) string {
