@@ -506,9 +506,12 @@ func (q *queue) changeVisibility(e receiptEntry, now time.Time) error {
 	if until.After(m.lastReceive.Add(maxVisibilityTimeout * time.Second)) {
 		return errInvalidParameterValue("Value %d for parameter VisibilityTimeout is invalid. Reason: Total VisibilityTimeout for the message is beyond the limit [%d seconds].", timeout, maxVisibilityTimeout)
 	}
+	shorter := until.Before(m.visibleAt)
 	m.visibleAt = until
 	q.received(m)
-	if timeout == 0 {
+	if shorter {
+		// Visible now, or sooner than the long polls waiting (until the
+		// old time, at most) know: they look again.
 		q.signal()
 	}
 	return nil
