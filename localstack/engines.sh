@@ -359,7 +359,7 @@ launch() {
     dynalite)
       (
         cd "$RUN_DIR"
-        exec setsid "$NODE" "$DYNALITE_CLI" \
+        exec setsid "$NODE" --require "$HERE/request-abort-guard.cjs" "$DYNALITE_CLI" \
           --host "$BIND_HOST" --port "$port" \
           --createTableMs 0 --deleteTableMs 0 --updateTableMs 0 \
           "${dynalite_path[@]}"

@@ -17,14 +17,15 @@ type Deliverer interface {
 	Deliver(ctx context.Context, msgs []delivery.Message) (delivery.Result, error)
 }
 
-// FiguresRecorder keeps the per-subscription figures.
-type FiguresRecorder interface {
-	Record(ctx context.Context, f delivery.Figures, now time.Time) error
+// FiguresSink keeps the per-subscription figures (delivery.FiguresBuffer:
+// full batches may be held back and written together).
+type FiguresSink interface {
+	Add(ctx context.Context, f delivery.Figures, full bool, now time.Time) error
 }
 
 type handler struct {
 	deliverer Deliverer
-	figures   FiguresRecorder   // nil: not kept
+	figures   FiguresSink       // nil: not kept
 	metrics   *metrics.Recorder // nil: no EMF
 	log       *slog.Logger
 	now       func() time.Time
@@ -62,7 +63,7 @@ func (h *handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 		if h.now != nil {
 			now = h.now
 		}
-		if err := h.figures.Record(ctx, res.Figures, now()); err != nil {
+		if err := h.figures.Add(ctx, res.Figures, len(msgs) >= delivery.FullBatch, now()); err != nil {
 			h.log.WarnContext(ctx, "delivery figures not recorded", "err", err)
 		}
 	}

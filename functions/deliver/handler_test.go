@@ -28,10 +28,14 @@ func (f *fakeDeliverer) Deliver(_ context.Context, msgs []delivery.Message) (del
 	return f.res, f.err
 }
 
-type fakeFigures struct{ got []delivery.Figures }
+type fakeFigures struct {
+	got  []delivery.Figures
+	full []bool
+}
 
-func (f *fakeFigures) Record(_ context.Context, figs delivery.Figures, _ time.Time) error {
+func (f *fakeFigures) Add(_ context.Context, figs delivery.Figures, full bool, _ time.Time) error {
 	f.got = append(f.got, figs)
+	f.full = append(f.full, full)
 	return nil
 }
 
@@ -69,7 +73,10 @@ func TestHandleReportsTheDeliverersFailures(t *testing.T) {
 		t.Errorf("got message %+v", m)
 	}
 	if len(figs.got) != 1 || figs.got[0]["orchestrator"].Delivered != 2 {
-		t.Errorf("got figures %+v, want one write per batch", figs.got)
+		t.Errorf("got figures %+v, want the batch's once", figs.got)
+	}
+	if len(figs.full) != 1 || figs.full[0] {
+		t.Errorf("a batch of 3 given as full=%v, want false (a batch of %d is full)", figs.full, delivery.FullBatch)
 	}
 }
 

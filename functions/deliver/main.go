@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -87,6 +88,18 @@ func run() error {
 		return err
 	}
 	rec := metrics.ForFunction("deliver")
-	lambda.Start(metrics.Flushing(lambda.NewHandler((&handler{deliverer: d, figures: delivery.NewRecorder(db, cfg.Table), metrics: rec, log: log}).Handle), rec))
+	figures := delivery.NewFiguresBuffer(delivery.NewRecorder(db, cfg.Table), delivery.BufferFor, log)
+	// SIGTERM (Lambda sends it before it shuts an instance down, once an
+	// extension is registered, which WithEnableSIGTERM does) writes the
+	// figures the buffer holds.
+	onTerm := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+		defer cancel()
+		if err := figures.Flush(ctx); err != nil {
+			log.Warn("delivery figures not recorded at shutdown", "err", err)
+		}
+	}
+	lambda.StartWithOptions(metrics.Flushing(lambda.NewHandler((&handler{deliverer: d, figures: figures, metrics: rec, log: log}).Handle), rec),
+		lambda.WithEnableSIGTERM(onTerm))
 	return nil
 }
