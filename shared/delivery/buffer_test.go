@@ -37,7 +37,7 @@ func TestFiguresBufferHoldsFullBatchesOnly(t *testing.T) {
 	ctx := context.Background()
 	w := &writes{}
 	b := NewFiguresBuffer(w, time.Hour, nil) // the timer never fires here
-	t0 := time.Now().Add(-48 * time.Hour) // before Flush's clock
+	t0 := time.Now().Add(-48 * time.Hour)    // before Flush's clock
 
 	// The first batch is written: nothing was written within the hour.
 	if err := b.Add(ctx, delivered(10), true, t0); err != nil {
