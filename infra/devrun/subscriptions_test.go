@@ -238,6 +238,9 @@ func TestSubscriptions(t *testing.T) {
 	if diff := cmp.Diff(want, byWorkflow(flaky.deliveries())); diff != "" {
 		t.Errorf("flaky got after its recovery (-want +got):\n%s", diff)
 	}
+	// Figures of full batches are written within delivery.BufferFor.
+	e.waitFor("flaky's figures", func() bool { return e.status("flaky").Delivered >= int64(len(orders)) })
+	e.waitFor("steady's figures", func() bool { return e.status("steady").Delivered >= int64(len(orders)) })
 	if st := e.status("flaky"); st.Retrying == 0 || st.Delivered != int64(len(orders)) || st.Matched != int64(len(orders)) {
 		t.Errorf("flaky's status %+v: want %d matched, retries and %d delivered", st, len(orders), len(orders))
 	}
