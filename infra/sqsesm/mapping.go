@@ -265,9 +265,10 @@ type message struct {
 
 // gather receives one batch: messages until BatchSize, the end of the
 // batching window (counted from the first message) or the payload limit,
-// whichever comes first. Messages no filter matches are returned apart, to
-// be deleted. Messages beyond the payload limit, or received when ctx ends,
-// are made visible again at once.
+// whichever comes first; nothing when a long poll comes back empty before
+// any message, so that the poller sees an empty receive. Messages no filter
+// matches are returned apart, to be deleted. Messages beyond the payload
+// limit, or received when ctx ends, are made visible again at once.
 func (m *Mapping) gather(ctx context.Context) (batch []message, dropped []types.Message, err error) {
 	var deadline time.Time
 	var records [][]byte
@@ -306,6 +307,11 @@ func (m *Mapping) gather(ctx context.Context) (batch []message, dropped []types.
 				break
 			}
 			return nil, nil, fmt.Errorf("receive from %s: %w", m.queue, err)
+		}
+		if len(out.Messages) == 0 && deadline.IsZero() {
+			// An empty long poll, nothing gathered: the poller learns the
+			// queue is empty (and may retire) before it polls again.
+			break
 		}
 		for i, msg := range out.Messages {
 			if !matches(m.filters, aws.ToString(msg.Body)) {
