@@ -86,15 +86,20 @@ func decodeBase64(dst, src []byte) (int, error) {
 // the characters read, the bytes written, and the OR of every lookup, which
 // has invalid set if a byte was not in the alphabet.
 func decodeBlocks(dst, src []byte) (i, j int, bad uint32) {
+	d0, d1, d2, d3 := &dec[0], &dec[1], &dec[2], &dec[3]
+	n := min(len(src)/8, (len(dst)-2)/6)
+	if n <= 0 {
+		return 0, 0, 0
+	}
+	src, dst = src[:n*8], dst[:n*6+2]
 	for len(src) >= 8 && len(dst) >= 8 {
-		w1 := dec[0][src[0]] | dec[1][src[1]] | dec[2][src[2]] | dec[3][src[3]]
-		w2 := dec[0][src[4]] | dec[1][src[5]] | dec[2][src[6]] | dec[3][src[7]]
+		w1 := d0[src[0]] | d1[src[1]] | d2[src[2]] | d3[src[3]]
+		w2 := d0[src[4]] | d1[src[5]] | d2[src[6]] | d3[src[7]]
 		bad |= w1 | w2
 		binary.BigEndian.PutUint64(dst, (uint64(w1)<<24|uint64(w2&(1<<24-1)))<<16)
 		src, dst = src[8:], dst[6:]
-		i, j = i+8, j+6
 	}
-	return i, j, bad
+	return n * 8, n * 6, bad
 }
 
 // decodeBase64Std decodes padded standard base64 with encoding/base64.
