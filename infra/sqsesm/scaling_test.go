@@ -135,36 +135,16 @@ func TestBacklogAddsPollers(t *testing.T) {
 		}
 		return nil, nil
 	}}
-	m, err := New(Config{FunctionName: "fn", QueueURL: url, Enabled: true, BatchSize: 1, VisibilityTimeout: time.Minute}, c, fn, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-
-	most := 0
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		n, _ := m.Pollers()
-		most = max(most, n)
+	handled := func() bool {
 		mu.Lock()
-		handled := 0
+		defer mu.Unlock()
+		n := 0
 		for _, b := range seen {
-			handled += len(b)
+			n += len(b)
 		}
-		mu.Unlock()
-		if handled >= len(bodies) || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
+		return n >= len(bodies)
 	}
+	_, most := watched(t, Config{FunctionName: "fn", QueueURL: url, Enabled: true, BatchSize: 1, VisibilityTimeout: time.Minute}, c, fn, handled)
 	if most <= DefaultConcurrency {
 		t.Errorf("at most %d pollers during a backlog of %d messages, want more than the %d the mapping starts with", most, len(bodies), DefaultConcurrency)
 	}
