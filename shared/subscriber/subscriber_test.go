@@ -422,16 +422,9 @@ func TestInvalidRecords(t *testing.T) {
 // does, and checks the partial batch response's JSON.
 func TestInvoke(t *testing.T) {
 	recs, _ := batch()
+	payload := kinesisPayload(t, recs)
 	var ke events.KinesisEvent
-	for _, r := range recs {
-		ke.Records = append(ke.Records, events.KinesisEventRecord{
-			EventID: "shardId-000000000000:" + r.SequenceNumber, EventSource: "aws:kinesis",
-			EventSourceArn: "arn:aws:kinesis:us-east-1:000000000000:stream/flowbus-events",
-			Kinesis:        events.KinesisRecord{Data: r.Data, PartitionKey: r.PartitionKey, SequenceNumber: r.SequenceNumber},
-		})
-	}
-	payload, err := json.Marshal(ke)
-	if err != nil {
+	if err := json.Unmarshal(payload, &ke); err != nil {
 		t.Fatal(err)
 	}
 	if got := New(newRecorder(failOn("b3")).fn, Options{}).HandleEvent(context.Background(), ke); len(got.BatchItemFailures) != 1 ||
