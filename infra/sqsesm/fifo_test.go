@@ -3,6 +3,7 @@ package sqsesm
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -26,6 +27,18 @@ func fifoQueue(t *testing.T, c *sqs.Client) string {
 	}
 	t.Cleanup(func() { _, _ = c.DeleteQueue(context.Background(), &sqs.DeleteQueueInput{QueueUrl: out.QueueUrl}) })
 	return aws.ToString(out.QueueUrl)
+}
+
+// groupBodies are the bodies "<group><n>" of per messages in each of groups
+// groups (A, B, …), in the order a round of every group at a time sends them.
+func groupBodies(groups, per int) []string {
+	var bodies []string
+	for n := range per {
+		for g := range groups {
+			bodies = append(bodies, fmt.Sprintf("%c%d", rune('A'+g), n))
+		}
+	}
+	return bodies
 }
 
 // sendGroups sends "<group><n>" bodies, each to the group its first letter names.

@@ -69,9 +69,9 @@ type Mapping struct {
 	// invocation (see scale).
 	initial, ceiling int
 	scaleMu          sync.Mutex
-	pollers          int                // running
-	busy             map[*int]time.Time // poller → when its invocation began
-	receivable       bool               // the last receive returned messages
+	pollers          int               // running
+	busy             map[*int]struct{} // the pollers in an invocation
+	receivable       bool              // the last receive returned messages
 }
 
 // New checks cfg and returns a mapping; log nil discards logs.
@@ -99,7 +99,7 @@ func New(cfg Config, client SQSAPI, fn Invoker, log *slog.Logger) (*Mapping, err
 	}
 	_, name, _ := queueOfURL(cfg.QueueURL)
 	m := &Mapping{cfg: cfg, queue: name, filters: filters, sqs: client, fn: fn,
-		initial: cfg.InitialConcurrency(), ceiling: cfg.Concurrency(), busy: map[*int]time.Time{}}
+		initial: cfg.InitialConcurrency(), ceiling: cfg.Concurrency(), busy: map[*int]struct{}{}}
 	m.log = log.With("function", cfg.FunctionName, "queue", name)
 	for _, p := range filters {
 		for _, f := range p.Fields() {
@@ -206,7 +206,7 @@ func (m *Mapping) invoking(id *int, in bool) {
 	m.scaleMu.Lock()
 	defer m.scaleMu.Unlock()
 	if in {
-		m.busy[id] = time.Now()
+		m.busy[id] = struct{}{}
 	} else {
 		delete(m.busy, id)
 	}

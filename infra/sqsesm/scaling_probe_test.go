@@ -118,12 +118,7 @@ func TestProbeFifoScalingBounded(t *testing.T) {
 	c := engine(t)
 	url := fifoQueue(t, c)
 	const groups, per = 9, 6
-	var bodies []string
-	for n := range per {
-		for g := range groups {
-			bodies = append(bodies, fmt.Sprintf("%c%d", rune('A'+g), n))
-		}
-	}
+	bodies := groupBodies(groups, per)
 	sendGroups(t, c, url, bodies...)
 
 	var (

@@ -115,12 +115,7 @@ func TestBacklogAddsPollers(t *testing.T) {
 	c := engine(t)
 	url := fifoQueue(t, c)
 	const groups, per = 40, 3
-	var bodies []string
-	for n := range per {
-		for g := range groups {
-			bodies = append(bodies, fmt.Sprintf("%c%d", rune('A'+g), n))
-		}
-	}
+	bodies := groupBodies(groups, per)
 	sendGroups(t, c, url, bodies...)
 
 	var mu sync.Mutex
