@@ -24,6 +24,7 @@ import (
 	"github.com/flowbus/flowbus/infra/esm"
 	"github.com/flowbus/flowbus/infra/httpapi"
 	"github.com/flowbus/flowbus/infra/lambdarun"
+	"github.com/flowbus/flowbus/infra/sqsesm"
 	"github.com/flowbus/flowbus/infra/template"
 	"github.com/flowbus/flowbus/shared/bus"
 	"github.com/flowbus/flowbus/shared/config"
@@ -119,6 +120,7 @@ type Runtime struct {
 	wg        sync.WaitGroup
 	outMu     sync.Mutex
 	mappings  []*esm.Mapping
+	queues    map[string][]*sqsesm.Mapping // the SQS mappings, by function
 	dead      deadLetters
 	lambda    *lambdaAPI
 	issuer    *issuer

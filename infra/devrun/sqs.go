@@ -75,6 +75,10 @@ func (r *Runtime) startSQSMappings(ctx context.Context, cfg aws.Config) error {
 				}
 				r.printInvoke(rep.Function, rep.Queue, max(rep.Messages, rep.Filtered), "messages", rep.Duration, result)
 			})
+			if r.queues == nil {
+				r.queues = map[string][]*sqsesm.Mapping{}
+			}
+			r.queues[id] = append(r.queues[id], m)
 			r.runMapping(ctx, id+"/"+q.Name, m.Run)
 			state := ""
 			if !q.Enabled {
@@ -84,6 +88,21 @@ func (r *Runtime) startSQSMappings(ctx context.Context, cfg aws.Config) error {
 			r.printf("esm     %-16s %s → %s, batch %d, window %s, concurrency %d (up to %d while held by slow invocations), visibility %s%s", id+"/"+q.Name, queue.Name, id,
 				q.BatchSize, q.MaximumBatchingWindow, sc.InitialConcurrency(), sc.Concurrency(), fn.Timeout+q.MaximumBatchingWindow, state)
 		}
+	}
+	return nil
+}
+
+// SetQueuesEnabled enables or disables the SQS event source mappings of
+// function, as UpdateEventSourceMapping's Enabled does on AWS: disabled,
+// the function's queue keeps a backlog (a consumer's outage, or a load
+// test that builds a backlog and then times its draining).
+func (r *Runtime) SetQueuesEnabled(function string, on bool) error {
+	ms := r.queues[function]
+	if len(ms) == 0 {
+		return fmt.Errorf("%s has no SQS event source mapping", function)
+	}
+	for _, m := range ms {
+		m.SetEnabled(on)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package devrun
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"slices"
@@ -9,6 +10,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/flowbus/flowbus/shared/testenv"
 )
@@ -22,6 +27,12 @@ import (
 // FLOWBUS_DELIVERY_LOAD=N,M (e.g. 5000,50); it gives up after
 // FLOWBUS_DELIVERY_WAIT (default 60s) and prints how far it got.
 // FLOWBUS_DELIVERY_OUT=file writes the runtime's output (a line per batch).
+//
+// FLOWBUS_DELIVERY_BACKLOG=1 times the delivery engine alone: the deliver
+// function's queue mapping is disabled while the events are published and
+// routed, and enabled once all N wait in the delivery queue; the rate is
+// then the backlog's draining, with nothing else on the machine's cores.
+// Publish-to-delivery then holds the wait, so it is not printed.
 func TestDeliveryThroughput(t *testing.T) {
 	spec := os.Getenv("FLOWBUS_DELIVERY_LOAD")
 	if spec == "" {
@@ -53,6 +64,14 @@ func TestDeliveryThroughput(t *testing.T) {
 	// subscription loaded before the clock starts.
 	e.post(`{"type":"load.step","workflow_id":"warm","id":"warm-0"}`)
 	e.waitFor("the warm-up delivery", func() bool { return len(r.deliveries()) == 1 })
+	t.Logf("warmed up (one delivery); publishing %d events", n)
+
+	backlog := os.Getenv("FLOWBUS_DELIVERY_BACKLOG") == "1"
+	if backlog {
+		if err := e.rt.SetQueuesEnabled("DeliverFunction", false); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	// Four publishers, each owning a quarter of the workflows and sending
 	// one request at a time, so each workflow's publish order is known.
@@ -88,6 +107,30 @@ func TestDeliveryThroughput(t *testing.T) {
 	publishTook := time.Since(begin)
 
 	deadline := time.Now().Add(wait)
+	var enabled time.Time
+	if backlog {
+		qc := sqs.NewFromConfig(awsConfig(t))
+		queued := func() int {
+			out, err := qc.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{QueueUrl: aws.String(e.rt.QueueURLs["DeliveryQueue"]),
+				AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, _ := strconv.Atoi(out.Attributes["ApproximateNumberOfMessages"])
+			return n
+		}
+		for queued() < n && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if q := queued(); q < n {
+			t.Fatalf("%d of %d deliveries queued within %s", q, n, wait)
+		}
+		t.Logf("%d deliveries queued %s after the first publish", n, time.Since(begin).Round(time.Millisecond))
+		enabled = time.Now()
+		if err := e.rt.SetQueuesEnabled("DeliverFunction", true); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for len(r.deliveries()) < n+1 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -118,6 +161,11 @@ func TestDeliveryThroughput(t *testing.T) {
 	t.Logf("%d events over %d workflows: published in %s (%.0f/s); delivered %d in %s: %.0f deliveries/s; first to last delivery %s: %.0f deliveries/s; publish-to-delivery p50 %s, p99 %s, max %s",
 		n, m, publishTook.Round(time.Millisecond), float64(n)/publishTook.Seconds(), len(got), took.Round(time.Millisecond),
 		float64(len(got))/took.Seconds(), flowing.Round(time.Millisecond), float64(len(got)-1)/flowing.Seconds(), pct(0.50), pct(0.99), pct(1))
+	if backlog {
+		drain := last.Sub(enabled)
+		t.Logf("backlog of %d drained in %s from the enable: %.0f deliveries/s (first to last delivery %s: %.0f/s)",
+			len(got), drain.Round(time.Millisecond), float64(len(got))/drain.Seconds(), flowing.Round(time.Millisecond), float64(len(got)-1)/flowing.Seconds())
+	}
 	byWf := byWorkflow(got)
 	for wf, ids := range want {
 		if !slices.Equal(byWf[wf], ids) {

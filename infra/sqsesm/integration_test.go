@@ -395,6 +395,57 @@ func TestDisabled(t *testing.T) {
 	}
 }
 
+// TestSetEnabled: a mapping disabled while it runs receives nothing (the
+// queue keeps a backlog), takes the backlog when enabled again, and can be
+// disabled again; one started disabled starts on SetEnabled.
+func TestSetEnabled(t *testing.T) {
+	c := engine(t)
+	url := queue(t, c, nil)
+	fn := &fakeFunction{}
+	m, err := New(Config{FunctionName: "fn", QueueURL: url, VisibilityTimeout: 30 * time.Second}, c, fn, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	send(t, c, url, "a", "b")
+	time.Sleep(500 * time.Millisecond)
+	if n := len(fn.bodies()); n != 0 || m.Enabled() {
+		t.Fatalf("started disabled: %d messages handled, Enabled %v", n, m.Enabled())
+	}
+	m.SetEnabled(true)
+	waitFor(t, "the backlog handled once enabled", func() bool { return len(fn.bodies()) == 2 && held(t, c, url) == 0 })
+
+	m.SetEnabled(false)
+	m.SetEnabled(false) // twice is the same as once
+	// The pollers are in long polls begun while enabled: what they receive
+	// now goes back to the queue, visible.
+	send(t, c, url, "c", "d", "e")
+	time.Sleep(time.Second)
+	visible := func() int {
+		out, err := c.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url),
+			AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, _ := strconv.Atoi(out.Attributes["ApproximateNumberOfMessages"])
+		return n
+	}
+	if n, v := len(fn.bodies()), visible(); n != 2 || v != 3 {
+		t.Fatalf("disabled: %d messages handled after the disable, %d visible in the queue; want 0 and 3", n-2, v)
+	}
+	m.SetEnabled(true)
+	m.SetEnabled(true)
+	waitFor(t, "the second backlog handled", func() bool { return len(fn.bodies()) == 5 && held(t, c, url) == 0 })
+}
+
 // TestStopMidInvocation: a batch whose invocation the runtime's stop cut
 // short is released (visible again at once), never reported as handled, and
 // never lost.

@@ -72,6 +72,11 @@ type Mapping struct {
 	pollers          int               // running
 	busy             map[*int]struct{} // the pollers in an invocation
 	receivable       bool              // the last receive returned messages
+
+	// enabledMu guards opened: closed while the mapping is enabled, open
+	// (pollers wait on it) while it is disabled.
+	enabledMu sync.Mutex
+	opened    chan struct{}
 }
 
 // New checks cfg and returns a mapping; log nil discards logs.
@@ -99,7 +104,11 @@ func New(cfg Config, client SQSAPI, fn Invoker, log *slog.Logger) (*Mapping, err
 	}
 	_, name, _ := queueOfURL(cfg.QueueURL)
 	m := &Mapping{cfg: cfg, queue: name, filters: filters, sqs: client, fn: fn,
-		initial: cfg.InitialConcurrency(), ceiling: cfg.Concurrency(), busy: map[*int]struct{}{}}
+		initial: cfg.InitialConcurrency(), ceiling: cfg.Concurrency(), busy: map[*int]struct{}{},
+		opened: make(chan struct{})}
+	if cfg.Enabled {
+		close(m.opened)
+	}
 	m.log = log.With("function", cfg.FunctionName, "queue", name)
 	for _, p := range filters {
 		for _, f := range p.Fields() {
@@ -132,14 +141,10 @@ func (m *Mapping) report(r Report) {
 // more, up to Concurrency, while every poller is held by a slow invocation
 // (see scale). Errors reaching SQS or the function are logged and retried
 // with backoff, so Run returns nil once ctx is done and every poller has
-// finished its batch. A disabled mapping only waits for ctx.
+// finished its batch. While the mapping is disabled its pollers wait
+// without receiving (SetEnabled).
 func (m *Mapping) Run(ctx context.Context) error {
-	if !m.cfg.Enabled {
-		m.log.Info("event source mapping disabled")
-		<-ctx.Done()
-		return nil
-	}
-	m.log.Info("event source mapping started", "batchSize", m.cfg.BatchSize, "pollers", m.initial, "maxPollers", m.ceiling)
+	m.log.Info("event source mapping started", "batchSize", m.cfg.BatchSize, "pollers", m.initial, "maxPollers", m.ceiling, "enabled", m.Enabled())
 	var wg sync.WaitGroup
 	m.scaleMu.Lock()
 	m.pollers = m.initial
@@ -220,12 +225,59 @@ func (m *Mapping) Pollers() (running, invoking int) {
 	return m.pollers, len(m.busy)
 }
 
+// SetEnabled enables or disables the mapping while it runs, as AWS's
+// UpdateEventSourceMapping Enabled does: a disabled mapping invokes
+// nothing (what is in the queue stays there, a backlog), while the batches
+// already in an invocation finish. A long poll under way when the mapping is
+// disabled gives what it receives back to the queue, visible at once.
+func (m *Mapping) SetEnabled(on bool) {
+	m.enabledMu.Lock()
+	defer m.enabledMu.Unlock()
+	select {
+	case <-m.opened:
+		if !on {
+			m.opened = make(chan struct{})
+			m.log.Info("event source mapping disabled")
+		}
+	default:
+		if on {
+			close(m.opened)
+			m.log.Info("event source mapping enabled")
+		}
+	}
+}
+
+// Enabled reports whether the mapping receives.
+func (m *Mapping) Enabled() bool {
+	m.enabledMu.Lock()
+	defer m.enabledMu.Unlock()
+	select {
+	case <-m.opened:
+		return true
+	default:
+		return false
+	}
+}
+
+// waitEnabled blocks while the mapping is disabled; false means ctx ended.
+func (m *Mapping) waitEnabled(ctx context.Context) bool {
+	m.enabledMu.Lock()
+	opened := m.opened
+	m.enabledMu.Unlock()
+	select {
+	case <-opened:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
 // poll gathers and processes batches, one at a time, until ctx is done or
 // an empty receive retires it.
 func (m *Mapping) poll(ctx context.Context) {
 	id := new(int)
 	failures := 0
-	for ctx.Err() == nil {
+	for m.waitEnabled(ctx) {
 		batch, dropped, err := m.gather(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -244,6 +296,15 @@ func (m *Mapping) poll(ctx context.Context) {
 		}
 		if len(batch) == 0 && len(dropped) == 0 {
 			continue
+		}
+		if !m.Enabled() {
+			// Disabled during the receive (a long poll started before):
+			// the batch goes back to the queue, visible at once, and the
+			// poller waits.
+			m.release(ctx, batch)
+			if batch = nil; len(dropped) == 0 {
+				continue
+			}
 		}
 		m.invoking(id, true)
 		ok := m.process(ctx, batch, dropped)
