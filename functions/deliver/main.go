@@ -65,12 +65,14 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	attempts := delivery.NewAttempts(db, cfg.Table)
 	d, err := delivery.New(delivery.Config{QueueURL: queueURL}, delivery.Deps{
 		Subscriptions: subscription.NewStore(db, cfg.Table, sealer),
 		Events:        delivery.StoreEvents{DB: db, Table: cfg.Table, Reader: dynamostore.New(db, cfg.Table, dynamostore.Options{})},
 		Queue:         qc,
 		DeadLetters:   delivery.NewDeadLetters(db, cfg.Table),
-		Attempts:      delivery.NewAttempts(db, cfg.Table),
+		Attempts:      attempts,
+		Progress:      attempts,
 		Budget:        budget,
 		Targets: delivery.Targets{
 			// Plain http:// to loopback only under the local runtime; private

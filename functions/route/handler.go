@@ -45,7 +45,7 @@ func (h *handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 		return nil, err
 	}
 	h.log.InfoContext(ctx, "batch routed", "records", st.Records, "events", st.Events, "skipped", st.Skipped, "matched", st.Matched,
-		"sent", st.Sent, "calls", st.Calls, "pointers", st.Pointers, "stopped_groups", st.Stopped)
+		"sent", st.Sent, "messages", st.Messages, "calls", st.Calls, "pointers", st.Pointers, "stopped_groups", st.Stopped)
 	if h.figures != nil && len(st.MatchedBy) > 0 {
 		f := make(delivery.Figures, len(st.MatchedBy))
 		for name, n := range st.MatchedBy {

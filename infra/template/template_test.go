@@ -307,11 +307,12 @@ func TestPoliciesAreLeastPrivilege(t *testing.T) {
 		"RouteFunction": append(append(append([]string{"dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"}, esm...), "sqs:GetQueueUrl", "sqs:SendMessage"), logs...),
 		// The SQS mapping, delivery.VisibilityAPI (+ GetQueueUrl); the table
 		// (subscription Snapshot/Get/Put, delivery.StoreEvents, DeadLetters.Put,
-		// Recorder.Record, delivery.AttemptsAPI); bus.KinesisAPI on the bus stream.
+		// Recorder.Record, delivery.AttemptsAPI: attempts and packs' progress, GetItem
+		// and PutItem among them); bus.KinesisAPI on the bus stream.
 		// Targets outside the template (lambda, sqs, kinesis, eventbridge) are
 		// granted per deployment. sealing.Decrypter: kms:Decrypt, opening secrets.
 		"DeliverFunction": append(append(append([]string{"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ReceiveMessage", "kms:Decrypt",
-			"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"}, methods("dynamodb", (*delivery.AttemptsAPI)(nil))...), methods("kinesis", (*bus.KinesisAPI)(nil))...), logs...),
+			"dynamodb:Query"}, methods("dynamodb", (*delivery.AttemptsAPI)(nil))...), methods("kinesis", (*bus.KinesisAPI)(nil))...), logs...),
 		"ReplayFunction": append(append(append(
 			[]string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:Scan"},                                      // Store.Read, Records, ScanEvents
 			methods("kinesis", (*bus.KinesisAPI)(nil))...), "lambda:InvokeFunction", "sqs:GetQueueUrl", "sqs:SendMessage"), logs...), // + route.Sender for a subscription target

@@ -25,14 +25,32 @@ type AttemptCounter interface {
 	Clear(ctx context.Context, sub, eventID string) error
 }
 
+// ProgressKeeper keeps how far a packed message got: written only when
+// one of its events fails (or the invocation runs out of time) after
+// earlier ones were handled, read only when the message comes back, so
+// a retry starts at the event that failed and what was delivered is not
+// delivered again.
+type ProgressKeeper interface {
+	// Progress is how many of pack's events were handled; 0 when none
+	// were recorded.
+	Progress(ctx context.Context, sub, pack string) (int, error)
+	// SetProgress records that pack's first done events were handled.
+	SetProgress(ctx context.Context, sub, pack string, done int, now time.Time) error
+	// ClearProgress forgets it once the pack is through.
+	ClearProgress(ctx context.Context, sub, pack string) error
+}
+
 // AttemptsAPI is what Attempts needs of DynamoDB.
 type AttemptsAPI interface {
 	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
+	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 }
 
 // Attempts keeps the counts in the table: one item per (subscription, event
-// id) being retried, at table.DeliveryPK / table.AttemptSK.
+// id) being retried, at table.DeliveryPK / table.AttemptSK; and the
+// progress of packed messages being retried, at table.ProgressSK.
 type Attempts struct {
 	db    AttemptsAPI
 	table string
@@ -71,6 +89,45 @@ func (a *Attempts) Clear(ctx context.Context, sub, eventID string) error {
 	if _, err := a.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(a.table),
 		Key: table.Key(table.DeliveryPK(sub), table.AttemptSK(eventID))}); err != nil {
 		return fmt.Errorf("clear the attempts of %s to %s: %w", eventID, sub, err)
+	}
+	return nil
+}
+
+// Progress reads how many of pack's events were handled (strongly
+// consistent: it was written by the invocation before this one).
+func (a *Attempts) Progress(ctx context.Context, sub, pack string) (int, error) {
+	out, err := a.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(a.table),
+		Key: table.Key(table.DeliveryPK(sub), table.ProgressSK(pack)), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return 0, fmt.Errorf("read the progress of pack %s to %s: %w", pack, sub, err)
+	}
+	v, ok := out.Item[table.AttrDone].(*types.AttributeValueMemberN)
+	if !ok {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v.Value)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("read the progress of pack %s to %s: done %q is not a count", pack, sub, v.Value)
+	}
+	return n, nil
+}
+
+// SetProgress records that pack's first done events were handled.
+func (a *Attempts) SetProgress(ctx context.Context, sub, pack string, done int, now time.Time) error {
+	item := table.Key(table.DeliveryPK(sub), table.ProgressSK(pack))
+	item[table.AttrDone] = &types.AttributeValueMemberN{Value: strconv.Itoa(done)}
+	item[table.AttrAt] = &types.AttributeValueMemberN{Value: strconv.FormatInt(now.UnixMilli(), 10)}
+	if _, err := a.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(a.table), Item: item}); err != nil {
+		return fmt.Errorf("record the progress of pack %s to %s: %w", pack, sub, err)
+	}
+	return nil
+}
+
+// ClearProgress deletes pack's progress.
+func (a *Attempts) ClearProgress(ctx context.Context, sub, pack string) error {
+	if _, err := a.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(a.table),
+		Key: table.Key(table.DeliveryPK(sub), table.ProgressSK(pack))}); err != nil {
+		return fmt.Errorf("clear the progress of pack %s to %s: %w", pack, sub, err)
 	}
 	return nil
 }

@@ -84,6 +84,10 @@ type Deps struct {
 	// table); nil counts ApproximateReceiveCount instead, which also counts
 	// the rounds a message waited behind a failing one in its group.
 	Attempts AttemptCounter
+	// Progress keeps how far a packed message got when one of its events
+	// failed; nil starts a retried pack from its first event again (its
+	// delivered events are then delivered again: at least once).
+	Progress ProgressKeeper
 	// Budget bounds the derived events one original event can cause (bus
 	// targets); nil bounds only their depth (the hop limit).
 	Budget  Budget
@@ -101,16 +105,17 @@ type live struct {
 // Deliverer delivers batches of queue messages. Build it once per cold
 // start; it is safe for concurrent use.
 type Deliverer struct {
-	cfg     Config
-	subs    Subscriptions
-	events  Events
-	queue   VisibilityAPI
-	dl      DeadLetterWriter
-	tries   AttemptCounter
-	budget  Budget
-	targets Targets
-	log     *slog.Logger
-	now     func() time.Time
+	cfg      Config
+	subs     Subscriptions
+	events   Events
+	queue    VisibilityAPI
+	dl       DeadLetterWriter
+	tries    AttemptCounter
+	progress ProgressKeeper
+	budget   Budget
+	targets  Targets
+	log      *slog.Logger
+	now      func() time.Time
 	// earlyDeleteAfter replaces EarlyDeleteAfter when set (tests).
 	earlyDeleteAfter time.Duration
 
@@ -138,7 +143,7 @@ func New(cfg Config, deps Deps) (*Deliverer, error) {
 		deps.Log = slog.New(slog.DiscardHandler)
 	}
 	return &Deliverer{cfg: cfg, subs: deps.Subscriptions, events: deps.Events, queue: deps.Queue, dl: deps.DeadLetters,
-		tries: deps.Attempts, budget: deps.Budget, targets: deps.Targets, log: deps.Log, now: time.Now}, nil
+		tries: deps.Attempts, progress: deps.Progress, budget: deps.Budget, targets: deps.Targets, log: deps.Log, now: time.Now}, nil
 }
 
 // refresh reloads the snapshot when it is older than Refresh; a failed
@@ -284,43 +289,106 @@ func (d *Deliverer) Deliver(ctx context.Context, msgs []Message) (Result, error)
 // dead-lettered or dropped); false means retry it after secs and hold its
 // group.
 func (d *Deliverer) one(ctx context.Context, m *Message, figs Figures) (secs int32, ok bool) {
-	ok = d.deliverOne(ctx, m, figs, &secs)
-	return secs, ok
-}
-
-func (d *Deliverer) deliverOne(ctx context.Context, m *Message, figs Figures, secs *int32) bool {
 	b, err := parseBody(m.Body)
 	if err != nil {
 		// Nothing can ever deliver it and no subscription is named: drop.
 		d.log.Error("undeliverable message dropped", "message", m.ID, "err", err)
-		return true
+		return 0, true
 	}
-	sub, err := d.current(ctx, &b)
+	if len(b.Events) > 0 {
+		return d.pack(ctx, m, &b, figs)
+	}
+	ok = d.deliverOne(ctx, m, &b, figs, &secs)
+	return secs, ok
+}
+
+// PackReserve is the time a pack's next event needs left in the
+// invocation: the longest delivery timeout and a margin. With less, the
+// pack stops there and comes back at once (its progress kept), so an
+// invocation never runs out of time in the middle of a pack.
+const PackReserve = subscription.MaxTimeout + 5*time.Second
+
+// pack delivers a packed message's events in order, from where an earlier
+// attempt stopped. When one is to be retried, or the invocation has too
+// little time left for the next, the events handled so far are recorded
+// (Progress) and the message is retried from that event.
+func (d *Deliverer) pack(ctx context.Context, m *Message, b *body, figs Figures) (secs int32, ok bool) {
+	items := bodyItems(b)
+	start := 0
+	if m.ReceiveCount > 1 && d.progress != nil {
+		n, err := d.progress.Progress(ctx, b.Subscription, b.Pack)
+		if err != nil {
+			// Starting over would deliver the pack's first events again:
+			// retry soon instead.
+			d.log.Warn("cannot read a pack's progress; retried", "subscription", b.Subscription, "pack", b.Pack, "err", err)
+			figs.of(b.Subscription).Retrying++
+			d.setVisibility(ctx, m, 1)
+			return 1, false
+		}
+		start = min(n, len(items))
+	}
+	for j := start; j < len(items); j++ {
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < PackReserve {
+			d.log.Info("pack stopped: too little time left in the invocation; it comes back at once", "pack", b.Pack, "done", j, "of", len(items))
+			d.keepProgress(ctx, b, start, j)
+			d.setVisibility(ctx, m, 0)
+			return 0, false
+		}
+		if !d.deliverOne(ctx, m, &items[j], figs, &secs) {
+			d.keepProgress(ctx, b, start, j)
+			return secs, false
+		}
+	}
+	if start > 0 {
+		if err := d.progress.ClearProgress(ctx, b.Subscription, b.Pack); err != nil {
+			d.log.Warn("cannot clear a pack's progress", "subscription", b.Subscription, "pack", b.Pack, "err", err)
+		}
+	}
+	return 0, true
+}
+
+// keepProgress records that a pack's first done events are handled, when
+// this attempt handled any.
+func (d *Deliverer) keepProgress(ctx context.Context, b *body, start, done int) {
+	if d.progress == nil || done == start {
+		return
+	}
+	if err := d.progress.SetProgress(ctx, b.Subscription, b.Pack, done, d.now()); err != nil {
+		// The retry starts where the last recorded progress was: events
+		// after it are delivered again (at least once).
+		d.log.Warn("cannot record a pack's progress; its delivered events will be delivered again", "subscription", b.Subscription, "pack", b.Pack, "done", done, "err", err)
+	}
+}
+
+// deliverOne delivers one event of message m, b its body (or the body of
+// one event of a pack).
+func (d *Deliverer) deliverOne(ctx context.Context, m *Message, b *body, figs Figures, secs *int32) bool {
+	sub, err := d.current(ctx, b)
 	if err != nil {
 		d.log.Warn("cannot read subscription", "subscription", b.Subscription, "err", err)
-		return d.retry(ctx, m, &b, nil, Attempt{Outcome: webhook.Retry, Err: err}, figs.of(b.Subscription), secs)
+		return d.retry(ctx, m, b, nil, Attempt{Outcome: webhook.Retry, Err: err}, figs.of(b.Subscription), secs)
 	}
 	if sub == nil {
 		d.log.Info("subscription deleted: message dropped", "subscription", b.Subscription, "event", b.EventID)
-		d.handled(ctx, m, &b)
+		d.handled(ctx, m, b)
 		return true
 	}
 	f := figs.of(b.Subscription)
-	ev, ce, err := d.event(ctx, &b)
+	ev, ce, err := d.event(ctx, b)
 	if err != nil {
 		var ve *event.ValidationError
 		if errors.As(err, &ve) {
-			return d.deadLetter(ctx, m, &b, nil, Attempt{Outcome: webhook.DeadLetter, Err: err}, f)
+			return d.deadLetter(ctx, m, b, nil, Attempt{Outcome: webhook.DeadLetter, Err: err}, f)
 		}
-		return d.retry(ctx, m, &b, sub, Attempt{Outcome: webhook.Retry, Err: err}, f, secs)
+		return d.retry(ctx, m, b, sub, Attempt{Outcome: webhook.Retry, Err: err}, f, secs)
 	}
 	if sub.disabled {
-		return d.deadLetter(ctx, m, &b, ce, Attempt{Outcome: webhook.DeadLetter, Err: errors.New("subscription disabled")}, f)
+		return d.deadLetter(ctx, m, b, ce, Attempt{Outcome: webhook.DeadLetter, Err: errors.New("subscription disabled")}, f)
 	}
 	a := d.attempt(ctx, sub, &ev, ce)
 	switch a.Outcome {
 	case webhook.Delivered:
-		d.handled(ctx, m, &b)
+		d.handled(ctx, m, b)
 		if a.HopLimited {
 			f.HopLimited++
 			d.log.Warn("derivation chain stopped at the hop limit", "subscription", sub.Name, "event", ev.ID, "hops", subscription.Hops(&ev))
@@ -337,11 +405,11 @@ func (d *Deliverer) deliverOne(ctx context.Context, m *Message, figs Figures, se
 		return true
 	case webhook.Disable:
 		d.disable(ctx, sub)
-		return d.deadLetter(ctx, m, &b, ce, a, f)
+		return d.deadLetter(ctx, m, b, ce, a, f)
 	case webhook.DeadLetter:
-		return d.deadLetter(ctx, m, &b, ce, a, f)
+		return d.deadLetter(ctx, m, b, ce, a, f)
 	}
-	return d.retry(ctx, m, &b, sub, a, f, secs)
+	return d.retry(ctx, m, b, sub, a, f, secs)
 }
 
 // event is the message's event and its CloudEvent JSON.

@@ -40,14 +40,40 @@ func parseBody(s string) (body, error) {
 			return body{}, fmt.Errorf("message body: %w", err)
 		}
 	}
-	if b.Subscription == "" || b.WorkflowID == "" || b.EventID == "" {
-		return body{}, fmt.Errorf("message body: subscription, workflow_id and event_id are required")
+	if b.Subscription == "" || b.WorkflowID == "" {
+		return body{}, fmt.Errorf("message body: subscription and workflow_id are required")
+	}
+	if len(b.Events) == 0 && b.EventID == "" {
+		return body{}, fmt.Errorf("message body: event_id, or events, is required")
+	}
+	for i := range b.Events {
+		if b.Events[i].EventID == "" {
+			return body{}, fmt.Errorf("message body: events[%d].event_id is required", i)
+		}
+	}
+	if len(b.Events) > 0 && b.Pack == "" {
+		return body{}, fmt.Errorf("message body: a body with events needs its pack")
 	}
 	return b, nil
 }
 
+// bodyItems are b's events as single bodies, in order: b itself when it
+// carries one event, one per event of a pack.
+func bodyItems(b *body) []body {
+	if len(b.Events) == 0 {
+		return []body{*b}
+	}
+	out := make([]body, len(b.Events))
+	for i, e := range b.Events {
+		out[i] = body{Subscription: b.Subscription, WorkflowID: b.WorkflowID, SubscriptionCreated: b.SubscriptionCreated,
+			EventID: e.EventID, Position: e.Position, Event: e.Event}
+	}
+	return out
+}
+
 var (
-	bodyKeys     = []string{"subscription", "workflow_id", "event_id", "position", "event", "subscription_created"}
+	bodyKeys     = []string{"subscription", "workflow_id", "event_id", "position", "event", "subscription_created", "pack", "events"}
+	packedKeys   = []string{"event_id", "position", "event"}
 	positionKeys = []string{"shard", "seq", "sub"}
 )
 
@@ -69,7 +95,7 @@ func scanBody(raw []byte) (b body, ok bool) {
 		}
 		hint = (idx + 1) % len(bodyKeys)
 		switch idx {
-		case 0, 1, 2, 5:
+		case 0, 1, 2, 5, 6:
 			if s.Null() {
 				continue
 			}
@@ -84,9 +110,21 @@ func scanBody(raw []byte) (b body, ok bool) {
 				b.WorkflowID = v
 			case 2:
 				b.EventID = v
-			default:
+			case 5:
 				b.SubscriptionCreated = v
+			default:
+				b.Pack = v
 			}
+		case 7:
+			if s.Null() {
+				b.Events = nil
+				continue
+			}
+			evs, ok := scanPacked(s)
+			if !ok {
+				return body{}, false
+			}
+			b.Events = evs
 		case 3:
 			if s.Null() {
 				continue
@@ -103,6 +141,64 @@ func scanBody(raw []byte) (b body, ok bool) {
 		}
 	}
 	return b, s.End() == nil
+}
+
+// scanPacked reads a pack's events as encoding/json would into
+// []route.PackedEvent.
+func scanPacked(s *jsonscan.Scanner) ([]route.PackedEvent, bool) {
+	if s.BeginArray() != nil {
+		return nil, false
+	}
+	evs := []route.PackedEvent{}
+	for first := true; ; first = false {
+		more, err := s.NextElement(first)
+		if err != nil {
+			return nil, false
+		}
+		if !more {
+			return evs, true
+		}
+		var e route.PackedEvent
+		if s.Null() {
+			evs = append(evs, e)
+			continue
+		}
+		if s.BeginObject() != nil {
+			return nil, false
+		}
+		for first := true; ; first = false {
+			idx, _, more, err := s.NextKeyIn(first, packedKeys, 0)
+			if err != nil || (more && idx < 0) {
+				return nil, false
+			}
+			if !more {
+				break
+			}
+			switch idx {
+			case 0:
+				if s.Null() {
+					continue
+				}
+				if e.EventID, err = s.String(); err != nil {
+					return nil, false
+				}
+			case 1:
+				if s.Null() {
+					continue
+				}
+				if !scanPosition(s, &e.Position) {
+					return nil, false
+				}
+			case 2:
+				v, err := s.Value()
+				if err != nil {
+					return nil, false
+				}
+				e.Event = v
+			}
+		}
+		evs = append(evs, e)
+	}
 }
 
 func scanPosition(s *jsonscan.Scanner, p *route.Position) bool {

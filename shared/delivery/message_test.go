@@ -25,6 +25,11 @@ var bodySeeds = []string{
 	`{"subscription":"s","workflow_id":"w","event_id":"e","position":{"shard":"s","seq":"1","sub":0},"subscription_created":"2026-12-01T11:00:00.123456789Z","event":{"id":"e"}}`,
 	`{"subscription":"s","workflow_id":"w","event_id":"e","subscription_created":null}`,
 	`{"subscription":"s","workflow_id":"w","event_id":"e","subscription_created":7}`,
+	`{"subscription":"s","workflow_id":"w","pack":"s/=ab","events":[{"event_id":"e1","position":{"shard":"s","seq":"1","sub":0},"event":{"id":"e1"}},{"event_id":"e2","position":{"shard":"s","seq":"1","sub":1}}]}`,
+	`{"subscription":"s","workflow_id":"w","pack":"p","events":[null,{"event_id":null,"event":null,"position":null}],"events":[]}`,
+	`{"subscription":"s","workflow_id":"w","pack":"p","events":[{"event_id":"e","extra":1}]}`,
+	`{"subscription":"s","workflow_id":"w","pack":7,"events":{}}`,
+	`{"subscription":"s","workflow_id":"w","pack":"p","events":[{"event_id":"e","position":{"sub":1},"position":{"seq":"2"}}]}`,
 	`null`, `[]`, `{`, ``,
 }
 

@@ -50,7 +50,7 @@ func (q *Enqueuer) Enqueue(ctx context.Context, sub string, events []*event.Even
 	var buf []byte
 	for i, ev := range events {
 		buf = event.Append(buf[:0], ev, false)
-		e := newEntry(sub, "", ev, buf, Position{})
+		e := newEntry(sub, "", ev.WorkflowID, ev.ID, DedupID(sub, ev), buf, Position{})
 		e.record = i
 		if e.pointer == nil {
 			st.Pointers++

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -174,15 +175,17 @@ type Stats struct {
 	// again when it comes back).
 	MatchedBy map[string]int
 	Sent      int // pairs the queue accepted (a duplicate within 5 minutes counts: SQS says success)
+	Messages  int // messages the queue accepted: a pack carries several pairs
 	Calls     int // SendMessageBatch calls
 	Stopped   int // groups stopped by a failure
-	Pointers  int // pairs sent without the event, too large to go inline
+	Pointers  int // messages sent without their events, too large to go inline
 }
 
 // Pointer is the message body: which subscription, workflow and event, the
 // event's stream position and, when it fits, the event itself (a CloudEvent
 // in structured mode). Without Event, the deliverer reads the event from the
-// store by WorkflowID and EventID.
+// store by WorkflowID and EventID. A packed message carries several events
+// of the workflow in Events instead.
 type Pointer struct {
 	Subscription string   `json:"subscription"`
 	WorkflowID   string   `json:"workflow_id"`
@@ -193,6 +196,12 @@ type Pointer struct {
 	// or a redrive, which are sent for the subscription as it is.
 	SubscriptionCreated string          `json:"subscription_created,omitempty"`
 	Event               json.RawMessage `json:"event,omitempty"`
+	// Pack and Events make a packed message (MaxPackEvents): EventID,
+	// Position and Event are then empty, Events holds the events in order
+	// and Pack is the pack's deduplication id, which the deliverer keeps
+	// its progress through the pack under.
+	Pack   string        `json:"pack,omitempty"`
+	Events []PackedEvent `json:"events,omitempty"`
 }
 
 // Position is where an event is on the stream: its record and its index in
@@ -203,14 +212,19 @@ type Position struct {
 	Sub   int    `json:"sub"`
 }
 
-// entry is one (subscription, event) message.
+// entry is one message: one (subscription, event) pair, or a pack of a
+// record's pairs of one subscription.
 type entry struct {
 	record  int // index of its record in the batch
 	group   string
 	dedup   string
 	body    []byte
-	pointer []byte // the body without the event, when body has it
+	pointer []byte // the body without the events, when body has them
+	events  int    // in the message: 0 means 1
 }
+
+// count is how many (subscription, event) pairs e carries.
+func (e *entry) count() int { return max(e.events, 1) }
 
 // Route routes a batch. retry lists the sequence numbers of the records
 // Lambda should retry from (a stopped group's first record not sent), in
@@ -251,12 +265,14 @@ func (r *Router) entries(records []kinesisevent.Record, st *Stats) (map[string][
 	intern := event.NewInterner()
 	var names []string
 	var buf []byte
+	var pk packer
 	for ri, rec := range records {
 		items, err := event.DecodeBatch(rec.Data, event.DecodeOptions{Wire: true, Intern: intern}, false, 0)
 		if err != nil {
 			st.Skipped++
 			continue
 		}
+		pk.reset(rec.PartitionKey, ri)
 		for i := range items {
 			it := &items[i]
 			ev := &it.Event
@@ -274,15 +290,7 @@ func (r *Router) entries(records []kinesisevent.Record, st *Stats) (map[string][
 			}
 			names = r.matcher.AppendMatches(names[:0], doc)
 			for _, sub := range names {
-				e := newEntry(sub, created[sub], ev, buf, Position{Shard: rec.ShardID, Seq: rec.SequenceNumber, Sub: i})
-				e.record = ri
-				if e.pointer == nil {
-					st.Pointers++
-				}
-				if _, ok := groups[e.group]; !ok {
-					order = append(order, e.group)
-				}
-				groups[e.group] = append(groups[e.group], e)
+				pk.add(sub, ev, buf, Position{Shard: rec.ShardID, Seq: rec.SequenceNumber, Sub: i})
 				st.Matched++
 				if st.MatchedBy == nil {
 					st.MatchedBy = map[string]int{}
@@ -290,14 +298,25 @@ func (r *Router) entries(records []kinesisevent.Record, st *Stats) (map[string][
 				st.MatchedBy[sub]++
 			}
 		}
+		pk.entries(created, func(e *entry) {
+			if e.pointer == nil {
+				st.Pointers++
+			}
+			if _, ok := groups[e.group]; !ok {
+				order = append(order, e.group)
+			}
+			groups[e.group] = append(groups[e.group], e)
+		})
 	}
 	return groups, order
 }
 
-func newEntry(sub, created string, ev *event.Event, cloudEvent []byte, pos Position) *entry {
-	p := Pointer{Subscription: sub, WorkflowID: ev.WorkflowID, EventID: ev.ID, Position: pos, SubscriptionCreated: created}
+// newEntry is the entry of one (subscription, event) message; dedup is its
+// deduplication id (DedupID).
+func newEntry(sub, created, workflowID, eventID, dedup string, cloudEvent []byte, pos Position) *entry {
+	p := Pointer{Subscription: sub, WorkflowID: workflowID, EventID: eventID, Position: pos, SubscriptionCreated: created}
 	pointer, _ := json.Marshal(p) // strings and ints: cannot fail
-	e := &entry{group: GroupID(sub, ev.WorkflowID), dedup: DedupID(sub, ev), body: pointer}
+	e := &entry{group: GroupID(sub, workflowID), dedup: dedup, body: pointer}
 	if len(pointer)+len(cloudEvent)+len(`,"event":`) <= MaxBatchBytes {
 		body := make([]byte, 0, len(pointer)+len(cloudEvent)+len(`,"event":`))
 		body = append(body, pointer[:len(pointer)-1]...)
@@ -321,6 +340,12 @@ func GroupID(sub, workflowID string) string {
 // replay is delivered again even within five minutes); hashed when not a
 // valid MessageDeduplicationId.
 func DedupID(sub string, ev *event.Event) string {
+	return token(sub, dedupKey(ev))
+}
+
+// dedupKey is what identifies an event's delivery: its id, and the replay
+// id of a replayed event.
+func dedupKey(ev *event.Event) string {
 	id := ev.ID
 	if replay, ok := ev.Extension(event.AttrReplayID); ok {
 		var s string
@@ -329,12 +354,15 @@ func DedupID(sub string, ev *event.Event) string {
 		}
 		id += "/" + s
 	}
-	return token(sub, id)
+	return id
 }
 
+// token is sub/key, or sub/# and a hash of key when that is too long, not
+// printable ASCII, or when key starts with "=", which packs' deduplication
+// ids take (packDedup).
 func token(sub, key string) string {
 	t := sub + "/" + key
-	if len(t) <= maxToken && printableASCII(t) {
+	if len(t) <= maxToken && printableASCII(t) && !strings.HasPrefix(key, "=") {
 		return t
 	}
 	sum := sha256.Sum256([]byte(key))
@@ -390,9 +418,10 @@ func (r *Router) send(ctx context.Context, groups map[string][]*entry, order []s
 		failed := r.sendRound(ctx, ready, st)
 		for _, g := range ready {
 			if !failed[g] {
+				st.Sent += g.entries[g.next].count()
+				st.Messages++
 				g.next++
 				g.failures = 0
-				st.Sent++
 				continue
 			}
 			g.failures++

@@ -109,7 +109,12 @@ func (q *fakeQueue) byGroup() map[string][]string {
 	defer q.mu.Unlock()
 	out := map[string][]string{}
 	for _, s := range q.sent {
-		out[s.Group] = append(out[s.Group], s.Body.EventID)
+		if len(s.Body.Events) == 0 {
+			out[s.Group] = append(out[s.Group], s.Body.EventID)
+		}
+		for _, e := range s.Body.Events {
+			out[s.Group] = append(out[s.Group], e.EventID)
+		}
 	}
 	return out
 }
@@ -166,17 +171,27 @@ func TestRouteOrderPerGroup(t *testing.T) {
 	if diff := cmp.Diff(want, q.byGroup()); diff != "" {
 		t.Errorf("sent per group (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(Stats{Records: 5, Events: 5, Skipped: 2, Matched: 8, MatchedBy: map[string]int{"all": 5, "started": 3}, Sent: 8, Calls: 3}, st); diff != "" {
+	// all/wf-a's a1 and a2 share record 1: one packed message.
+	if diff := cmp.Diff(Stats{Records: 5, Events: 5, Skipped: 2, Matched: 8, MatchedBy: map[string]int{"all": 5, "started": 3}, Sent: 8, Messages: 7, Calls: 2}, st); diff != "" {
 		t.Errorf("stats (-want +got):\n%s", diff)
 	}
 	first := q.sent[0]
-	if first.Dedup != "all/a1" || first.Body.Subscription != "all" || first.Body.WorkflowID != "wf-a" ||
-		first.Body.Position != (Position{Shard: "shardId-000000000000", Seq: "1", Sub: 0}) {
-		t.Errorf("first entry %+v", first)
+	if !strings.HasPrefix(first.Dedup, "all/=") || first.Body.Pack != first.Dedup || first.Body.Subscription != "all" || first.Body.WorkflowID != "wf-a" ||
+		first.Body.EventID != "" || len(first.Body.Events) != 2 ||
+		first.Body.Events[1].Position != (Position{Shard: "shardId-000000000000", Seq: "1", Sub: 1}) {
+		t.Errorf("first entry %+v, want the pack of a1 and a2", first)
 	}
 	var e map[string]any
-	if err := json.Unmarshal(first.Body.Event, &e); err != nil || e["id"] != "a1" || e["workflowid"] != "wf-a" {
-		t.Errorf("inline event %s (%v), want the CloudEvent", first.Body.Event, err)
+	if err := json.Unmarshal(first.Body.Events[0].Event, &e); err != nil || e["id"] != "a1" || e["workflowid"] != "wf-a" {
+		t.Errorf("inline event %s (%v), want the CloudEvent", first.Body.Events[0].Event, err)
+	}
+	single := q.sent[1]
+	if single.Dedup != "started/a1" || single.Body.EventID != "a1" || single.Body.Pack != "" ||
+		single.Body.Position != (Position{Shard: "shardId-000000000000", Seq: "1", Sub: 0}) {
+		t.Errorf("second entry %+v, want started's a1 alone", single)
+	}
+	if err := json.Unmarshal(single.Body.Event, &e); err != nil || e["id"] != "a1" {
+		t.Errorf("inline event %s (%v), want the CloudEvent", single.Body.Event, err)
 	}
 }
 
@@ -223,7 +238,7 @@ func TestRouteFailureStopsOnlyItsGroup(t *testing.T) {
 func TestRouteTransientFailureRetriesInPlace(t *testing.T) {
 	src := &fakeSource{subs: subs(t, "s", `{"source":["test"]}`)}
 	q := &fakeQueue{fail: func(e types.SendMessageBatchRequestEntry, attempt int) bool {
-		return aws.ToString(e.MessageDeduplicationId) == "s/a1" && attempt == 1
+		return strings.Contains(aws.ToString(e.MessageBody), `"a1"`) && attempt == 1
 	}}
 	r := newRouter(t, src, q)
 	retry, st, err := r.Route(context.Background(), []kinesisevent.Record{rec("1", "wf-a", ev("a1", "wf-a", "x"), ev("a2", "wf-a", "x"))})

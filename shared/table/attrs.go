@@ -89,6 +89,7 @@ const (
 	AttrStatus   = "status"   // dead-letter entry: the last HTTP status, 0 when none
 	AttrAttempts = "attempts" // dead-letter entry: attempts made
 	AttrWorkflow = "workflow" // dead-letter entry: the event's workflow id
+	AttrDone     = "done"     // a pack's progress: its events handled
 )
 
 // Attributes of a root's budget of derived events (RootPK, BudgetSK).

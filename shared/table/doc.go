@@ -25,6 +25,7 @@
 //	sub#<name>      since#<unix minute>         the delivery totals as they stood when that minute's first batch was recorded
 //	sub#<name>      dl#00000000000000000001#<event id> …  dead-letter entry: id, workflow, ev (the CloudEvent), error, status, attempts, at
 //	sub#<name>      a#<event id>                failed attempts of a delivery being retried: attempts, at
+//	sub#<name>      pk#<pack>                   a packed delivery message's progress before a retry: done, at
 //	policy          <principal>                 authorization policy entry of a caller: doc (JSON grants), updated
 //	root#<event id> budget                      derived events of the chains that event started: derived (count), ids (string set), expires (TTL, Unix s)
 //

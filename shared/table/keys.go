@@ -37,6 +37,7 @@ const (
 	ReplaySK         = "r"      // a replay record's only item
 	DeadLetterPrefix = "dl#"    // dl#<unix ns>#<event id>: a dead-lettered delivery, in the order it was given up
 	AttemptPrefix    = "a#"     // a#<event id>: the failed attempts of a delivery being retried
+	ProgressPrefix   = "pk#"    // pk#<pack>: how far a packed delivery message got before a retry
 	BudgetSK         = "budget" // a root's budget of derived events (under RootPK)
 	// SincePrefix starts since#<unix minute>: a subscription's delivery
 	// totals as they stood when that minute's first batch was recorded.
@@ -116,6 +117,10 @@ func DeadLetterSK(ns int64, id string) string {
 // count is not (a message waiting behind a failing one in its group is
 // received again each round without being attempted).
 func AttemptSK(id string) string { return AttemptPrefix + id }
+
+// ProgressSK is the sort key (under DeliveryPK) of how many events of a
+// packed delivery message (its pack id) were handled before one failed.
+func ProgressSK(pack string) string { return ProgressPrefix + pack }
 
 // RootPK is the partition key of the budget of derived events of the
 // chains an original event (root, its id: a derived event's correlationid)

@@ -25,6 +25,7 @@ var rows = [][2]string{
 	{DeliveryPK("<name>"), SincePrefix + "<unix minute>"},
 	{DeliveryPK("<name>"), DeadLetterSK(1, "<event id>") + " …"},
 	{DeliveryPK("<name>"), AttemptSK("<event id>")},
+	{DeliveryPK("<name>"), ProgressSK("<pack>")},
 	{PolicyPK, PolicySK("<principal>")},
 	{RootPK("<event id>"), BudgetSK},
 }
@@ -41,7 +42,7 @@ var attrs = []string{
 	AttrDoc, AttrState, AttrVersion,
 	AttrSecret, AttrSecretPrev, AttrSecretPrevUntil,
 	AttrDerived, AttrDerivedIDs, AttrExpires,
-	AttrMatched, AttrDelivered, AttrRetrying, AttrHopLimited, AttrBudgetLimited, LatencyBucketAttr(-1), AttrMinute, AttrError, AttrStatus, AttrAttempts, AttrWorkflow,
+	AttrMatched, AttrDelivered, AttrRetrying, AttrHopLimited, AttrBudgetLimited, LatencyBucketAttr(-1), AttrMinute, AttrError, AttrStatus, AttrAttempts, AttrWorkflow, AttrDone,
 }
 
 // docs/design.md's layout table lists every item the code writes, with

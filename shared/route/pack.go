@@ -1,0 +1,138 @@
+package route
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"strconv"
+
+	"github.com/flowbus/flowbus/shared/event"
+)
+
+// A record's events of one workflow that one subscription matches go in
+// packed messages: one message carries up to MaxPackEvents of them, in
+// stream order, within MaxPackBytes. A pack never spans records, so a
+// retried batch packs a record as before and the queue's deduplication still
+// drops what was accepted. Packing cuts the queue's calls, the deliverer's
+// invocations and their costs per event by the pack's size; the deliverer
+// delivers a pack's events in order and keeps its progress when one fails
+// (shared/delivery).
+const (
+	MaxPackEvents = 25
+	MaxPackBytes  = 64 << 10
+)
+
+// PackedEvent is one event of a packed message: its id, its stream position
+// and, unless the pack went as pointers, the event itself.
+type PackedEvent struct {
+	EventID  string          `json:"event_id"`
+	Position Position        `json:"position"`
+	Event    json.RawMessage `json:"event,omitempty"`
+}
+
+// packItem is a matched event waiting to be packed.
+type packItem struct {
+	id, dedupKey string
+	pos          Position
+	cloudEvent   []byte // its own copy
+}
+
+// packer gathers one record's matches per subscription, in order.
+type packer struct {
+	workflowID string
+	record     int
+	subs       []string
+	items      map[string][]packItem
+}
+
+func (p *packer) reset(workflowID string, record int) {
+	p.workflowID, p.record, p.subs = workflowID, record, p.subs[:0]
+	clear(p.items)
+}
+
+func (p *packer) add(sub string, ev *event.Event, cloudEvent []byte, pos Position) {
+	if p.items == nil {
+		p.items = map[string][]packItem{}
+	}
+	if _, ok := p.items[sub]; !ok {
+		p.subs = append(p.subs, sub)
+	}
+	p.items[sub] = append(p.items[sub], packItem{id: ev.ID, dedupKey: dedupKey(ev), pos: pos, cloudEvent: append([]byte(nil), cloudEvent...)})
+}
+
+// entries packs what was gathered: for each subscription in order of its
+// first match, its events in order, in as few messages as the limits allow.
+func (p *packer) entries(created map[string]string, yield func(*entry)) {
+	for _, sub := range p.subs {
+		items := p.items[sub]
+		for len(items) > 0 {
+			n, size := 0, 0
+			for n < len(items) && n < MaxPackEvents {
+				size += len(items[n].cloudEvent) + len(items[n].id) + packItemOverhead
+				if n > 0 && size > MaxPackBytes {
+					break
+				}
+				n++
+			}
+			var e *entry
+			if n == 1 {
+				it := items[0]
+				e = newEntry(sub, created[sub], p.workflowID, it.id, token(sub, it.dedupKey), it.cloudEvent, it.pos)
+			} else {
+				e = newPack(sub, created[sub], p.workflowID, items[:n])
+			}
+			e.record = p.record
+			yield(e)
+			items = items[n:]
+		}
+	}
+}
+
+// packItemOverhead is a packed event's bytes besides its id and event: the
+// keys, quotes and a position.
+const packItemOverhead = 160
+
+// packHeader is a packed body's fields before its events.
+type packHeader struct {
+	Subscription        string `json:"subscription"`
+	WorkflowID          string `json:"workflow_id"`
+	SubscriptionCreated string `json:"subscription_created,omitempty"`
+	Pack                string `json:"pack"`
+}
+
+// newPack is the entry of a packed message: the body with every event,
+// and the pointer body (ids and positions only) should SQS refuse it.
+func newPack(sub, created, workflowID string, items []packItem) *entry {
+	dedup := packDedup(sub, items)
+	head, _ := json.Marshal(packHeader{Subscription: sub, WorkflowID: workflowID, SubscriptionCreated: created, Pack: dedup})
+	build := func(inline bool) []byte {
+		b := append([]byte(nil), head[:len(head)-1]...)
+		b = append(b, `,"events":[`...)
+		for i, it := range items {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			id, _ := json.Marshal(it.id)
+			pos, _ := json.Marshal(it.pos)
+			b = append(b, `{"event_id":`...)
+			b = append(b, id...)
+			b = append(b, `,"position":`...)
+			b = append(b, pos...)
+			if inline {
+				b = append(b, `,"event":`...)
+				b = append(b, it.cloudEvent...)
+			}
+			b = append(b, '}')
+		}
+		return append(b, "]}"...)
+	}
+	return &entry{group: GroupID(sub, workflowID), dedup: dedup, body: build(true), pointer: build(false), events: len(items)}
+}
+
+// packDedup is a pack's deduplication id: the subscription and a hash of
+// its first event's key and its size, which a single event's id (never
+// starting with "=" after the "/", see token) cannot take.
+func packDedup(sub string, items []packItem) string {
+	sum := sha256.Sum256([]byte(items[0].dedupKey + "\x00" + strconv.Itoa(len(items)) + "\x00" + items[len(items)-1].dedupKey))
+	return sub + "/=" + hex.EncodeToString(sum[:20])
+}
