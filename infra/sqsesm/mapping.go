@@ -183,10 +183,12 @@ func (m *Mapping) scale(ctx context.Context, wg *sync.WaitGroup) {
 }
 
 // grow counts one more poller if scale should add one, and returns the count.
+// A disabled mapping adds none: its pollers still in an invocation look like
+// a backlog, but a poller added would only wait to be enabled.
 func (m *Mapping) grow() (int, bool) {
 	m.scaleMu.Lock()
 	defer m.scaleMu.Unlock()
-	if m.pollers >= m.ceiling || len(m.busy) < m.pollers || !m.receivable {
+	if m.pollers >= m.ceiling || len(m.busy) < m.pollers || !m.receivable || !m.Enabled() {
 		return m.pollers, false
 	}
 	m.pollers++
@@ -226,10 +228,19 @@ func (m *Mapping) Pollers() (running, invoking int) {
 }
 
 // SetEnabled enables or disables the mapping while it runs, as AWS's
-// UpdateEventSourceMapping Enabled does: a disabled mapping invokes
-// nothing (what is in the queue stays there, a backlog), while the batches
-// already in an invocation finish. A long poll under way when the mapping is
-// disabled gives what it receives back to the queue, visible at once.
+// UpdateEventSourceMapping Enabled does: a disabled mapping invokes nothing
+// (what is in the queue stays there, a backlog), while the batches already in
+// an invocation finish. A long poll under way when the mapping is disabled
+// gives what it receives back to the queue, visible at once; a batching
+// window stops gathering after its receive under way and gives its batch back
+// too, rather than at the window's end. Each of those receives counts towards
+// the queue's redrive policy, and a message given back can be received by
+// another long poll under way, once by each: with a maxReceiveCount not above
+// the pollers, a message sent just after a disable may reach the dead-letter
+// queue without an invocation (TestProbeEnableDisableReceiveCount). Cutting
+// the long polls short instead is worse: the server may still take a message
+// for a receive its client gave up, and that message stays in flight for the
+// visibility timeout.
 func (m *Mapping) SetEnabled(on bool) {
 	m.enabledMu.Lock()
 	defer m.enabledMu.Unlock()
@@ -329,13 +340,20 @@ type message struct {
 // whichever comes first; nothing when a long poll comes back empty before
 // any message, so that the poller sees an empty receive. Messages no filter
 // matches are returned apart, to be deleted. Messages beyond the payload
-// limit, or received when ctx ends, are made visible again at once.
+// limit, or received when ctx ends, are made visible again at once. Disabled
+// while the window gathers, it stops after the receive under way.
 func (m *Mapping) gather(ctx context.Context) (batch []message, dropped []types.Message, err error) {
 	var deadline time.Time
 	var records [][]byte
 	for len(batch) < m.cfg.BatchSize {
 		wait := LongPoll
 		if !deadline.IsZero() {
+			if !m.Enabled() {
+				// Disabled while the window gathers: no more receives,
+				// and poll gives the batch back now rather than at the
+				// window's end.
+				break
+			}
 			wait = min(time.Until(deadline), LongPoll)
 			if wait <= 0 {
 				break
