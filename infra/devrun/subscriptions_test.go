@@ -26,6 +26,9 @@ type receiver struct {
 	mu     sync.Mutex
 	secret webhook.Secret
 	status int // what it answers; 204 by default
+	// failing, when set, answers 503 to the events it picks (with status
+	// 204 otherwise): a receiver failing in the middle of a pack.
+	failing func(id string) bool
 	got    []delivered
 	bad    []string // deliveries whose signature did not verify
 	tried  int      // requests answered with a failure
@@ -57,6 +60,11 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 		w.WriteHeader(r.status)
 		return
 	}
+	if r.failing != nil && r.failing(req.Header.Get("ce-id")) {
+		r.tried++
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return
+	}
 	r.got = append(r.got, delivered{ID: req.Header.Get("ce-id"), Type: req.Header.Get("ce-type"), Workflow: req.Header.Get("ce-workflowid"), Body: string(body), At: time.Now()})
 	w.WriteHeader(r.status)
 }
@@ -65,6 +73,12 @@ func (r *receiver) setStatus(s int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.status = s
+}
+
+func (r *receiver) setFailing(f func(id string) bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.failing = f
 }
 
 func (r *receiver) deliveries() []delivered {
@@ -145,9 +159,14 @@ func TestSubscriptions(t *testing.T) {
 	// Every subscription exists before the first event: the router and the
 	// deliverer load them at their first batch.
 	fast := `,"delivery":{"backoff_base_ms":100,"backoff_max_ms":1000}`
-	steady, flaky, refusing, derived := newReceiver(t), newReceiver(t), newReceiver(t), newReceiver(t)
+	steady, flaky, picky, refusing, derived := newReceiver(t), newReceiver(t), newReceiver(t), newReceiver(t), newReceiver(t)
 	e.subscribe(steady, "steady", `{"type":[{"prefix":"order."}]}`, fast)
 	e.subscribe(flaky, "flaky", `{"type":[{"prefix":"order."}]}`, fast)
+	// picky fails the second event of each workflow's pair (a request's
+	// two events of a workflow go in one packed message) during the
+	// outage: its retries start at that event, the first is not sent again.
+	e.subscribe(picky, "picky", `{"type":[{"prefix":"order."}]}`, fast)
+	picky.setFailing(func(id string) bool { return strings.HasSuffix(id, "-1") })
 	e.subscribe(refusing, "refusing", `{"type":["pay.failed"]}`, fast)
 	e.subscribe(derived, "derived", `{"type":["workflow.trigger"]}`, fast)
 	var created map[string]any
@@ -232,11 +251,25 @@ func TestSubscriptions(t *testing.T) {
 		t.Errorf("steady got (-want +got):\n%s", diff)
 	}
 
-	// flaky recovers and gets everything, in order per workflow, once each.
+	picky.mu.Lock()
+	pickyTries, pickyGot := picky.tried, len(picky.got)
+	picky.mu.Unlock()
+	if pickyTries == 0 || pickyGot != 3 {
+		t.Errorf("picky failed %d attempts and got %d events during the outage; want attempts and each workflow's first event", pickyTries, pickyGot)
+	}
+
+	// flaky and picky recover and get everything, in order per workflow,
+	// once each.
 	flaky.setStatus(http.StatusNoContent)
+	picky.setFailing(nil)
 	e.waitFor("flaky to catch up", func() bool { return len(flaky.deliveries()) >= len(orders) })
 	if diff := cmp.Diff(want, byWorkflow(flaky.deliveries())); diff != "" {
 		t.Errorf("flaky got after its recovery (-want +got):\n%s", diff)
+	}
+	e.waitFor("picky to catch up", func() bool { return len(picky.deliveries()) >= len(orders) })
+	time.Sleep(time.Second) // a delivery twice would come now
+	if diff := cmp.Diff(want, byWorkflow(picky.deliveries())); diff != "" {
+		t.Errorf("picky got after its recovery (-want +got):\n%s", diff)
 	}
 	// Figures of full batches are written within delivery.BufferFor.
 	e.waitFor("flaky's figures", func() bool { return e.status("flaky").Delivered >= int64(len(orders)) })
@@ -305,7 +338,7 @@ func TestSubscriptions(t *testing.T) {
 	if st := e.status("echo"); st.HopLimited != 1 || st.Delivered != 8 {
 		t.Errorf("echo's status %+v: want 8 delivered and 1 stopped at the hop limit", st)
 	}
-	for _, r := range []*receiver{steady, flaky, refusing, derived} {
+	for _, r := range []*receiver{steady, flaky, picky, refusing, derived} {
 		r.mu.Lock()
 		if len(r.bad) > 0 {
 			t.Errorf("deliveries whose signature did not verify: %v", r.bad)

@@ -104,3 +104,40 @@ func TestAttemptsThroughEngines(t *testing.T) {
 		t.Errorf("counts (-want +got):\n%s", diff)
 	}
 }
+
+// A pack's progress in the table (dynalite): none at first, what was set,
+// none again once cleared; packs and subscriptions apart.
+func TestProgressThroughEngines(t *testing.T) {
+	cfg := testenv.AWS(t)
+	ctx := context.Background()
+	db, tbl := testenv.Table(t, cfg)
+	a := NewAttempts(db, tbl)
+	read := func(sub, pack string) int {
+		t.Helper()
+		n, err := a.Progress(ctx, sub, pack)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := read("hook", "hook/=p1"); n != 0 {
+		t.Errorf("progress before any = %d", n)
+	}
+	for _, done := range []int{3, 7} {
+		if err := a.SetProgress(ctx, "hook", "hook/=p1", done, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.SetProgress(ctx, "other", "hook/=p1", 2, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if got := []int{read("hook", "hook/=p1"), read("hook", "hook/=p2"), read("other", "hook/=p1")}; !cmp.Equal(got, []int{7, 0, 2}) {
+		t.Errorf("progress = %v, want [7 0 2]", got)
+	}
+	if err := a.ClearProgress(ctx, "hook", "hook/=p1"); err != nil {
+		t.Fatal(err)
+	}
+	if n := read("hook", "hook/=p1"); n != 0 {
+		t.Errorf("progress after the clear = %d", n)
+	}
+}

@@ -54,6 +54,7 @@ type sent struct {
 	Group string
 	Dedup string
 	Body  Pointer
+	size  int // of the body
 }
 
 // fakeQueue records calls; fail decides per entry (nil: all succeed).
@@ -97,7 +98,7 @@ func (q *fakeQueue) SendMessageBatch(_ context.Context, in *sqs.SendMessageBatch
 		if err := json.Unmarshal([]byte(aws.ToString(e.MessageBody)), &p); err != nil {
 			return nil, err
 		}
-		q.sent = append(q.sent, sent{Call: q.calls, Group: g, Dedup: d, Body: p})
+		q.sent = append(q.sent, sent{Call: q.calls, Group: g, Dedup: d, Body: p, size: len(aws.ToString(e.MessageBody))})
 		out.Successful = append(out.Successful, types.SendMessageBatchResultEntry{Id: e.Id})
 	}
 	return out, nil
