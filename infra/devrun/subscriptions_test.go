@@ -29,9 +29,9 @@ type receiver struct {
 	// failing, when set, answers 503 to the events it picks (with status
 	// 204 otherwise): a receiver failing in the middle of a pack.
 	failing func(id string) bool
-	got    []delivered
-	bad    []string // deliveries whose signature did not verify
-	tried  int      // requests answered with a failure
+	got     []delivered
+	bad     []string // deliveries whose signature did not verify
+	tried   int      // requests answered with a failure
 }
 
 type delivered struct {
