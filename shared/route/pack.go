@@ -103,7 +103,7 @@ type packHeader struct {
 // newPack is the entry of a packed message: the body with every event,
 // and the pointer body (ids and positions only) should SQS refuse it.
 func newPack(sub, created, workflowID string, items []packItem) *entry {
-	dedup := packDedup(sub, items)
+	dedup := packDedup(sub, workflowID, items)
 	head, _ := json.Marshal(packHeader{Subscription: sub, WorkflowID: workflowID, SubscriptionCreated: created, Pack: dedup})
 	build := func(inline bool) []byte {
 		b := append([]byte(nil), head[:len(head)-1]...)
@@ -130,9 +130,23 @@ func newPack(sub, created, workflowID string, items []packItem) *entry {
 }
 
 // packDedup is a pack's deduplication id: the subscription and a hash of
-// its first event's key and its size, which a single event's id (never
-// starting with "=" after the "/", see token) cannot take.
-func packDedup(sub string, items []packItem) string {
-	sum := sha256.Sum256([]byte(items[0].dedupKey + "\x00" + strconv.Itoa(len(items)) + "\x00" + items[len(items)-1].dedupKey))
-	return sub + "/=" + hex.EncodeToString(sum[:20])
+// its workflow and every event's key, which a single event's id (never
+// starting with "=" after the "/", see token) cannot take. Event ids are
+// unique within a workflow only, and the deliverer keeps a pack's progress
+// under this id (sub#<name>/pk#<pack>): the workflow keeps two workflows'
+// packs of the same ids apart, and every key keeps apart two packs that
+// differ only between their first and last events (hashing the ends and
+// the size had the queue drop the second as a duplicate).
+func packDedup(sub, workflowID string, items []packItem) string {
+	h := sha256.New()
+	write := func(s string) {
+		h.Write(strconv.AppendInt(nil, int64(len(s)), 10))
+		h.Write([]byte{0})
+		h.Write([]byte(s))
+	}
+	write(workflowID)
+	for _, it := range items {
+		write(it.dedupKey)
+	}
+	return sub + "/=" + hex.EncodeToString(h.Sum(nil)[:20])
 }

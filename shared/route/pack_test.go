@@ -108,7 +108,7 @@ func TestDedupOfEqualsIDIsHashed(t *testing.T) {
 	if got := token("s", "=abc"); !strings.HasPrefix(got, "s/#") {
 		t.Errorf("token(s, =abc) = %q, want a hash", got)
 	}
-	if got := packDedup("s", []packItem{{dedupKey: "x"}, {dedupKey: "y"}}); !strings.HasPrefix(got, "s/=") || len(got) > maxToken {
+	if got := packDedup("s", "wf", []packItem{{dedupKey: "x"}, {dedupKey: "y"}}); !strings.HasPrefix(got, "s/=") || len(got) > maxToken {
 		t.Errorf("packDedup = %q", got)
 	}
 }
