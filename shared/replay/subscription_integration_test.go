@@ -34,11 +34,12 @@ func fifo(t *testing.T, sc *sqs.Client) string {
 	return aws.ToString(q.QueueUrl)
 }
 
-// queued is a message of the delivery queue.
+// queued is a message of the delivery queue, or one event of a packed
+// message (Pack is then its pack id, Dedup the message's).
 type queued struct {
-	Group, Dedup string
-	Pointer      route.Pointer
-	ReplayID     string
+	Group, Dedup, Pack string
+	Pointer            route.Pointer
+	ReplayID           string
 }
 
 // drain receives and deletes every message of the queue, in order per group,
@@ -77,20 +78,30 @@ func drain(t *testing.T, sc *sqs.Client, url string) map[string][]queued {
 				continue
 			}
 			seen[aws.ToString(m.MessageId)] = true
-			q := queued{Group: m.Attributes["MessageGroupId"], Dedup: m.Attributes["MessageDeduplicationId"]}
-			if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &q.Pointer); err != nil {
+			var body route.Pointer
+			if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &body); err != nil {
 				t.Fatal(err)
 			}
-			ev, err := event.Decode(q.Pointer.Event, event.DecodeOptions{Wire: true})
-			if err != nil {
-				t.Fatalf("event of %s: %v", q.Pointer.EventID, err)
+			each := []route.Pointer{body}
+			if len(body.Events) > 0 {
+				each = nil
+				for _, e := range body.Events {
+					each = append(each, route.Pointer{Subscription: body.Subscription, WorkflowID: body.WorkflowID, EventID: e.EventID, Position: e.Position, Event: e.Event})
+				}
 			}
-			id, _ := ev.Extension(event.AttrReplayID)
-			_ = json.Unmarshal(id, &q.ReplayID)
-			if _, ok := ev.Extension(event.AttrReplayedAt); !ok && q.ReplayID != "" {
-				t.Errorf("event %s has replayid and no replayedat", ev.ID)
+			for _, p := range each {
+				q := queued{Group: m.Attributes["MessageGroupId"], Dedup: m.Attributes["MessageDeduplicationId"], Pack: body.Pack, Pointer: p}
+				ev, err := event.Decode(q.Pointer.Event, event.DecodeOptions{Wire: true})
+				if err != nil {
+					t.Fatalf("event of %s: %v", q.Pointer.EventID, err)
+				}
+				id, _ := ev.Extension(event.AttrReplayID)
+				_ = json.Unmarshal(id, &q.ReplayID)
+				if _, ok := ev.Extension(event.AttrReplayedAt); !ok && q.ReplayID != "" {
+					t.Errorf("event %s has replayid and no replayedat", ev.ID)
+				}
+				got[q.Group] = append(got[q.Group], q)
 			}
-			got[q.Group] = append(got[q.Group], q)
 		}
 	}
 	t.Fatalf("queue %s not drained in 30 s", url)
@@ -194,7 +205,13 @@ func TestReplayedEventsAreRouted(t *testing.T) {
 	for g, msgs := range drain(t, sc, url) {
 		for _, m := range msgs {
 			got[g] = append(got[g], m.Pointer.EventID)
-			if m.ReplayID != rec.ID || m.Dedup != fmt.Sprintf("%s/%s/%s", m.Pointer.Subscription, m.Pointer.EventID, rec.ID) {
+			// A single event's dedup id holds the replay id; a pack's is a
+			// hash of its events' (route.packDedup).
+			wantDedup := fmt.Sprintf("%s/%s/%s", m.Pointer.Subscription, m.Pointer.EventID, rec.ID)
+			if m.Pack != "" {
+				wantDedup = m.Pack
+			}
+			if m.ReplayID != rec.ID || m.Dedup != wantDedup {
 				t.Errorf("message %+v: want replay %s in its mark and dedup id", m, rec.ID)
 			}
 		}
