@@ -24,9 +24,11 @@ func (l liveSubs) Put(_ context.Context, s subscription.Subscription) (subscript
 	return s, webhook.Secret{}, nil
 }
 
-// BenchmarkDeliver is the deliver function's own cost per message: a batch
-// of 10 messages of 10 workflows (one FIFO group each, delivered in
-// parallel as a batch is), each carrying its ~300-byte CloudEvent, parsed,
+// BenchmarkDeliver is the deliver function's own cost per message and per
+// event: a batch of 10 messages of 10 workflows (one FIFO group each,
+// delivered in parallel as a batch is), each carrying its ~300-byte
+// CloudEvent, or a pack of 8 (events-per-message=8, as a request of 100
+// events over 13 workflows packs), parsed,
 // decoded, signed and attempted, figures counted. target=fake stops at the
 // target (what delivery adds around it); target=http is a signed webhook
 // request to a loopback receiver that reads the body and answers 204 (the
@@ -43,8 +45,12 @@ func BenchmarkDeliver(b *testing.B) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	defer srv.Close()
-	for _, target := range []string{"fake", "http"} {
-		b.Run("target="+target, func(b *testing.B) {
+	for _, c := range []struct {
+		target string
+		pack   int // events per message; 1 is the one-event body
+	}{{"fake", 1}, {"http", 1}, {"fake", 8}, {"http", 8}} {
+		target := c.target
+		b.Run(fmt.Sprintf("target=%s/events-per-message=%d", target, c.pack), func(b *testing.B) {
 			f := newFixture(b)
 			sub := httpSub("bench")
 			sub.Target.URL = srv.URL + "/hook"
@@ -59,7 +65,15 @@ func BenchmarkDeliver(b *testing.B) {
 			}
 			msgs := make([]Message, 10)
 			for i := range msgs {
-				msgs[i] = f.msg("bench", fmt.Sprintf("wf-%d", i), fmt.Sprintf("e-%d", i), 1, time.Second)
+				if c.pack == 1 {
+					msgs[i] = f.msg("bench", fmt.Sprintf("wf-%d", i), fmt.Sprintf("e-%d", i), 1, time.Second)
+					continue
+				}
+				ids := make([]string, c.pack)
+				for k := range ids {
+					ids[k] = fmt.Sprintf("e-%d-%d", i, k)
+				}
+				msgs[i] = f.pack("bench", fmt.Sprintf("wf-%d", i), ids, 1)
 			}
 			ctx := context.Background()
 			if _, err := d.Deliver(ctx, msgs); err != nil { // warm: snapshot, connections
@@ -70,12 +84,13 @@ func BenchmarkDeliver(b *testing.B) {
 			b.ResetTimer()
 			for b.Loop() {
 				res, err := d.Deliver(ctx, msgs)
-				if err != nil || len(res.Failures) > 0 || res.Figures["bench"].Delivered != len(msgs) {
+				if err != nil || len(res.Failures) > 0 || res.Figures["bench"].Delivered != len(msgs)*c.pack {
 					b.Fatalf("got %+v, %v", res, err)
 				}
 				f.hook.delivered = f.hook.delivered[:0]
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(msgs)), "ns/message")
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(msgs)*c.pack), "ns/event")
 		})
 	}
 }

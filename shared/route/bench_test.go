@@ -3,6 +3,7 @@ package route
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -61,4 +62,34 @@ func BenchmarkRoute(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(records)), "ns/event")
 		})
 	}
+}
+
+// BenchmarkRoutePacked routes 13 records of 8 events each (a publish
+// request of ~100 events over 13 workflows, as the publisher aggregates
+// them) to one subscription matching every event: one packed message per
+// record, against one message per event before packing.
+func BenchmarkRoutePacked(b *testing.B) {
+	r, err := New(Config{QueueURL: "http://q/000000000000/d.fifo"}, &fakeSource{subs: subs(b, "all", `{"type":["t"]}`)}, acceptAll{}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	records := make([]kinesisevent.Record, 13)
+	for i := range records {
+		wf := fmt.Sprint("wf-", i)
+		evs := make([]string, 8)
+		for k := range evs {
+			evs[k] = fmt.Sprintf(`{"specversion":"1.0","id":"e-%d-%d","source":"s","type":"t","workflowid":%q,"time":"2026-01-01T00:00:00Z","data":{"order":%d,"status":"ok","items":[1,2,3]}}`, i, k, wf, k)
+		}
+		records[i] = kinesisevent.Record{PartitionKey: wf, SequenceNumber: fmt.Sprint(i), Data: []byte("[" + strings.Join(evs, ",") + "]"), ShardID: "shardId-0"}
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		_, st, err := r.Route(ctx, records)
+		if err != nil || st.Messages != len(records) || st.Sent != 8*len(records) {
+			b.Fatalf("Route: %+v, %v", st, err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*8*len(records)), "ns/event")
 }
