@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -162,8 +163,15 @@ func newPackEnv(t *testing.T, prefix, tpl string) *env {
 // prefix-w, and returns each workflow's ids in publish order.
 func (e *env) packLoad(prefix, typ string, requests int, sizes []int) map[string][]string {
 	e.t.Helper()
+	return e.packLoadFrom(prefix, typ, 0, requests, sizes)
+}
+
+// packLoadFrom is packLoad with the requests numbered from first (in the
+// ids), so that a second load's ids differ from the first's.
+func (e *env) packLoadFrom(prefix, typ string, first, requests int, sizes []int) map[string][]string {
+	e.t.Helper()
 	want := map[string][]string{}
-	for r := range requests {
+	for r := first; r < first+requests; r++ {
 		var batch []string
 		for w, n := range sizes {
 			wf := fmt.Sprintf("%s-%d", prefix, w)
@@ -495,4 +503,119 @@ func TestPacksMixed(t *testing.T) {
 	if diff := cmp.Diff(all, byWorkflow(r.deliveries()[len(all):])["mx-0"]); diff != "" {
 		t.Errorf("replayed (-want +got):\n%s", diff)
 	}
+}
+
+// Two workflows' packs of the same event ids (ids are unique within a
+// workflow only): one fails at its third event, the other at its first,
+// for a while. Each retry starts from its own pack's progress: before
+// route keyed a pack by its workflow too (12ad9a2), both packs had one id,
+// the second's retry started at the first's progress (skipping its first
+// two events) and its end cleared the first's progress (delivering the
+// first's first two events again).
+func TestPacksOfTheSameIDsInTwoWorkflows(t *testing.T) {
+	e := newPackEnv(t, "pktwin", "../../template.yaml")
+	r := newPackReceiver(t, 5)
+	var mu sync.Mutex
+	holding := true
+	srv := r.srv.Config.Handler
+	r.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		wf, id := req.Header.Get("ce-workflowid"), req.Header.Get("ce-id")
+		mu.Lock()
+		hold := holding && ((wf == "tw-a" && id == "e-2") || (wf == "tw-b" && id == "e-0"))
+		mu.Unlock()
+		if hold {
+			r.set(func(r *packReceiver) { r.tried++ })
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		srv.ServeHTTP(w, req)
+	})
+	e.subscribePack(r, "twins", `{"type":["twin.step"]}`, `,"delivery":{"backoff_base_ms":100,"backoff_max_ms":300}`)
+	var batch []string
+	want := map[string][]string{}
+	for _, wf := range []string{"tw-a", "tw-b"} {
+		for k := range 5 {
+			id := fmt.Sprintf("e-%d", k)
+			batch = append(batch, fmt.Sprintf(`{"type":"twin.step","workflow_id":%q,"id":%q}`, wf, id))
+			want[wf] = append(want[wf], id)
+		}
+	}
+	e.post("[" + strings.Join(batch, ",") + "]")
+	// Both held until each failed at least twice (the second a retry that
+	// read its pack's progress).
+	e.waitFor("both packs to fail and be retried", func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.tried >= 4
+	})
+	time.Sleep(time.Second)
+	mu.Lock()
+	holding = false
+	mu.Unlock()
+	e.waitFor("every event", func() bool { return len(r.deliveries()) >= 10 })
+	time.Sleep(2 * time.Second) // a delivery twice would come now
+	got := r.deliveries()
+	if diff := cmp.Diff(want, byWorkflow(got)); diff != "" {
+		t.Errorf("delivered (-want +got):\n%s", diff)
+	}
+	if d := duplicates2(got); d != 0 {
+		t.Errorf("%d duplicates", d)
+	}
+}
+
+// duplicates2 counts deliveries repeating a (workflow, id) already
+// delivered.
+func duplicates2(ds []delivered) int {
+	seen, n := map[string]bool{}, 0
+	for _, d := range ds {
+		k := d.Workflow + "\x00" + d.ID
+		if seen[k] {
+			n++
+		}
+		seen[k] = true
+	}
+	return n
+}
+
+// A subscription deleted and created again under its name while its packs
+// are in flight: the old one's receiver gets a prefix of each workflow, in
+// order, once each (its messages are dropped once the deliverer knows);
+// the new one gets exactly what was published after it was created, in
+// order — no old pack holds its groups (subscription/workflow, the same
+// names) — and none of the old events.
+func TestPacksSubscriptionRecreated(t *testing.T) {
+	e := newPackEnv(t, "pkphx", "../../template.yaml")
+	old, fresh := newPackReceiver(t, 6), newPackReceiver(t, 7)
+	old.set(func(r *packReceiver) { r.pause = 50 * time.Millisecond })
+	e.subscribePack(old, "phoenix", `{"type":["phx.step"]}`, "")
+	before := e.packLoad("ph", "phx.step", 2, []int{50, 30, 25})
+	e.waitFor("the old subscription's first deliveries", func() bool { return len(old.deliveries()) >= 10 })
+	req, _ := http.NewRequest(http.MethodDelete, e.rt.URL()+"/subscriptions/phoenix", nil)
+	resp, err := e.rt.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("DELETE /subscriptions/phoenix: %d", resp.StatusCode)
+	}
+	e.subscribePack(fresh, "phoenix", `{"type":["phx.step"]}`, "")
+	// The router reloads its set within 10 s: until then new events may be
+	// matched for the old subscription (and dropped). Events published
+	// after that reach the new one.
+	time.Sleep(11 * time.Second)
+	after := e.packLoadFrom("ph", "phx.step", 2, 1, []int{30, 26, 1})
+	e.waitFor("the new subscription's deliveries", func() bool { return len(fresh.deliveries()) >= count(after) })
+	time.Sleep(2 * time.Second)
+	gotOld, gotNew := byWorkflow(old.deliveries()), byWorkflow(fresh.deliveries())
+	for wf, ids := range before {
+		g := gotOld[wf]
+		if len(g) > len(ids) || !slices.Equal(g, ids[:len(g)]) {
+			t.Errorf("old subscription's %s: got %v, want a prefix of %v", wf, g, ids)
+		}
+	}
+	if diff := cmp.Diff(after, gotNew); diff != "" {
+		t.Errorf("new subscription got (-want +got):\n%s", diff)
+	}
+	t.Logf("old subscription got %d of %d before it was dropped", len(old.deliveries()), count(before))
 }
