@@ -43,21 +43,36 @@ type packer struct {
 	record     int
 	subs       []string
 	items      map[string][]packItem
+	seen       map[packSeen]struct{}
 }
+
+// packSeen is a (subscription, dedup key) pair already in a record's packs.
+type packSeen struct{ sub, key string }
 
 func (p *packer) reset(workflowID string, record int) {
 	p.workflowID, p.record, p.subs = workflowID, record, p.subs[:0]
 	clear(p.items)
+	clear(p.seen)
 }
 
-func (p *packer) add(sub string, ev *event.Event, cloudEvent []byte, pos Position) {
+// add gathers a match, unless the record's earlier events already gave sub
+// this event (same id, same replay): false then. Sent one message each,
+// the second took the first's deduplication id and the queue dropped it;
+// one pack would deliver it twice.
+func (p *packer) add(sub string, ev *event.Event, cloudEvent []byte, pos Position) bool {
 	if p.items == nil {
-		p.items = map[string][]packItem{}
+		p.items, p.seen = map[string][]packItem{}, map[packSeen]struct{}{}
 	}
+	key := dedupKey(ev)
+	if _, dup := p.seen[packSeen{sub, key}]; dup {
+		return false
+	}
+	p.seen[packSeen{sub, key}] = struct{}{}
 	if _, ok := p.items[sub]; !ok {
 		p.subs = append(p.subs, sub)
 	}
-	p.items[sub] = append(p.items[sub], packItem{id: ev.ID, dedupKey: dedupKey(ev), pos: pos, cloudEvent: append([]byte(nil), cloudEvent...)})
+	p.items[sub] = append(p.items[sub], packItem{id: ev.ID, dedupKey: key, pos: pos, cloudEvent: append([]byte(nil), cloudEvent...)})
+	return true
 }
 
 // entries packs what was gathered: for each subscription in order of its

@@ -91,3 +91,19 @@ func TestPackOfAwkwardIDs(t *testing.T) {
 		t.Errorf("pack ids %q, want %q", got, awkward)
 	}
 }
+
+// A record holding one event id twice (a request that repeats an event)
+// is routed once per subscription: as single messages the second took the
+// first's deduplication id and the queue dropped it; in a pack it would
+// be delivered twice.
+func TestPackHoldsAnIDOnce(t *testing.T) {
+	src := &fakeSource{subs: subs(t, "s", `{"type":["x"]}`)}
+	q := &fakeQueue{}
+	recs := []kinesisevent.Record{rec("1", "wf", ev("a", "wf", "x"), ev("b", "wf", "x"), ev("a", "wf", "x"), ev("c", "wf", "x"), ev("b", "wf", "x"))}
+	if _, st, err := newRouter(t, src, q).Route(context.Background(), recs); err != nil || st.Stopped != 0 {
+		t.Fatalf("Route: %+v, %v", st, err)
+	}
+	if got, want := q.byGroup()["s/wf"], []string{"a", "b", "c"}; strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("sent %v, want %v", got, want)
+	}
+}

@@ -290,7 +290,9 @@ func (r *Router) entries(records []kinesisevent.Record, st *Stats) (map[string][
 			}
 			names = r.matcher.AppendMatches(names[:0], doc)
 			for _, sub := range names {
-				pk.add(sub, ev, buf, Position{Shard: rec.ShardID, Seq: rec.SequenceNumber, Sub: i})
+				if !pk.add(sub, ev, buf, Position{Shard: rec.ShardID, Seq: rec.SequenceNumber, Sub: i}) {
+					continue // the record repeats the event: routed once
+				}
 				st.Matched++
 				if st.MatchedBy == nil {
 					st.MatchedBy = map[string]int{}
