@@ -1,10 +1,13 @@
 package devrun
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -16,8 +19,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/flowbus/flowbus/shared/subscription"
 	"github.com/flowbus/flowbus/shared/testenv"
 )
 
@@ -44,6 +50,9 @@ type packReceiver struct {
 	tried   int
 	started chan struct{} // closed at the first delivery
 	once    sync.Once
+	// intercept, when set, sees each request first; true means it
+	// answered (503) and the request is not recorded.
+	intercept func(req *http.Request) bool
 }
 
 func newPackReceiver(t *testing.T, seed uint64) *packReceiver {
@@ -56,6 +65,13 @@ func newPackReceiver(t *testing.T, seed uint64) *packReceiver {
 func (r *packReceiver) serve(w http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(req.Body)
 	r.once.Do(func() { close(r.started) })
+	r.mu.Lock()
+	intercept := r.intercept
+	r.mu.Unlock()
+	if intercept != nil && intercept(req) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return
+	}
 	// CloudEvents' HTTP binding percent-encodes what is not printable
 	// ASCII in a ce- header.
 	id, err := url.PathUnescape(req.Header.Get("ce-id"))
@@ -149,9 +165,20 @@ func newPackEnv(t *testing.T, prefix, tpl string) *env {
 		Template: tpl, Addr: "127.0.0.1:0", RunDir: t.TempDir(), PollEvery: 100 * time.Millisecond, Out: e.out, LiveEvery: -1,
 		Parameters: map[string]string{"StreamName": name, "TableName": name, "DeadLetterQueueName": name, "DeliveryQueueName": name + "-delivery.fifo"},
 	}
+	if path := os.Getenv("FLOWBUS_PACK_LOG"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		e.opts.Log = slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	start(t, e)
 	t.Cleanup(func() {
 		e.rt.Close()
+		if out := os.Getenv("FLOWBUS_PACK_OUT"); out != "" {
+			_ = os.WriteFile(out, []byte(e.out.String()), 0o644)
+		}
 		if t.Failed() {
 			t.Logf("runtime output:\n%s", tail(e.out.String(), 200))
 		}
@@ -277,28 +304,78 @@ func deliverMessages(out string) int {
 	return n
 }
 
-// bootstraps are the pids of fn's running bootstrap processes under the
-// runtime's run dir (processes this test started).
-func bootstraps(t *testing.T, runDir, fn string) []int {
-	t.Helper()
-	want := filepath.Join(runDir, "build", fn, "bootstrap")
-	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	var pids []int
-	for _, p := range procs {
-		raw, err := os.ReadFile(p)
-		if err != nil || !strings.Contains(string(raw), want) {
-			continue
-		}
-		args := strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00")
-		if len(args) == 0 || args[0] != want {
-			continue // RIE or env(1), which only name it
-		}
-		var pid int
-		if _, err := fmt.Sscan(filepath.Base(filepath.Dir(p)), &pid); err == nil {
-			pids = append(pids, pid)
+// killRequester kills (SIGKILL) the DeliverFunction bootstrap on the
+// other end of a request to a loopback receiver: the one whose socket has
+// the request's remote address as its local one. Only that invocation is
+// cut short: killing idle environments too makes the local runtime fail
+// each one's next invocation, every such batch then waiting out its
+// visibility.
+func killRequester(runDir, remoteAddr string) (int, error) {
+	_, port, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		return 0, err
+	}
+	var p int
+	if _, err := fmt.Sscan(port, &p); err != nil {
+		return 0, err
+	}
+	local := fmt.Sprintf(":%04X", p)
+	inodes := map[string]bool{}
+	for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		raw, _ := os.ReadFile(table)
+		for _, l := range strings.Split(string(raw), "\n")[1:] {
+			f := strings.Fields(l)
+			if len(f) > 9 && strings.HasSuffix(f[1], local) {
+				inodes["socket:["+f[9]+"]"] = true
+			}
 		}
 	}
-	return pids
+	want := filepath.Join(runDir, "build", "DeliverFunction", "bootstrap")
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, c := range procs {
+		raw, err := os.ReadFile(c)
+		if err != nil || !strings.HasPrefix(string(raw), want+"\x00") {
+			continue
+		}
+		fds, _ := filepath.Glob(filepath.Join(filepath.Dir(c), "fd", "*"))
+		for _, fd := range fds {
+			if link, err := os.Readlink(fd); err == nil && inodes[link] {
+				var pid int
+				if _, err := fmt.Sscan(filepath.Base(filepath.Dir(c)), &pid); err != nil {
+					return 0, err
+				}
+				proc, err := os.FindProcess(pid)
+				if err == nil {
+					err = proc.Kill()
+				}
+				return pid, err
+			}
+		}
+	}
+	return 0, fmt.Errorf("no DeliverFunction bootstrap holds the connection from %s", remoteAddr)
+}
+
+// killAt makes r kill the bootstrap delivering its nth request (counting
+// from 1) and answer 503; killed receives the pid once done.
+func (r *packReceiver) killAt(t *testing.T, runDir string, n int) (killed chan int) {
+	killed = make(chan int, 1)
+	seen := 0
+	r.set(func(r *packReceiver) {
+		r.intercept = func(req *http.Request) bool {
+			r.mu.Lock()
+			seen++
+			now := seen == n
+			r.mu.Unlock()
+			if !now {
+				return false
+			}
+			pid, err := killRequester(runDir, req.RemoteAddr)
+			t.Logf("kill -9 %d (the bootstrap delivering request %d) at %s: %v", pid, n, time.Now().Format("15:04:05.000"), err)
+			killed <- pid
+			return true
+		}
+	})
+	return killed
 }
 
 // inOrderWithRestarts checks one workflow's deliveries against its publish
@@ -330,6 +407,25 @@ func inOrderWithRestarts(want, got []string) error {
 	return nil
 }
 
+// restarts describes each point where got goes back in want's order (a
+// redelivery): the delivery's index and the positions it went from and to.
+func restarts(want, got []string) []string {
+	pos := map[string]int{}
+	for i, id := range want {
+		pos[id] = i
+	}
+	var out []string
+	last := -1
+	for i, id := range got {
+		p := pos[id]
+		if last >= 0 && p <= last {
+			out = append(out, fmt.Sprintf("#%d: %d back to %d", i, last, p))
+		}
+		last = p
+	}
+	return out
+}
+
 // The deliverer's bootstrap killed (SIGKILL) in the middle of delivering
 // packs: nothing is lost and each workflow's order holds; the killed
 // invocation's messages come back after the queue's visibility (here the
@@ -345,19 +441,17 @@ func TestPacksDelivererKilled(t *testing.T) {
 	want := e.packLoad("kl", "kill.step", 2, []int{60, 50, 30})
 	total := count(want)
 
-	e.waitFor("deliveries to start", func() bool { return len(r.deliveries()) >= 30 })
-	pids := bootstraps(t, e.opts.RunDir, "DeliverFunction")
-	if len(pids) == 0 {
-		t.Fatal("no DeliverFunction bootstrap found to kill")
+	killed := r.killAt(t, e.opts.RunDir, 30)
+	var pid int
+	select {
+	case pid = <-killed:
+	case <-time.After(time.Minute):
+		t.Fatal("no 30th delivery within a minute")
+	}
+	if pid == 0 {
+		t.Fatal("the bootstrap delivering the 30th event was not found")
 	}
 	before := len(r.deliveries())
-	for _, pid := range pids {
-		p, err := os.FindProcess(pid)
-		if err == nil {
-			err = p.Kill()
-		}
-		t.Logf("kill -9 %d: %v", pid, err)
-	}
 	killedAt := time.Now()
 	// The killed batch waits out its visibility (40 s): a wait of its own.
 	for {
@@ -381,8 +475,11 @@ func TestPacksDelivererKilled(t *testing.T) {
 			t.Errorf("%s: %v", wf, err)
 		}
 	}
-	t.Logf("%d events; %d delivered before killing %d bootstrap(s); all delivered %s after; %d duplicates",
-		total, before, len(pids), took.Round(time.Second), duplicates(got))
+	t.Logf("%d events; %d delivered before the kill; all delivered %s after; %d duplicates",
+		total, before, took.Round(time.Second), duplicates(got))
+	for wf, ids := range want {
+		t.Logf("%s: %d deliveries, redelivered from %v", wf, len(byWorkflow(got)[wf]), restarts(ids, byWorkflow(got)[wf]))
+	}
 }
 
 // deadLetters reads a subscription's dead-letter entries.
@@ -618,4 +715,147 @@ func TestPacksSubscriptionRecreated(t *testing.T) {
 		t.Errorf("new subscription got (-want +got):\n%s", diff)
 	}
 	t.Logf("old subscription got %d of %d before it was dropped", len(old.deliveries()), count(before))
+}
+
+// A subscription whose input transformer derives an event of each source
+// event (bus target), fed by packs, with the deliverer killed while it
+// derives: each source event's derived event (its id fixed per
+// subscription and source event) is stored once, and reaches the derived
+// events' own subscriber once and in order, though the killed packs'
+// events are derived again.
+func TestPacksDeriveOnce(t *testing.T) {
+	e := newPackEnv(t, "pkdrv", packTemplate(t, 40))
+	sink := newPackReceiver(t, 8)
+	var created map[string]any
+	e.postJSON("/subscriptions", `{"name":"deriver","pattern":{"type":["src.step"]},"target":{"type":"bus"},
+		"input_transformer":{"input_paths_map":{"id":"$.id"},"input_template":"{\"type\":\"drv.step\",\"data\":{\"from\":<id>}}"}}`, 201, &created)
+	e.subscribePack(sink, "sink", `{"type":["drv.step"]}`, "")
+	// tap gets the source events too: the bootstrap delivering its 40th is
+	// killed, with the deriver's packs of the same batch in flight.
+	tap := newPackReceiver(t, 10)
+	e.subscribePack(tap, "tap", `{"type":["src.step"]}`, "")
+	killed := tap.killAt(t, e.opts.RunDir, 40)
+	src := e.packLoad("dv", "src.step", 1, []int{100, 60, 40})
+	select {
+	case pid := <-killed:
+		if pid == 0 {
+			t.Fatal("the bootstrap delivering tap's 40th event was not found")
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("tap got no 40th delivery within a minute")
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for len(sink.deliveries()) < count(src) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the sink got %d of %d derived events 2 min after the kill", len(sink.deliveries()), count(src))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second) // a delivery twice would come now
+	got := sink.deliveries()
+	if d := duplicates2(got); d != 0 {
+		t.Errorf("the sink got %d duplicates", d)
+	}
+	for wf, ids := range src {
+		var want []string
+		for _, id := range ids {
+			want = append(want, subscription.DerivedID("deriver", id))
+		}
+		if diff := cmp.Diff(want, byWorkflow(got)[wf]); diff != "" {
+			t.Errorf("the sink's %s (-want +got):\n%s", wf, diff)
+		}
+		hist := e.history(wf)
+		seen := map[string]int{}
+		for _, id := range hist {
+			seen[id]++
+		}
+		if len(hist) != 2*len(ids) || len(seen) != len(hist) {
+			t.Errorf("%s holds %d events (%d ids), want %d sources and as many derived, once each", wf, len(hist), len(seen), len(ids))
+		}
+	}
+	t.Logf("%d source events; a bootstrap killed mid-batch; the sink got %d once each; tap got %d duplicates", count(src), len(got), duplicates2(tap.deliveries()))
+	for wf, ids := range src {
+		t.Logf("tap's %s: %d deliveries, redelivered from %v", wf, len(byWorkflow(tap.deliveries())[wf]), restarts(ids, byWorkflow(tap.deliveries())[wf]))
+	}
+}
+
+// Bodies sent to the delivery queue by hand, in one group, that the router
+// never writes — not JSON, a pack without its id, no events, a null event,
+// 26 events, events of another workflow than the body's, an event that is
+// not valid, pointers to events the store does not hold — never hold the
+// group: each is dropped, dead-lettered or delivered, and the group's last
+// message arrives.
+func TestPacksMalformedBodies(t *testing.T) {
+	e := newPackEnv(t, "pkbad", "../../template.yaml")
+	r := newPackReceiver(t, 9)
+	e.subscribePack(r, "bad", `{"type":["never.matched"]}`, `,"delivery":{"retry_attempts":1,"backoff_base_ms":100,"backoff_max_ms":200}`)
+	cfg := awsConfig(t)
+	q := sqs.NewFromConfig(cfg)
+	u, err := q.GetQueueUrl(context.Background(), &sqs.GetQueueUrlInput{QueueName: aws.String(e.opts.Parameters["DeliveryQueueName"])})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ce := func(wf, id string) string {
+		return fmt.Sprintf(`{"specversion":"1.0","id":%q,"source":"probe","type":"never.matched","workflowid":%q,"data":{}}`, id, wf)
+	}
+	packed := func(wf string, inline bool, ids ...string) string {
+		var evs []string
+		for i, id := range ids {
+			ev := fmt.Sprintf(`{"event_id":%q,"position":{"shard":"s","seq":"1","sub":%d}`, id, i)
+			if inline {
+				ev += `,"event":` + ce(wf, id)
+			}
+			evs = append(evs, ev+"}")
+		}
+		return "[" + strings.Join(evs, ",") + "]"
+	}
+	var many []string
+	for i := range 26 {
+		many = append(many, fmt.Sprintf("many-%02d", i))
+	}
+	head := `{"subscription":"bad","workflow_id":"mal-1"`
+	bodies := []string{
+		`not json`,
+		head + `,"events":` + packed("mal-1", true, "nopack-0") + `}`,
+		head + `,"pack":"bad/=p2","events":[]}`,
+		head + `,"pack":"bad/=p3","events":[null]}`,
+		head + `,"pack":"bad/=p4","events":` + packed("mal-1", true, many...) + `}`,
+		head + `,"pack":"bad/=p5","events":` + packed("other", true, "other-0", "other-1") + `}`,
+		head + `,"pack":"bad/=p6","events":[{"event_id":"invalid-0","position":{},"event":{"id":"invalid-0"}},` +
+			`{"event_id":"after-invalid","position":{},"event":` + ce("mal-1", "after-invalid") + `}]}`,
+		head + `,"pack":"bad/=p7","events":` + packed("mal-1", false, "absent-0", "absent-1") + `}`,
+		head + `,"event_id":"last","position":{},"event":` + ce("mal-1", "last") + `}`,
+	}
+	for i, b := range bodies {
+		if _, err := q.SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: u.QueueUrl, MessageBody: aws.String(b),
+			MessageGroupId: aws.String("bad/mal-1"), MessageDeduplicationId: aws.String(fmt.Sprintf("probe-%d", i))}); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+	e.waitFor("the group's last message", func() bool {
+		ds := r.deliveries()
+		return len(ds) > 0 && ds[len(ds)-1].ID == "last"
+	})
+	var got []string
+	for _, d := range r.deliveries() {
+		got = append(got, d.Workflow+"/"+d.ID)
+	}
+	want := []string{}
+	for _, id := range many {
+		want = append(want, "mal-1/"+id)
+	}
+	want = append(want, "mal-1/after-invalid", "mal-1/last")
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("delivered (-want +got):\n%s", diff)
+	}
+	var dl []string
+	for _, x := range e.deadLetters("bad") {
+		dl = append(dl, x.EventID)
+		if inline := !strings.HasPrefix(x.EventID, "absent-"); inline && !strings.Contains(string(x.Event), `"id":"`+x.EventID+`"`) {
+			t.Errorf("dead letter %s keeps %s, want the event as it came", x.EventID, x.Event)
+		}
+	}
+	if diff := cmp.Diff([]string{"other-0", "other-1", "invalid-0", "absent-0", "absent-1"}, dl); diff != "" {
+		t.Errorf("dead letters (-want +got):\n%s", diff)
+	}
 }

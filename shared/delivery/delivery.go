@@ -378,7 +378,11 @@ func (d *Deliverer) deliverOne(ctx context.Context, m *Message, b *body, figs Fi
 	if err != nil {
 		var ve *event.ValidationError
 		if errors.As(err, &ve) {
-			return d.deadLetter(ctx, m, b, nil, Attempt{Outcome: webhook.DeadLetter, Err: err}, f)
+			var raw []byte
+			if len(b.Event) > 0 {
+				raw = b.Event // kept whole in the dead letter, as it came
+			}
+			return d.deadLetter(ctx, m, b, raw, Attempt{Outcome: webhook.DeadLetter, Err: err}, f)
 		}
 		return d.retry(ctx, m, b, sub, Attempt{Outcome: webhook.Retry, Err: err}, f, secs)
 	}
@@ -420,6 +424,13 @@ func (d *Deliverer) event(ctx context.Context, b *body) (event.Event, []byte, er
 		ev, err := event.Decode(b.Event, event.DecodeOptions{Wire: true})
 		if err != nil {
 			return event.Event{}, nil, err
+		}
+		if ev.WorkflowID != b.WorkflowID {
+			// Never the router's (it skips an event whose workflow is not
+			// its record's): delivered in this group, it would break both
+			// workflows' order.
+			return event.Event{}, nil, &event.ValidationError{Fields: []event.FieldError{{Field: "workflowid",
+				Reason: fmt.Sprintf("is %q in a message of workflow %q", ev.WorkflowID, b.WorkflowID)}}}
 		}
 		return ev, b.Event, nil
 	}

@@ -99,10 +99,13 @@ func (f *fakeHook) Deliver(_ context.Context, _ webhook.Target, e *event.Event) 
 }
 
 type fakeBus struct {
+	mu        sync.Mutex // groups publish in parallel
 	published []*event.Event
 }
 
 func (f *fakeBus) Publish(_ context.Context, evs []*event.Event) []bus.Result {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.published = append(f.published, evs...)
 	return make([]bus.Result, len(evs))
 }
