@@ -859,3 +859,17 @@ func TestPacksMalformedBodies(t *testing.T) {
 		t.Errorf("dead letters (-want +got):\n%s", diff)
 	}
 }
+
+// A DeliverFunction timeout below PackReserve (35 s; here 20 s) still
+// delivers packs, in order: the reserve is half the invocation then
+// (before, every pack stopped at its first event on every receive).
+func TestPacksShortDeliverTimeout(t *testing.T) {
+	e := newPackEnv(t, "pkshort", packTemplate(t, 20))
+	r := newPackReceiver(t, 11)
+	e.subscribePack(r, "short", `{"type":["short.step"]}`, "")
+	want := e.packLoad("sh", "short.step", 1, []int{30, 5})
+	e.waitFor("every event", func() bool { return len(r.deliveries()) >= count(want) })
+	if diff := cmp.Diff(want, byWorkflow(r.deliveries())); diff != "" {
+		t.Errorf("delivered (-want +got):\n%s", diff)
+	}
+}

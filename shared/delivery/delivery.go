@@ -242,6 +242,7 @@ func (d *Deliverer) Deliver(ctx context.Context, msgs []Message) (Result, error)
 		}
 		groups[g] = append(groups[g], i)
 	}
+	began := time.Now()
 	failed := make([]bool, len(msgs))
 	figs := make([]Figures, len(order))
 	early := d.newEarlyDelete(ctx, len(order))
@@ -253,7 +254,7 @@ func (d *Deliverer) Deliver(ctx context.Context, msgs []Message) (Result, error)
 			var handled []*Message
 			defer func() { early.done(handled) }()
 			for k, i := range idx {
-				secs, ok := d.one(ctx, &msgs[i], figs[gi])
+				secs, ok := d.one(ctx, &msgs[i], figs[gi], began)
 				if ok {
 					handled = append(handled, &msgs[i])
 					continue
@@ -287,8 +288,8 @@ func (d *Deliverer) Deliver(ctx context.Context, msgs []Message) (Result, error)
 
 // one delivers one message and reports whether it is handled (delivered,
 // dead-lettered or dropped); false means retry it after secs and hold its
-// group.
-func (d *Deliverer) one(ctx context.Context, m *Message, figs Figures) (secs int32, ok bool) {
+// group. began is when the invocation's batch began.
+func (d *Deliverer) one(ctx context.Context, m *Message, figs Figures, began time.Time) (secs int32, ok bool) {
 	b, err := parseBody(m.Body)
 	if err != nil {
 		// Nothing can ever deliver it and no subscription is named: drop.
@@ -296,7 +297,7 @@ func (d *Deliverer) one(ctx context.Context, m *Message, figs Figures) (secs int
 		return 0, true
 	}
 	if len(b.Events) > 0 {
-		return d.pack(ctx, m, &b, figs)
+		return d.pack(ctx, m, &b, figs, began)
 	}
 	ok = d.deliverOne(ctx, m, &b, figs, &secs)
 	return secs, ok
@@ -308,11 +309,22 @@ func (d *Deliverer) one(ctx context.Context, m *Message, figs Figures) (secs int
 // invocation never runs out of time in the middle of a pack.
 const PackReserve = subscription.MaxTimeout + 5*time.Second
 
+// packReserve is the reserve of an invocation of total time: PackReserve,
+// or half of it when the function's timeout is not above PackReserve (a
+// deployment may lower the template's 300 s), else every pack would stop at
+// its first event on every receive, for ever, holding its group.
+func packReserve(total time.Duration) time.Duration {
+	if total <= PackReserve {
+		return total / 2
+	}
+	return PackReserve
+}
+
 // pack delivers a packed message's events in order, from where an earlier
 // attempt stopped. When one is to be retried, or the invocation has too
 // little time left for the next, the events handled so far are recorded
 // (Progress) and the message is retried from that event.
-func (d *Deliverer) pack(ctx context.Context, m *Message, b *body, figs Figures) (secs int32, ok bool) {
+func (d *Deliverer) pack(ctx context.Context, m *Message, b *body, figs Figures, began time.Time) (secs int32, ok bool) {
 	items := bodyItems(b)
 	start := 0
 	if m.ReceiveCount > 1 && d.progress != nil {
@@ -328,7 +340,7 @@ func (d *Deliverer) pack(ctx context.Context, m *Message, b *body, figs Figures)
 		start = min(n, len(items))
 	}
 	for j := start; j < len(items); j++ {
-		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < PackReserve {
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < packReserve(dl.Sub(began)) {
 			d.log.Info("pack stopped: too little time left in the invocation; it comes back at once", "pack", b.Pack, "done", j, "of", len(items))
 			d.keepProgress(ctx, b, start, j)
 			d.setVisibility(ctx, m, 0)

@@ -268,3 +268,24 @@ func TestPackProbeRandomFailuresSimulated(t *testing.T) {
 		})
 	}
 }
+
+// A deliver function whose timeout is below PackReserve (a deployment may
+// lower the template's 300 s) still gets through packs: each invocation
+// keeps half its time as the reserve instead, so a pack is never stopped
+// at its first event on every receive, for ever, with its group held.
+func TestPackProbeShortFunctionTimeout(t *testing.T) {
+	f := newFixture(t, httpSub("a"))
+	withProgress(t, f)
+	ids := []string{"e1", "e2", "e3"}
+	for receive := 1; receive <= 3 && len(f.hook.delivered) < len(ids); receive++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		_, err := f.d.Deliver(ctx, []Message{f.pack("a", "wf1", ids, receive)})
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if diff := cmp.Diff(ids, f.hook.delivered); diff != "" {
+		t.Errorf("delivered with a 30 s invocation (-want +got):\n%s", diff)
+	}
+}
