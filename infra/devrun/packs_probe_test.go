@@ -600,6 +600,15 @@ func TestPacksMixed(t *testing.T) {
 	if diff := cmp.Diff(all, byWorkflow(r.deliveries()[len(all):])["mx-0"]); diff != "" {
 		t.Errorf("replayed (-want +got):\n%s", diff)
 	}
+
+	// A replay onto the bus stream: the router packs the replayed events
+	// (their replay id in the pack's id) and delivers them again, in order.
+	e.postJSON("/replays", `{"workflow_id":"mx-0"}`, 200, &rep)
+	e.waitFor("the events replayed onto the stream", func() bool { return len(r.deliveries()) >= 3*len(all) })
+	time.Sleep(time.Second)
+	if diff := cmp.Diff(all, byWorkflow(r.deliveries()[2*len(all):])["mx-0"]); diff != "" {
+		t.Errorf("replayed onto the stream (-want +got):\n%s", diff)
+	}
 }
 
 // Two workflows' packs of the same event ids (ids are unique within a
