@@ -289,3 +289,57 @@ func TestPackProbeShortFunctionTimeout(t *testing.T) {
 		t.Errorf("delivered with a 30 s invocation (-want +got):\n%s", diff)
 	}
 }
+
+// An endpoint that answers 410 Gone in the middle of a pack disables its
+// subscription: that event and the pack's later ones are dead-lettered, in
+// order, whole, and the pack is handled (the group goes on).
+func TestPackProbeGoneMidPack(t *testing.T) {
+	f := newFixture(t, httpSub("a"))
+	withProgress(t, f)
+	f.hook.answers["e2"] = webhook.Result{Outcome: webhook.Disable, Status: 410, Err: fmt.Errorf("410")}
+	res, err := f.d.Deliver(context.Background(), []Message{f.pack("a", "wf1", []string{"e1", "e2", "e3", "e4"}, 1)})
+	if err != nil || len(res.Failures) != 0 {
+		t.Fatalf("Deliver = %+v, %v", res, err)
+	}
+	var dl []string
+	for _, e := range f.dl.entries {
+		dl = append(dl, e.EventID)
+		if len(e.Event) == 0 {
+			t.Errorf("dead letter %s without its event", e.EventID)
+		}
+	}
+	if diff := cmp.Diff([]string{"e2", "e3", "e4"}, dl); diff != "" || len(f.hook.delivered) != 1 {
+		t.Errorf("delivered %v; dead letters (-want +got):\n%s", f.hook.delivered, diff)
+	}
+}
+
+// failingProgress cannot record progress.
+type failingProgress struct{ fakeProgress }
+
+func (f *failingProgress) SetProgress(context.Context, string, string, int, time.Time) error {
+	return fmt.Errorf("throttled")
+}
+
+// When a pack's progress cannot be recorded, its retry starts over: what
+// was delivered is delivered again (at least once), nothing is lost, and
+// the order holds.
+func TestPackProbeProgressUnrecorded(t *testing.T) {
+	f := newFixture(t, httpSub("a"))
+	f.d.progress = &failingProgress{fakeProgress{done: map[string]int{}}}
+	logs := logTo(f)
+	f.hook.answers["e3"] = webhook.Result{Outcome: webhook.Retry, Status: 503, Err: fmt.Errorf("503")}
+	ids := []string{"e1", "e2", "e3"}
+	if _, err := f.d.Deliver(context.Background(), []Message{f.pack("a", "wf1", ids, 1)}); err != nil {
+		t.Fatal(err)
+	}
+	delete(f.hook.answers, "e3")
+	if res, err := f.d.Deliver(context.Background(), []Message{f.pack("a", "wf1", ids, 2)}); err != nil || len(res.Failures) != 0 {
+		t.Fatalf("Deliver = %+v, %v", res, err)
+	}
+	if diff := cmp.Diff([]string{"e1", "e2", "e1", "e2", "e3"}, f.hook.delivered); diff != "" {
+		t.Errorf("delivered (-want +got):\n%s", diff)
+	}
+	if !strings.Contains(logs.String(), "cannot record a pack's progress") {
+		t.Errorf("no log of the unrecorded progress:\n%s", logs)
+	}
+}
