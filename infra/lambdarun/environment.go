@@ -95,7 +95,13 @@ func (e *environment) running(ctx context.Context) (*process, error) {
 			e.log.Warn("execution environment exited; starting it again", "err", p.exitErr())
 			_ = e.stop() // what is left is reported by Close
 		default:
-			return p, nil
+			if !p.runtimeGone() {
+				return p, nil
+			}
+			// RIE would fail the next invocation with Runtime.ExitError;
+			// Lambda retires a dead environment and starts another.
+			e.log.Warn("execution environment's runtime exited between invocations; starting the environment again")
+			_ = e.stop()
 		}
 	}
 	if e.fn.isClosed() {
@@ -279,6 +285,14 @@ func (p *process) pids() []int {
 		out = append(out, d.pid)
 	}
 	return out
+}
+
+// runtimeGone tells whether the runtime this process ran (known once it
+// has reported) is no longer running: killed or exited while idle.
+func (p *process) runtimeGone() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.runtime.pid != 0 && !p.runtime.running()
 }
 
 // runtimePeakMB reads the runtime's peak memory, or the last value read when

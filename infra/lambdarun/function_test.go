@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -441,5 +442,27 @@ func TestPoolGrows(t *testing.T) {
 	}
 	if got := len(f.PIDs()); got < 3 {
 		t.Errorf("PIDs() lists %d processes, want the 3 environments' at least", got)
+	}
+}
+
+// TestRuntimeKilledWhileIdle: a runtime killed between invocations (kill -9
+// of the bootstrap, an out-of-memory kill) is not the next invocation's
+// failure: as on Lambda, which retires a dead execution environment, the
+// next invocation gets a fresh one (a cold start) and succeeds.
+func TestRuntimeKilledWhileIdle(t *testing.T) {
+	f := start(t, "sleep", nil)
+	before := pidOf(t, invoke(t, f, `{"ms":1}`))
+	if err := syscall.Kill(before, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for alive(before) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	res := invoke(t, f, `{"ms":1}`)
+	if res.FunctionError != "" {
+		t.Fatalf("the invocation after the kill failed: %s %s", res.FunctionError, res.Payload)
+	}
+	if after := pidOf(t, res); after == before || res.InitDuration == 0 {
+		t.Errorf("after the kill: runtime %d (was %d), init %v; want a fresh runtime and a cold start", after, before, res.InitDuration)
 	}
 }
