@@ -39,27 +39,42 @@ type noSource struct{}
 
 func (noSource) Subscriptions(context.Context) ([]Sub, error) { return nil, nil }
 
-// Enqueue sends one message per event to sub's group of the event's
-// workflow, each workflow's events in the order given. The events have no
-// stream position: their Pointer's Position is empty. It answers
-// ErrStopped when a group stopped; Stats say how far it got.
+// Enqueue sends sub's events to the groups of their workflows, each
+// workflow's events in the order given, packed as the router packs a
+// record's (up to MaxPackEvents a message): a replay of a long workflow to
+// one subscription takes a call per pack, not per event. The events have no
+// stream position: their Position is empty. It answers ErrStopped when a
+// group stopped; Stats say how far it got.
 func (q *Enqueuer) Enqueue(ctx context.Context, sub string, events []*event.Event) (Stats, error) {
 	st := Stats{Events: len(events)}
-	groups := map[string][]*entry{}
-	var order []string
+	byWorkflow := map[string]*packer{}
+	var workflows []string
 	var buf []byte
 	for i, ev := range events {
+		p := byWorkflow[ev.WorkflowID]
+		if p == nil {
+			p = &packer{}
+			p.reset(ev.WorkflowID, i)
+			byWorkflow[ev.WorkflowID] = p
+			workflows = append(workflows, ev.WorkflowID)
+		}
 		buf = event.Append(buf[:0], ev, false)
-		e := newEntry(sub, "", ev.WorkflowID, ev.ID, DedupID(sub, ev), buf, Position{})
-		e.record = i
-		if e.pointer == nil {
-			st.Pointers++
+		if p.add(sub, ev, buf, Position{}) {
+			st.Matched++
 		}
-		if _, ok := groups[e.group]; !ok {
-			order = append(order, e.group)
-		}
-		groups[e.group] = append(groups[e.group], e)
-		st.Matched++
+	}
+	groups := map[string][]*entry{}
+	var order []string
+	for _, wf := range workflows {
+		byWorkflow[wf].entries(nil, func(e *entry) {
+			if e.pointer == nil {
+				st.Pointers++
+			}
+			if _, ok := groups[e.group]; !ok {
+				order = append(order, e.group)
+			}
+			groups[e.group] = append(groups[e.group], e)
+		})
 	}
 	if stopped := q.r.send(ctx, groups, order, &st); len(stopped) > 0 {
 		return st, fmt.Errorf("enqueue to %s: %d of %d groups stopped: %w", sub, len(stopped), len(order), ErrStopped)

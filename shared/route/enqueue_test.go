@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -34,44 +35,74 @@ func TestEnqueueOneSubscriptionInOrder(t *testing.T) {
 	for i := range 7 {
 		evs = append(evs, replayed(fmt.Sprint("e", i), fmt.Sprint("wf-", i%2)))
 	}
+	evs = append(evs, replayed("solo", "wf-2"))
 	st, err := newEnqueuer(t, q).Enqueue(context.Background(), "y", evs)
-	if err != nil || st.Sent != 7 || st.Matched != 7 {
-		t.Fatalf("Enqueue: %+v, %v", st, err)
+	if err != nil || st.Sent != 8 || st.Matched != 8 || st.Messages != 3 {
+		t.Fatalf("Enqueue: %+v, %v; want 8 events in 3 messages", st, err)
 	}
-	got := map[string][]string{}
 	for _, s := range q.sent {
-		got[s.Group] = append(got[s.Group], s.Dedup)
-		if s.Body.Subscription != "y" || s.Body.Position != (Position{}) || len(s.Body.Event) == 0 {
-			t.Errorf("body %+v: want subscription y, no position, the event inline", s.Body)
+		each := s.Body.Events
+		if len(each) == 0 {
+			each = []PackedEvent{{EventID: s.Body.EventID, Position: s.Body.Position, Event: s.Body.Event}}
 		}
-		if e, err := event.Decode(s.Body.Event, event.DecodeOptions{Wire: true}); err != nil || !e.Replayed() {
-			t.Errorf("event %s not marked as replayed (%v)", s.Body.EventID, err)
+		for _, pe := range each {
+			if s.Body.Subscription != "y" || pe.Position != (Position{}) || len(pe.Event) == 0 {
+				t.Errorf("body %+v: want subscription y, no position, the event inline", s.Body)
+			}
+			if e, err := event.Decode(pe.Event, event.DecodeOptions{Wire: true}); err != nil || !e.Replayed() {
+				t.Errorf("event %s not marked as replayed (%v)", pe.EventID, err)
+			}
 		}
 	}
 	want := map[string][]string{
-		"y/wf-0": {"y/e0/r-1", "y/e2/r-1", "y/e4/r-1", "y/e6/r-1"},
-		"y/wf-1": {"y/e1/r-1", "y/e3/r-1", "y/e5/r-1"},
+		"y/wf-0": {"e0", "e2", "e4", "e6"},
+		"y/wf-1": {"e1", "e3", "e5"},
+		"y/wf-2": {"solo"},
 	}
-	if diff := cmp.Diff(want, got); diff != "" {
+	if diff := cmp.Diff(want, q.byGroup()); diff != "" {
 		t.Errorf("groups (-want +got):\n%s", diff)
 	}
-	if q.calls != 4 {
-		t.Errorf("%d calls, want 4 (one entry per group per call)", q.calls)
+	if q.sent[2].Dedup != "y/solo/r-1" {
+		t.Errorf("a lone event's dedup id %q, want y/solo/r-1", q.sent[2].Dedup)
+	}
+	if q.calls != 1 {
+		t.Errorf("%d calls, want 1 (a pack per group, the three groups in one call)", q.calls)
+	}
+}
+
+// A long workflow goes in packs of MaxPackEvents, in order.
+func TestEnqueuePacksALongWorkflow(t *testing.T) {
+	q := &fakeQueue{}
+	var evs []*event.Event
+	var want []string
+	for i := range 2*MaxPackEvents + 1 {
+		evs = append(evs, replayed(fmt.Sprint("e", i), "wf"))
+		want = append(want, fmt.Sprint("e", i))
+	}
+	st, err := newEnqueuer(t, q).Enqueue(context.Background(), "y", evs)
+	if err != nil || st.Messages != 3 || q.calls != 3 {
+		t.Fatalf("Enqueue: %+v, %v, %d calls; want 3 messages in 3 calls", st, err, q.calls)
+	}
+	if diff := cmp.Diff(map[string][]string{"y/wf": want}, q.byGroup()); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
 
 func TestEnqueueStopsAFailingGroup(t *testing.T) {
-	q := &fakeQueue{fail: func(e types.SendMessageBatchRequestEntry, _ int) bool {
-		return aws.ToString(e.MessageDeduplicationId) == "y/b1/r-1"
-	}}
-	evs := []*event.Event{replayed("a0", "a"), replayed("b0", "b"), replayed("a1", "a"), replayed("b1", "b"), replayed("b2", "b")}
-	st, err := newEnqueuer(t, q).Enqueue(context.Background(), "y", evs)
-	if !errors.Is(err, ErrStopped) || st.Stopped != 1 || st.Sent != 3 {
-		t.Fatalf("Enqueue: %+v, %v; want group b stopped at b1", st, err)
+	var evs []*event.Event
+	for i := range MaxPackEvents + 3 {
+		evs = append(evs, replayed(fmt.Sprint("b", i), "b"))
 	}
-	for _, s := range q.sent {
-		if s.Body.EventID == "b2" {
-			t.Error("b2 was sent after b1 failed")
-		}
+	evs = append(evs, replayed("a0", "a"))
+	q := &fakeQueue{}
+	q.fail = func(e types.SendMessageBatchRequestEntry, _ int) bool {
+		return strings.Contains(aws.ToString(e.MessageBody), `"b25"`) // the second pack of b
+	}
+	st, err := newEnqueuer(t, q).Enqueue(context.Background(), "y", evs)
+	if !errors.Is(err, ErrStopped) || st.Stopped != 1 || st.Sent != MaxPackEvents+1 {
+		t.Fatalf("Enqueue: %+v, %v; want group b stopped at its second pack, a sent", st, err)
+	}
+	if got := q.byGroup(); len(got["y/b"]) != MaxPackEvents || len(got["y/a"]) != 1 {
+		t.Errorf("sent %v", got)
 	}
 }
