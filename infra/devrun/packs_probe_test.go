@@ -434,6 +434,8 @@ func restarts(want, got []string) []string {
 // and their packs start from the last recorded progress, so the events
 // delivered since are delivered again: the duplicates counted.
 func TestPacksDelivererKilled(t *testing.T) {
+	// Mostly waiting out a visibility timeout: the two kill tests overlap.
+	t.Parallel()
 	e := newPackEnv(t, "pkkill", packTemplate(t, 40))
 	r := newPackReceiver(t, 3)
 	r.set(func(r *packReceiver) { r.pause = 30 * time.Millisecond })
@@ -733,6 +735,8 @@ func TestPacksSubscriptionRecreated(t *testing.T) {
 // events' own subscriber once and in order, though the killed packs'
 // events are derived again.
 func TestPacksDeriveOnce(t *testing.T) {
+	// Mostly waiting out a visibility timeout: the two kill tests overlap.
+	t.Parallel()
 	e := newPackEnv(t, "pkdrv", packTemplate(t, 40))
 	sink := newPackReceiver(t, 8)
 	var created map[string]any
