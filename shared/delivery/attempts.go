@@ -18,11 +18,11 @@ import (
 // failing one in its FIFO group is received (and handed back) each round
 // without being attempted, and would run out of attempts it never made.
 type AttemptCounter interface {
-	// Failed counts one more failed attempt of delivering eventID to sub and
-	// returns how many have failed.
-	Failed(ctx context.Context, sub, eventID string, now time.Time) (int, error)
+	// Failed counts one more failed attempt of delivering workflowID's
+	// event eventID to sub and returns how many have failed.
+	Failed(ctx context.Context, sub, workflowID, eventID string, now time.Time) (int, error)
 	// Clear forgets the count once the delivery is handled.
-	Clear(ctx context.Context, sub, eventID string) error
+	Clear(ctx context.Context, sub, workflowID, eventID string) error
 }
 
 // ProgressKeeper keeps how far a packed message got: written only when
@@ -48,8 +48,8 @@ type AttemptsAPI interface {
 	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 }
 
-// Attempts keeps the counts in the table: one item per (subscription, event
-// id) being retried, at table.DeliveryPK / table.AttemptSK; and the
+// Attempts keeps the counts in the table: one item per (subscription,
+// workflow, event id) being retried, at table.DeliveryPK / table.AttemptSK; and the
 // progress of packed messages being retried, at table.ProgressSK.
 type Attempts struct {
 	db    AttemptsAPI
@@ -62,9 +62,9 @@ func NewAttempts(db AttemptsAPI, tableName string) *Attempts {
 }
 
 // Failed adds one to the count and returns it.
-func (a *Attempts) Failed(ctx context.Context, sub, eventID string, now time.Time) (int, error) {
+func (a *Attempts) Failed(ctx context.Context, sub, workflowID, eventID string, now time.Time) (int, error) {
 	out, err := a.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(a.table),
-		Key:                      table.Key(table.DeliveryPK(sub), table.AttemptSK(eventID)),
+		Key:                      table.Key(table.DeliveryPK(sub), table.AttemptSK(workflowID, eventID)),
 		UpdateExpression:         aws.String("ADD #n :one SET #at = :at"),
 		ExpressionAttributeNames: map[string]string{"#n": table.AttrAttempts, "#at": table.AttrAt},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":one": &types.AttributeValueMemberN{Value: "1"},
@@ -85,9 +85,9 @@ func (a *Attempts) Failed(ctx context.Context, sub, eventID string, now time.Tim
 }
 
 // Clear deletes the count.
-func (a *Attempts) Clear(ctx context.Context, sub, eventID string) error {
+func (a *Attempts) Clear(ctx context.Context, sub, workflowID, eventID string) error {
 	if _, err := a.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(a.table),
-		Key: table.Key(table.DeliveryPK(sub), table.AttemptSK(eventID))}); err != nil {
+		Key: table.Key(table.DeliveryPK(sub), table.AttemptSK(workflowID, eventID))}); err != nil {
 		return fmt.Errorf("clear the attempts of %s to %s: %w", eventID, sub, err)
 	}
 	return nil

@@ -19,17 +19,17 @@ type fakeAttempts struct {
 	n  map[string]int
 }
 
-func (f *fakeAttempts) Failed(_ context.Context, sub, id string, _ time.Time) (int, error) {
+func (f *fakeAttempts) Failed(_ context.Context, sub, wf, id string, _ time.Time) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.n[sub+"/"+id]++
-	return f.n[sub+"/"+id], nil
+	f.n[sub+"/"+wf+"/"+id]++
+	return f.n[sub+"/"+wf+"/"+id], nil
 }
 
-func (f *fakeAttempts) Clear(_ context.Context, sub, id string) error {
+func (f *fakeAttempts) Clear(_ context.Context, sub, wf, id string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	delete(f.n, sub+"/"+id)
+	delete(f.n, sub+"/"+wf+"/"+id)
 	return nil
 }
 
@@ -58,7 +58,7 @@ func TestWaitingBehindAFailureSpendsNoAttempts(t *testing.T) {
 	if len(f.dl.entries) != 1 || f.dl.entries[0].EventID != "e1" || f.dl.entries[0].Attempts != 3 {
 		t.Fatalf("dead letters %+v, want e1 alone after its 3 attempts", f.dl.entries)
 	}
-	if diff := cmp.Diff(map[string]int{"a/e2": 1}, tries.n); diff != "" {
+	if diff := cmp.Diff(map[string]int{"a/wf/e2": 1}, tries.n); diff != "" {
 		t.Errorf("attempt counts (-want +got):\n%s", diff)
 	}
 	// Round 4: e2's second attempt is delivered; its count is cleared.
@@ -84,19 +84,19 @@ func TestAttemptsThroughEngines(t *testing.T) {
 	a := NewAttempts(db, tbl)
 	var got []int
 	for range 3 {
-		n, err := a.Failed(ctx, "hook", "e1", time.Now())
+		n, err := a.Failed(ctx, "hook", "wf", "e1", time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
 		got = append(got, n)
 	}
-	if n, err := a.Failed(ctx, "hook", "e2", time.Now()); err != nil || n != 1 {
+	if n, err := a.Failed(ctx, "hook", "wf", "e2", time.Now()); err != nil || n != 1 {
 		t.Errorf("another event: %d %v, want 1", n, err)
 	}
-	if err := a.Clear(ctx, "hook", "e1"); err != nil {
+	if err := a.Clear(ctx, "hook", "wf", "e1"); err != nil {
 		t.Fatal(err)
 	}
-	n, err := a.Failed(ctx, "hook", "e1", time.Now())
+	n, err := a.Failed(ctx, "hook", "wf", "e1", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,5 +139,35 @@ func TestProgressThroughEngines(t *testing.T) {
 	}
 	if n := read("hook", "hook/=p1"); n != 0 {
 		t.Errorf("progress after the clear = %d", n)
+	}
+}
+
+// Event ids are unique within a workflow only: two workflows' deliveries of
+// the same id keep counts of their own, and clearing one leaves the other.
+func TestAttemptsOfWorkflowsApart(t *testing.T) {
+	cfg := testenv.AWS(t)
+	ctx := context.Background()
+	db, tbl := testenv.Table(t, cfg)
+	a := NewAttempts(db, tbl)
+	for range 2 {
+		if _, err := a.Failed(ctx, "hook", "wf-a", "step-1", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// "a#b" then "c" and "a" then "b#c" must not meet in one key either.
+	if n, err := a.Failed(ctx, "hook", "wf-b", "step-1", time.Now()); err != nil || n != 1 {
+		t.Errorf("wf-b's first failure counted %d (%v), want 1", n, err)
+	}
+	if _, err := a.Failed(ctx, "hook", "x#y", "z", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := a.Failed(ctx, "hook", "x", "y#z", time.Now()); err != nil || n != 1 {
+		t.Errorf("(x, y#z) counted %d (%v), want 1: it met (x#y, z)", n, err)
+	}
+	if err := a.Clear(ctx, "hook", "wf-b", "step-1"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := a.Failed(ctx, "hook", "wf-a", "step-1", time.Now()); err != nil || n != 3 {
+		t.Errorf("wf-a's third failure counted %d (%v), want 3: clearing wf-b's count touched it", n, err)
 	}
 }

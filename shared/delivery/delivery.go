@@ -484,7 +484,7 @@ func (d *Deliverer) failed(ctx context.Context, m *Message, b *body) int {
 	if d.tries == nil {
 		return max(m.ReceiveCount, 1)
 	}
-	n, err := d.tries.Failed(ctx, b.Subscription, b.EventID, d.now())
+	n, err := d.tries.Failed(ctx, b.Subscription, b.WorkflowID, b.EventID, d.now())
 	if err != nil {
 		// Unknown: not counted as spent (the maximum event age still bounds
 		// the retries), rather than spent too early.
@@ -501,7 +501,7 @@ func (d *Deliverer) handled(ctx context.Context, m *Message, b *body) {
 	if d.tries == nil || m.ReceiveCount <= 1 {
 		return
 	}
-	if err := d.tries.Clear(ctx, b.Subscription, b.EventID); err != nil {
+	if err := d.tries.Clear(ctx, b.Subscription, b.WorkflowID, b.EventID); err != nil {
 		d.log.Warn("cannot clear the count of failed attempts", "subscription", b.Subscription, "event", b.EventID, "err", err)
 	}
 }

@@ -31,7 +31,7 @@ func TestForgetEmptiesOnlyItsSubscription(t *testing.T) {
 		if err := figures.Record(ctx, delivery.Figures{sub: {Matched: 30, DeadLettered: 30}}, now); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := attempts.Failed(ctx, sub, "e99", now); err != nil {
+		if _, err := attempts.Failed(ctx, sub, "wf", "e99", now); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -47,7 +47,7 @@ func TestForgetEmptiesOnlyItsSubscription(t *testing.T) {
 	if st, err := figures.Status(ctx, "reuse", now); err != nil || st != (delivery.Status{}) {
 		t.Errorf("status of reuse after forget: %+v, %v", st, err)
 	}
-	if n, err := attempts.Failed(ctx, "reuse", "e99", now); err != nil || n != 1 {
+	if n, err := attempts.Failed(ctx, "reuse", "wf", "e99", now); err != nil || n != 1 {
 		t.Errorf("attempts of reuse after forget: %d, %v; want counting from 1 again", n, err)
 	}
 	// The other subscription keeps everything.

@@ -24,7 +24,7 @@
 //	sub#<name>      totals                      delivery all-time: matched, delivered, retrying, dead_lettered, hop_limited, budget_limited, lb<i>/lbz (latency counter per sketch bucket), minute (of the last batch)
 //	sub#<name>      since#<unix minute>         the delivery totals as they stood when that minute's first batch was recorded
 //	sub#<name>      dl#00000000000000000001#<event id> …  dead-letter entry: id, workflow, ev (the CloudEvent), error, status, attempts, at
-//	sub#<name>      a#<event id>                failed attempts of a delivery being retried: attempts, at
+//	sub#<name>      a#<n>:<workflow id>#<event id>  failed attempts of a delivery being retried (n: the workflow id's length): attempts, at
 //	sub#<name>      pk#<pack>                   a packed delivery message's progress before a retry: done, at
 //	policy          <principal>                 authorization policy entry of a caller: doc (JSON grants), updated
 //	root#<event id> budget                      derived events of the chains that event started: derived (count), ids (string set), expires (TTL, Unix s)

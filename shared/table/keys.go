@@ -36,7 +36,7 @@ const (
 	SnapshotSK       = "snapshot"
 	ReplaySK         = "r"      // a replay record's only item
 	DeadLetterPrefix = "dl#"    // dl#<unix ns>#<event id>: a dead-lettered delivery, in the order it was given up
-	AttemptPrefix    = "a#"     // a#<event id>: the failed attempts of a delivery being retried
+	AttemptPrefix    = "a#"     // a#<n>:<workflow id>#<event id>: the failed attempts of a delivery being retried
 	ProgressPrefix   = "pk#"    // pk#<pack>: how far a packed delivery message got before a retry
 	BudgetSK         = "budget" // a root's budget of derived events (under RootPK)
 	// SincePrefix starts since#<unix minute>: a subscription's delivery
@@ -113,10 +113,14 @@ func DeadLetterSK(ns int64, id string) string {
 }
 
 // AttemptSK is the sort key (under DeliveryPK) of the count of failed
-// attempts of delivering event id: the message's own, which SQS's receive
-// count is not (a message waiting behind a failing one in its group is
-// received again each round without being attempted).
-func AttemptSK(id string) string { return AttemptPrefix + id }
+// attempts of delivering event id of workflowID: the message's own, which
+// SQS's receive count is not (a message waiting behind a failing one in its
+// group is received again each round without being attempted). Event ids
+// are unique within a workflow only, so the workflow id is part of it, its
+// length first so that no two pairs give one key.
+func AttemptSK(workflowID, id string) string {
+	return AttemptPrefix + strconv.Itoa(len(workflowID)) + ":" + workflowID + "#" + id
+}
 
 // ProgressSK is the sort key (under DeliveryPK) of how many events of a
 // packed delivery message (its pack id) were handled before one failed.

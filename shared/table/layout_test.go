@@ -24,7 +24,8 @@ var rows = [][2]string{
 	{DeliveryPK("<name>"), TotalsSK},
 	{DeliveryPK("<name>"), SincePrefix + "<unix minute>"},
 	{DeliveryPK("<name>"), DeadLetterSK(1, "<event id>") + " …"},
-	{DeliveryPK("<name>"), AttemptSK("<event id>")},
+	// AttemptSK("<workflow id>", "<event id>") with the length as <n>
+	{DeliveryPK("<name>"), AttemptPrefix + "<n>:<workflow id>#<event id>"},
 	{DeliveryPK("<name>"), ProgressSK("<pack>")},
 	{PolicyPK, PolicySK("<principal>")},
 	{RootPK("<event id>"), BudgetSK},
@@ -107,5 +108,16 @@ func TestPackageDocMatchesTheCode(t *testing.T) {
 		if !strings.Contains(doc, a) {
 			t.Errorf("attribute %q is not in doc.go", a)
 		}
+	}
+}
+
+// AttemptSK puts the workflow id's length first, so that no two (workflow,
+// event) pairs share a key.
+func TestAttemptSK(t *testing.T) {
+	if got := AttemptSK("wf-1", "e#1"); got != "a#4:wf-1#e#1" {
+		t.Errorf("AttemptSK(wf-1, e#1) = %q", got)
+	}
+	if AttemptSK("x#y", "z") == AttemptSK("x", "y#z") {
+		t.Error("(x#y, z) and (x, y#z) share a key")
 	}
 }
