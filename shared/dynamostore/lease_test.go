@@ -113,7 +113,9 @@ func TestBusyWorkflowAnswersBusyWhenNoBudgetIsLeft(t *testing.T) {
 func TestLeaseIsRenewedWhileTheAppendRuns(t *testing.T) {
 	db, table := testenv.Table(t, testenv.AWS(t))
 	ctx := context.Background()
-	const lease = 600 * time.Millisecond
+	// 1.5 s: with 600 ms a renewal queued behind a busy dynalite on a loaded
+	// machine once came too late and the test failed (the lease lost).
+	const lease = 1500 * time.Millisecond
 	slow := &stallingDB{API: db, stall: 3 * lease}
 	writer := dynamostore.New(slow, table, dynamostore.Options{LeaseDuration: lease})
 	done := make(chan error, 1)
