@@ -346,8 +346,18 @@ func (d *Deliverer) pack(ctx context.Context, m *Message, b *body, figs Figures,
 			d.setVisibility(ctx, m, 0)
 			return 0, false
 		}
-		if !d.deliverOne(ctx, m, &items[j], figs, &secs) {
+		// A retry's backoff is set after the progress is written: set
+		// first, a short backoff could bring the message back before
+		// its progress, and the retry would deliver the pack's handled
+		// events again.
+		m.holdVisibility = true
+		ok := d.deliverOne(ctx, m, &items[j], figs, &secs)
+		m.holdVisibility = false
+		if !ok {
 			d.keepProgress(ctx, b, start, j)
+			if secs > 0 {
+				d.setVisibility(ctx, m, secs)
+			}
 			return secs, false
 		}
 	}
@@ -529,7 +539,9 @@ func (d *Deliverer) retry(ctx context.Context, m *Message, b *body, sub *live, a
 	}
 	f.Retrying++
 	*secs = int32((delay + time.Second - 1) / time.Second)
-	d.setVisibility(ctx, m, *secs)
+	if !m.holdVisibility {
+		d.setVisibility(ctx, m, *secs)
+	}
 	d.log.Info("delivery retried", "group", m.GroupID, "attempt", n, "backoff", delay, "err", a.Err)
 	return false
 }

@@ -23,6 +23,10 @@ type Message struct {
 	// SentAt is when the message was sent to the queue (by the router, or
 	// by a redrive): the event's age is counted from it.
 	SentAt time.Time
+
+	// holdVisibility leaves a retry's backoff to the caller (a pack sets it
+	// once its progress is written).
+	holdVisibility bool
 }
 
 // body is a message body: route.Pointer, the event inline when it fit.

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/flowbus/flowbus/shared/event"
@@ -235,5 +236,35 @@ func TestPackedBodyItems(t *testing.T) {
 		if _, err := parseBody(bad); err == nil {
 			t.Errorf("parseBody(%s) = nil error", bad)
 		}
+	}
+}
+
+// orderedQueue checks, when a pack's backoff is set, that its progress is
+// already written: the message must not come back before it.
+type orderedQueue struct {
+	*fakeQueue
+	progress *fakeProgress
+	key      string
+	seen     []int // the progress at each ChangeMessageVisibility
+}
+
+func (q *orderedQueue) ChangeMessageVisibility(ctx context.Context, in *sqs.ChangeMessageVisibilityInput, o ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error) {
+	q.progress.mu.Lock()
+	q.seen = append(q.seen, q.progress.done[q.key])
+	q.progress.mu.Unlock()
+	return q.fakeQueue.ChangeMessageVisibility(ctx, in, o...)
+}
+
+func TestPackProgressBeforeItsBackoff(t *testing.T) {
+	f := newFixture(t, httpSub("a"))
+	p := withProgress(t, f)
+	q := &orderedQueue{fakeQueue: f.queue, progress: p, key: "a|a/=e1"}
+	f.d.queue = q
+	f.hook.answers["e3"] = webhook.Result{Outcome: webhook.Retry, Status: 503, Err: errors.New("503")}
+	if _, err := f.d.Deliver(context.Background(), []Message{f.pack("a", "wf1", []string{"e1", "e2", "e3"}, 1)}); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]int{2}, q.seen); diff != "" || f.queue.vis["rh-e1"] != 1 {
+		t.Errorf("progress seen at each visibility change (-want +got):\n%s\nvisibility %d s, want 1", diff, f.queue.vis["rh-e1"])
 	}
 }
