@@ -63,14 +63,8 @@ func send(t *testing.T, c *sqs.Client, url string, bodies ...string) {
 // held counts the messages still in the queue, visible or not.
 func held(t *testing.T, c *sqs.Client, url string) int {
 	t.Helper()
-	out, err := c.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url),
-		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages, types.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, _ := strconv.Atoi(out.Attributes["ApproximateNumberOfMessages"])
-	b, _ := strconv.Atoi(out.Attributes["ApproximateNumberOfMessagesNotVisible"])
-	return a + b
+	visible, hidden := visibility(t, c, url)
+	return visible + hidden
 }
 
 // fakeFunction records each invocation's event and answers with handle.
@@ -406,15 +400,7 @@ func TestSetEnabled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	defer started(t, m, 10*time.Second)()
 	send(t, c, url, "a", "b")
 	time.Sleep(500 * time.Millisecond)
 	if n := len(fn.bodies()); n != 0 || m.Enabled() {
@@ -429,16 +415,8 @@ func TestSetEnabled(t *testing.T) {
 	// now goes back to the queue, visible.
 	send(t, c, url, "c", "d", "e")
 	time.Sleep(time.Second)
-	visible := func() int {
-		out, err := c.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url),
-			AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		n, _ := strconv.Atoi(out.Attributes["ApproximateNumberOfMessages"])
-		return n
-	}
-	if n, v := len(fn.bodies()), visible(); n != 2 || v != 3 {
+	v, _ := visibility(t, c, url)
+	if n := len(fn.bodies()); n != 2 || v != 3 {
 		t.Fatalf("disabled: %d messages handled after the disable, %d visible in the queue; want 0 and 3", n-2, v)
 	}
 	m.SetEnabled(true)
